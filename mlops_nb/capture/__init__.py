@@ -1,0 +1,1 @@
+"""What a notebook session records into MLflow."""

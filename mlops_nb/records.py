@@ -1,0 +1,67 @@
+"""How mlops_nb writes into MLflow: tag names, artifact paths and run environment variables.
+
+Every module that reads or writes a run uses these names; nothing spells them out elsewhere.
+"""
+
+# Environment variables a pipeline runner sets for the kernel it starts.
+ENV_RUN_ID = "MLOPS_NB_RUN_ID"  # attach `%mlops track` to this run instead of opening one
+ENV_NOTEBOOK = "MLOPS_NB_NOTEBOOK"  # path of the notebook being executed
+ENV_PROJECT = "MLOPS_NB_PROJECT"  # project root (where `.mlops/` lives)
+
+# MLflow's standard tags.
+SOURCE_NAME = "mlflow.source.name"
+SOURCE_TYPE = "mlflow.source.type"
+SOURCE_GIT_COMMIT = "mlflow.source.git.commit"
+SOURCE_GIT_BRANCH = "mlflow.source.git.branch"
+SOURCE_GIT_REPO_URL = "mlflow.source.git.repoURL"
+RUN_NAME = "mlflow.runName"
+PARENT_RUN_ID = "mlflow.parentRunId"
+NOTE = "mlflow.note.content"
+
+# Our tags.
+TAG_MODE = "mlops_nb.mode"  # "interactive" | "pipeline"
+MODE_INTERACTIVE = "interactive"
+MODE_PIPELINE = "pipeline"
+TAG_NOTEBOOK_PATH = "mlops_nb.notebook.path"
+TAG_NOTEBOOK_HASH = "mlops_nb.notebook.hash"  # sha256 of cell types and sources, outputs stripped
+TAG_NOTEBOOK_SNAPSHOT = "mlops_nb.notebook.snapshot"  # artifact path of the snapshot
+TAG_GIT_DIRTY = "mlops_nb.git.dirty"  # "true" | "false"
+TAG_KERNEL = "mlops_nb.kernel"
+TAG_EXECUTION_ORDER = "mlops_nb.execution_order"  # "in_order" | "out_of_order"
+EXECUTION_IN_ORDER = "in_order"
+EXECUTION_OUT_OF_ORDER = "out_of_order"
+TAG_PIPELINE_RUN = "mlops_nb.pipeline.run_id"  # the parent pipeline run of a step run
+TAG_WARNING_PREFIX = "mlops_nb.warning."
+TAG_WARNING_EXECUTION_ORDER = TAG_WARNING_PREFIX + "execution_order"
+TAG_WARNING_SPLIT_LEAKAGE = TAG_WARNING_PREFIX + "split_leakage"
+TAG_WARNING_GIT_DIRTY = TAG_WARNING_PREFIX + "git_dirty"
+
+# Dataset inputs.
+INPUT_CONTEXT = "mlflow.data.context"  # "training" | "validation" | "testing"
+INPUT_SPLIT = "mlops_nb.split"  # the split's name as the user gave it
+
+# Artifact paths (relative to the run's artifact root).
+ARTIFACT_CODE_DIR = "code"  # notebook snapshot (keeps the notebook's file name) and git.diff
+ARTIFACT_GIT_DIFF = "code/git.diff"
+ARTIFACT_PACKAGES = "environment/packages.txt"
+ARTIFACT_ENVIRONMENT = "environment/environment.json"
+ARTIFACT_CONFIG = "config/config.json"
+ARTIFACT_SPLITS_DIR = "splits"  # splits/<name>.json: schema + statistics, see capture/data.py
+ARTIFACT_EXECUTION_ORDER = "execution/order.json"
+
+SPLIT_CONTEXTS = {
+    "train": "training",
+    "training": "training",
+    "validation": "validation",
+    "valid": "validation",
+    "val": "validation",
+    "eval": "validation",
+    "test": "testing",
+    "testing": "testing",
+    "holdout": "testing",
+}
+
+
+def split_artifact(name: str) -> str:
+    """Artifact path of a split's schema and statistics."""
+    return f"{ARTIFACT_SPLITS_DIR}/{name}.json"
