@@ -1,0 +1,11 @@
+"""Read-side queries over the MLflow store, shared by the REST API, the CLI and the notebook widget.
+
+Plain Python returning JSON-ready dicts shaped like ``api/openapi.yaml``; errors are MlopsErrors.
+"""
+
+from mlops_nb.explore.compare import compare
+from mlops_nb.explore.experiments import list_experiments
+from mlops_nb.explore.runs import get_run, list_runs, metric_history
+from mlops_nb.explore.snapshot import copy_snapshot
+
+__all__ = ["compare", "copy_snapshot", "get_run", "list_experiments", "list_runs", "metric_history"]

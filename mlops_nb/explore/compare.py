@@ -1,0 +1,189 @@
+"""Compare runs: params side by side (optionally only those that differ), metric histories aligned by step,
+and a summary per metric and run.
+
+On the embedded store everything is read in a handful of SQL queries, whatever the number of runs;
+on a tracking server it goes through MlflowClient, one run and one metric history at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from mlops_nb import store
+from mlops_nb.config import Settings
+from mlops_nb.exceptions import NotFoundError, UsageError
+from mlops_nb.explore import checks, embedded, rows
+
+MAX_RUNS = 1000
+MAX_METRICS = 100
+_LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "rmse", "mape", "logloss")
+
+
+def lower_is_better(key: str) -> bool:
+    """Whether a smaller value of metric `key` is better, judged by its name."""
+    lowered = key.lower()
+    return any(word in lowered for word in _LOWER_IS_BETTER)
+
+
+def _check(run_ids: object, metrics: object) -> tuple[list[str], list[str] | None]:
+    if not isinstance(run_ids, list) or not 1 <= len(run_ids) <= MAX_RUNS:
+        raise UsageError(f"run_ids must be a list of 1 to {MAX_RUNS} run ids.")
+    ids = [checks.run_id(run_id) for run_id in run_ids]
+    if len(set(ids)) != len(ids):
+        raise UsageError("run_ids lists a run more than once.", hint="Give each run id once.")
+    if metrics is None:
+        return ids, None
+    if (
+        not isinstance(metrics, list)
+        or len(metrics) > MAX_METRICS
+        or not all(isinstance(k, str) for k in metrics)
+    ):
+        raise UsageError(f"metrics must be a list of at most {MAX_METRICS} metric keys.")
+    return ids, list(dict.fromkeys(metrics))
+
+
+def _param_rows(table: Sequence[dict[str, Any]], diff_only: bool) -> list[dict[str, Any]]:
+    keys = sorted({key for r in table for key in r["params"]})
+    result = []
+    for key in keys:
+        values = [r["params"].get(key) for r in table]
+        differs = len(set(values)) > 1
+        if differs or not diff_only:
+            result.append({"key": key, "values": values, "differs": differs})
+    return result
+
+
+def _summary(run_id: str, points: list[tuple[int, float | None]]) -> dict[str, Any]:
+    values = [v for _, v in points if v is not None]
+    return {
+        "run_id": run_id,
+        "last": points[-1][1] if points else None,
+        "min": min(values) if values else None,
+        "max": max(values) if values else None,
+        "mean": sum(values) / len(values) if values else None,
+        "count": len(points),
+        "last_step": points[-1][0] if points else None,
+    }
+
+
+def _best(key: str, summaries: list[dict[str, Any]]) -> str | None:
+    scored = [(s["last"], s["run_id"]) for s in summaries if s["last"] is not None]
+    if not scored:
+        return None
+    pick = min if lower_is_better(key) else max
+    return pick(scored, key=lambda pair: pair[0])[1]
+
+
+def _align(
+    ids: Sequence[str],
+    keys: Sequence[str],
+    points: Iterable[Point],
+    histories: bool,
+) -> list[dict[str, Any]]:
+    """Metric comparisons from (run, key, step, value, timestamp) points ordered by run, key, step, time."""
+    per_key: dict[str, dict[str, list[tuple[int, float | None]]]] = {key: {} for key in keys}
+    for run_id, key, step, value, _ in points:
+        series = per_key[key].setdefault(run_id, [])
+        if series and series[-1][0] == step:
+            series[-1] = (step, rows.finite(value))  # a repeated step: the latest point wins
+        else:
+            series.append((step, rows.finite(value)))
+    result = []
+    for key in keys:
+        by_run = per_key[key]
+        summaries = [_summary(run_id, by_run.get(run_id, [])) for run_id in ids]
+        entry: dict[str, Any] = {"key": key, "steps": [], "series": [], "summary": summaries}
+        if histories:
+            steps = sorted({step for series in by_run.values() for step, _ in series})
+            position = {step: index for index, step in enumerate(steps)}
+            entry["steps"] = steps
+            for run_id in ids:
+                values: list[float | None] = [None] * len(steps)
+                for step, value in by_run.get(run_id, []):
+                    values[position[step]] = value
+                entry["series"].append({"run_id": run_id, "values": values})
+        entry["best_run_id"] = _best(key, summaries)
+        result.append(entry)
+    return result
+
+
+def _row(run_id: str, info: tuple, params: dict, metrics: dict, tags: dict) -> dict[str, Any]:
+    experiment_id, name, status, start, end = info
+    return rows.row(
+        run_id,
+        experiment_id=experiment_id,
+        name=name,
+        status=status,
+        start=start,
+        end=end,
+        params=params,
+        metrics=metrics,
+        tags=tags,
+    )
+
+
+Fetched = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+Point = tuple[str, str, int, float | None, int]
+
+
+def _embedded(settings: Settings, ids: list[str], metrics: list[str] | None, histories: bool) -> Fetched:
+    with embedded.connect(settings) as conn:
+        infos = embedded.runs(conn, ids)
+        missing = [run_id for run_id in ids if run_id not in infos]
+        if missing:
+            raise NotFoundError(
+                f"Unknown or deleted run(s): {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}."
+            )
+        params = embedded.key_values(conn, "params", ids)
+        tags = embedded.key_values(conn, "tags", ids)
+        latest = embedded.latest_metrics(conn, ids)
+        keys = metrics if metrics is not None else sorted({key for m in latest.values() for key in m})
+        table = [_row(run_id, infos[run_id], params[run_id], latest[run_id], tags[run_id]) for run_id in ids]
+        return table, _align(ids, keys, embedded.metric_points(conn, ids, keys), histories)
+
+
+def _tracking_server(
+    settings: Settings, ids: list[str], metrics: list[str] | None, histories: bool
+) -> Fetched:
+    client = store.client(settings)
+    runs = []
+    for run_id in ids:
+        with checks.translated(f"run {run_id}"):
+            runs.append(client.get_run(run_id))
+    keys = metrics if metrics is not None else sorted({key for run in runs for key in run.data.metrics})
+
+    def points() -> Iterable[Point]:
+        for run in runs:
+            for key in keys:
+                if key not in run.data.metrics:
+                    continue
+                with checks.translated(f"metric {key!r} of run {run.info.run_id}"):
+                    history = client.get_metric_history(run.info.run_id, key)
+                for m in sorted(history, key=lambda m: (m.step, m.timestamp)):
+                    yield run.info.run_id, key, m.step, m.value, m.timestamp
+
+    return [rows.from_run(run) for run in runs], _align(ids, keys, points(), histories)
+
+
+def compare(
+    run_ids: list[str],
+    *,
+    metrics: list[str] | None = None,
+    diff_only: bool = False,
+    histories: bool = True,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """The Comparison of the REST contract for `run_ids` (in that order)."""
+    ids, keys = _check(run_ids, metrics)
+    if not isinstance(diff_only, bool) or not isinstance(histories, bool):
+        raise UsageError("diff_only and histories must be true or false.")
+    settings = store.ensure_store(settings)
+    fetch = _embedded if settings.embedded else _tracking_server
+    table, metric_rows = fetch(settings, ids, keys, histories)
+    return {
+        "runs": table,
+        "diff_only": diff_only,
+        "params": _param_rows(table, diff_only),
+        "metrics": metric_rows,
+    }
