@@ -1,0 +1,1 @@
+"""The model registry side of mlops_nb: registration, aliases per environment, promotion and lineage."""
