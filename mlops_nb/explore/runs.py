@@ -138,11 +138,24 @@ def _code(tags: dict[str, str], code_files: list[str]) -> dict[str, Any]:
 
 
 def model_versions(client: Any, run_id: str) -> list[dict[str, Any]]:
-    """Registered model versions created from run `run_id`."""
-    versions = client.search_model_versions(f"run_id = '{run_id}'")
+    """Registered model versions created from run `run_id`, with their aliases."""
+    versions = sorted(
+        client.search_model_versions(f"run_id = '{run_id}'"), key=lambda mv: (mv.name, int(mv.version))
+    )
+    aliases: dict[str, dict[str, list[str]]] = {}
+    for name in {mv.name for mv in versions}:
+        by_version: dict[str, list[str]] = {}
+        for alias, version in client.get_registered_model(name).aliases.items():
+            by_version.setdefault(str(version), []).append(alias)
+        aliases[name] = by_version
     return [
-        {"name": mv.name, "version": str(mv.version), "aliases": list(mv.aliases or []), "status": mv.status}
-        for mv in sorted(versions, key=lambda mv: (mv.name, int(mv.version)))
+        {
+            "name": mv.name,
+            "version": str(mv.version),
+            "aliases": sorted(aliases[mv.name].get(str(mv.version), [])),
+            "status": mv.status,
+        }
+        for mv in versions
     ]
 
 

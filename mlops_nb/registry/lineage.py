@@ -12,6 +12,7 @@ from mlops_nb import records, store
 from mlops_nb.config import Settings
 from mlops_nb.exceptions import UsageError
 from mlops_nb.explore import checks, links, rows
+from mlops_nb.explore.runs import model_versions
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -164,8 +165,8 @@ def run_lineage(run_id: str, settings: Settings | None = None) -> dict[str, Any]
     with checks.translated(f"run {run_id}"):
         run = client.get_run(run_id)
         run_node = _add_run(graph, client, run, settings)
-        for mv in client.search_model_versions(f"run_id = '{run_id}'"):
-            node = _version_node(graph, settings, mv.name, mv.version, aliases=list(mv.aliases or []))
+        for mv in model_versions(client, run_id):
+            node = _version_node(graph, settings, mv["name"], mv["version"], aliases=mv["aliases"])
             graph.edge(node, run_node, "produced_by")
     return graph.as_dict()
 
