@@ -1,0 +1,35 @@
+"""jupyter_server extension: the REST API under ``/mlops-nb/api/`` (contract: api/openapi.yaml)."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.utils import url_path_join
+
+from mlops_nb import config
+from mlops_nb.server.handlers import ROUTES, Context
+
+API_PREFIX = "mlops-nb/api"
+SNAPSHOT_FOLDER = "mlops-snapshots"
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    """Register the handlers; the store is the project's configured one, resolved from the server's root."""
+    os.environ.setdefault(
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"
+    )  # no progress bars in the server log
+    root = Path(serverapp.root_dir).resolve()
+    context = Context(
+        settings=config.load(root),
+        executor=ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlops-nb"),
+        server_root=root,
+        snapshot_dir=root / SNAPSHOT_FOLDER,
+    )
+    web_app = serverapp.web_app
+    web_app.settings["mlops_nb"] = context
+    base = url_path_join(web_app.settings["base_url"], API_PREFIX)
+    web_app.add_handlers(".*$", [(url_path_join(base, pattern), handler) for pattern, handler in ROUTES])
+    serverapp.log.info("mlops_nb: REST API at %s on store %s", base, context.settings.tracking_uri)

@@ -1,0 +1,260 @@
+"""Thin REST handlers: parse and check the request, call one core function off the event loop, answer JSON.
+
+Every handler derives from jupyter_server's APIHandler and is ``@tornado.web.authenticated``.
+Core errors (MlopsError) become ``{error, message, hint}`` with their HTTP status.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import tornado.web
+from jupyter_server.base.handlers import APIHandler
+from tornado.ioloop import IOLoop
+
+from mlops_nb import __version__, explore
+from mlops_nb.config import Settings
+from mlops_nb.exceptions import MlopsError, NotFoundError, UsageError
+from mlops_nb.registry import lineage
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the handlers share: the server's store settings and the executor that runs store queries."""
+
+    settings: Settings
+    executor: Executor
+    server_root: Path
+    snapshot_dir: Path
+
+
+class BaseHandler(APIHandler):
+    """Runs one core call off the event loop and turns its errors into JSON."""
+
+    allowed_arguments: frozenset[str] = frozenset()
+
+    @property
+    def context(self) -> Context:
+        return self.settings["mlops_nb"]
+
+    def check_arguments(self) -> None:
+        """Refuse query parameters this route does not know (a typo would otherwise be silently ignored)."""
+        unknown = sorted(set(self.request.query_arguments) - self.allowed_arguments)
+        if unknown:
+            known = ", ".join(sorted(self.allowed_arguments)) or "none"
+            raise UsageError(
+                f"Unknown query parameter(s): {', '.join(unknown)}.", hint=f"This route takes: {known}."
+            )
+
+    def single(self, name: str) -> str | None:
+        """The value of query parameter `name` given at most once."""
+        values = self.get_query_arguments(name)
+        if len(values) > 1:
+            raise UsageError(f"Query parameter {name!r} is given {len(values)} times; give it once.")
+        return values[0] if values else None
+
+    def integer(self, name: str, default: int) -> int:
+        """Query parameter `name` as an integer."""
+        value = self.single(name)
+        if value is None:
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise UsageError(f"Query parameter {name}={value!r} is not a whole number.") from None
+
+    async def answer(self, work: Callable[[], Any]) -> None:
+        """Check the query, run `work` on the extension's executor and write its result or its error."""
+        try:
+            self.check_arguments()
+            result = await IOLoop.current().run_in_executor(self.context.executor, work)
+        except MlopsError as exc:
+            self.set_status(exc.status)
+            self.finish(json.dumps({"error": type(exc).__name__, "message": exc.message, "hint": exc.hint}))
+            return
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(result, allow_nan=False, separators=(",", ":")))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Errors that are not MlopsErrors (tornado's own, or bugs) in the same JSON shape."""
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        reason = self._reason
+        exc_info = kwargs.get("exc_info")
+        message = reason
+        if exc_info:
+            exc = exc_info[1]
+            if isinstance(exc, tornado.web.HTTPError) and exc.log_message:
+                message = exc.log_message % exc.args if exc.args else exc.log_message
+            elif status_code >= 500:
+                self.log.error("mlops_nb: %s", "".join(traceback.format_exception(*exc_info)))
+                message = f"Internal error: {exc}"
+        self.finish(json.dumps({"error": reason, "message": message, "hint": None}))
+
+
+class SettingsHandler(BaseHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        settings = self.context.settings
+        await self.answer(
+            lambda: {
+                "tracking_uri": _without_credentials(settings.tracking_uri),
+                "embedded": settings.embedded,
+                "ui_url": settings.ui_url,
+                "experiment": settings.experiment,
+                "version": __version__,
+            }
+        )
+
+
+class ExperimentsHandler(BaseHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        settings = self.context.settings
+        await self.answer(lambda: {"experiments": explore.list_experiments(settings)})
+
+
+class RunsHandler(BaseHandler):
+    allowed_arguments = frozenset({"filter", "order_by", "page_token", "max_results", "status"})
+
+    @tornado.web.authenticated
+    async def get(self, experiment_id: str) -> None:
+        settings = self.context.settings
+
+        def work() -> dict[str, Any]:
+            return explore.list_runs(
+                experiment_id,
+                filter_string=self.single("filter"),
+                order_by=self.get_query_arguments("order_by"),
+                page_token=self.single("page_token"),
+                max_results=self.integer("max_results", 100),
+                status=self.single("status"),
+                settings=settings,
+            )
+
+        await self.answer(work)
+
+
+class RunHandler(BaseHandler):
+    @tornado.web.authenticated
+    async def get(self, run_id: str) -> None:
+        settings = self.context.settings
+        await self.answer(lambda: explore.get_run(run_id, settings))
+
+
+class MetricHistoryHandler(BaseHandler):
+    @tornado.web.authenticated
+    async def get(self, run_id: str, key: str) -> None:
+        settings = self.context.settings
+        await self.answer(lambda: explore.metric_history(run_id, key, settings))
+
+
+class SnapshotHandler(BaseHandler):
+    @tornado.web.authenticated
+    async def post(self, run_id: str) -> None:
+        context = self.context
+
+        def work() -> dict[str, str]:
+            copied = explore.copy_snapshot(run_id, context.snapshot_dir, context.settings).resolve()
+            if not copied.is_relative_to(context.server_root):
+                raise UsageError("The snapshot folder is outside the Jupyter server's root.")
+            return {"run_id": run_id, "path": copied.relative_to(context.server_root).as_posix()}
+
+        await self.answer(work)
+
+
+_COMPARE_FIELDS = frozenset({"run_ids", "metrics", "diff_only", "histories"})
+
+
+class CompareHandler(BaseHandler):
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        settings = self.context.settings
+        body = self.request.body
+
+        def work() -> dict[str, Any]:
+            try:
+                request = json.loads(body or b"null")
+            except ValueError as exc:
+                raise UsageError(f"The request body is not JSON: {exc}.") from None
+            if not isinstance(request, dict):
+                raise UsageError(
+                    'The request body must be a JSON object like {"run_ids": ["<run id>", ...]}.'
+                )
+            unknown = sorted(set(request) - _COMPARE_FIELDS)
+            if unknown:
+                raise UsageError(
+                    f"Unknown field(s) {unknown}.", hint=f"Known: {', '.join(sorted(_COMPARE_FIELDS))}."
+                )
+            if "run_ids" not in request:
+                raise UsageError("run_ids is missing.", hint='Send {"run_ids": ["<run id>", ...]}.')
+            return explore.compare(
+                request["run_ids"],
+                metrics=request.get("metrics"),
+                diff_only=request.get("diff_only", False),
+                histories=request.get("histories", True),
+                settings=settings,
+            )
+
+        await self.answer(work)
+
+
+class RunLineageHandler(BaseHandler):
+    @tornado.web.authenticated
+    async def get(self, run_id: str) -> None:
+        settings = self.context.settings
+        await self.answer(lambda: lineage.run_lineage(run_id, settings))
+
+
+class ModelVersionLineageHandler(BaseHandler):
+    @tornado.web.authenticated
+    async def get(self, name: str, version: str) -> None:
+        settings = self.context.settings
+        await self.answer(lambda: lineage.model_version_lineage(name, version, settings))
+
+
+class UnknownRouteHandler(BaseHandler):
+    """Any other path under the API: a JSON 404 instead of tornado's HTML page."""
+
+    async def _unknown(self, path: str) -> None:
+        def work() -> None:
+            raise NotFoundError(f"No API route /{path}.", hint="See api/openapi.yaml for the routes.")
+
+        await self.answer(work)
+
+    @tornado.web.authenticated
+    async def get(self, path: str) -> None:
+        await self._unknown(path)
+
+    @tornado.web.authenticated
+    async def post(self, path: str) -> None:
+        await self._unknown(path)
+
+
+def _without_credentials(uri: str) -> str:
+    parts = urlsplit(uri)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        return urlunsplit(parts._replace(netloc=netloc))
+    return uri
+
+
+ROUTES: list[tuple[str, type[BaseHandler]]] = [
+    (r"settings", SettingsHandler),
+    (r"experiments", ExperimentsHandler),
+    (r"experiments/([^/]+)/runs", RunsHandler),
+    (r"runs/([^/]+)", RunHandler),
+    (r"runs/([^/]+)/metrics/(.+)", MetricHistoryHandler),
+    (r"runs/([^/]+)/snapshot", SnapshotHandler),
+    (r"compare", CompareHandler),
+    (r"lineage/runs/([^/]+)", RunLineageHandler),
+    (r"lineage/models/([^/]+)/versions/([^/]+)", ModelVersionLineageHandler),
+    (r"(.*)", UnknownRouteHandler),
+]
