@@ -5,9 +5,13 @@ The public API is importable without loading MLflow, pandas or scikit-learn; the
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("mlops_nb")  # defined once, in package.json
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 if TYPE_CHECKING:
     from mlops_nb.capture.session import Session

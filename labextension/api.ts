@@ -1,0 +1,92 @@
+/**
+ * The one way the front end talks to the server extension (`/mlops-nb/api/...`).
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import type {
+  ApiError,
+  CompareRequest,
+  Comparison,
+  ExperimentList,
+  LineageGraph,
+  RunDetail,
+  RunsPage,
+  RunsQuery,
+  Settings,
+  Snapshot
+} from './types';
+
+/** An error answered by the server extension, with its message and hint. */
+export class MlopsApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: ApiError
+  ) {
+    super(body.hint ? `${body.message} (${body.hint})` : body.message);
+    this.name = body.error;
+  }
+}
+
+type Query = Record<string, string | number | string[] | undefined>;
+
+function queryString(query: Query): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value === undefined || value === '') {
+      continue;
+    }
+    for (const item of Array.isArray(value) ? value : [value]) {
+      params.append(key, String(item));
+    }
+  }
+  const text = params.toString();
+  return text ? `?${text}` : '';
+}
+
+/**
+ * Call `/mlops-nb/api/<endpoint>` with the server's authentication and parse its JSON answer.
+ * Throws `MlopsApiError` for an error answer and `ServerConnection.NetworkError` when unreachable.
+ */
+export async function requestAPI<T>(
+  endpoint: string,
+  init: RequestInit = {},
+  query: Query = {}
+): Promise<T> {
+  const settings = ServerConnection.makeSettings();
+  const url = URLExt.join(settings.baseUrl, 'mlops-nb', 'api', endpoint) + queryString(query);
+  const response = await ServerConnection.makeRequest(url, init, settings);
+  const text = await response.text();
+  let body: unknown = null;
+  if (text) {
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = { error: 'InvalidResponse', message: text.slice(0, 500) };
+    }
+  }
+  if (!response.ok) {
+    const error =
+      body && typeof body === 'object' && 'message' in body
+        ? (body as ApiError)
+        : { error: 'HTTPError', message: `${response.status} ${response.statusText}` };
+    throw new MlopsApiError(response.status, error);
+  }
+  return body as T;
+}
+
+const id = encodeURIComponent;
+
+export const api = {
+  settings: (): Promise<Settings> => requestAPI<Settings>('settings'),
+  experiments: (): Promise<ExperimentList> => requestAPI<ExperimentList>('experiments'),
+  runs: (experimentId: string, query: RunsQuery): Promise<RunsPage> =>
+    requestAPI<RunsPage>(`experiments/${id(experimentId)}/runs`, {}, { ...query }),
+  run: (runId: string): Promise<RunDetail> => requestAPI<RunDetail>(`runs/${id(runId)}`),
+  compare: (request: CompareRequest): Promise<Comparison> =>
+    requestAPI<Comparison>('compare', { method: 'POST', body: JSON.stringify(request) }),
+  snapshot: (runId: string): Promise<Snapshot> =>
+    requestAPI<Snapshot>(`runs/${id(runId)}/snapshot`, { method: 'POST' }),
+  runLineage: (runId: string): Promise<LineageGraph> =>
+    requestAPI<LineageGraph>(`lineage/runs/${id(runId)}`)
+};

@@ -1,0 +1,52 @@
+import * as React from 'react';
+
+import type { Comparison } from '../../types';
+import { formatNumber } from '../common/format';
+import { runLabel } from './charts';
+
+/** The last value of every metric per run; the best run of each metric is marked. */
+export function MetricsTable(props: { comparison: Comparison }): JSX.Element {
+  const { comparison } = props;
+  return (
+    <section className="mlops-nb-section">
+      <h3>Metrics (last value)</h3>
+      <div className="mlops-nb-table-wrap">
+        <table className="mlops-nb-table">
+          <thead>
+            <tr>
+              <th>metric</th>
+              {comparison.runs.map(run => (
+                <th key={run.run_id} title={run.run_id}>
+                  {runLabel(run)}
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {comparison.metrics.map(metric => {
+              const byRun = new Map(metric.summary.map(s => [s.run_id, s]));
+              return (
+                <tr key={metric.key}>
+                  <th>{metric.key}</th>
+                  {comparison.runs.map(run => {
+                    const summary = byRun.get(run.run_id);
+                    const best = metric.best_run_id === run.run_id;
+                    return (
+                      <td
+                        key={run.run_id}
+                        className={best ? 'mlops-nb-best' : ''}
+                        title={summary ? `min ${formatNumber(summary.min)} · max ${formatNumber(summary.max)} · ${summary.count} points` : ''}
+                      >
+                        {formatNumber(summary?.last ?? null)}
+                      </td>
+                    );
+                  })}
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
