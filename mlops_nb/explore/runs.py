@@ -72,13 +72,20 @@ def list_runs(
     return {
         "experiment_id": experiment_id,
         "runs": table,
-        "next_page_token": page.token or None,
+        "next_page_token": _token(page.token),
         "total_count": total,
         "columns": {
             "params": sorted({key for r in table for key in r["params"]}),
             "metrics": sorted({key for r in table for key in r["metrics"]}),
         },
     }
+
+
+def _token(token: str | bytes | None) -> str | None:
+    """MLflow's page token as text (the SQL store hands out bytes)."""
+    if isinstance(token, bytes):
+        token = token.decode("ascii")
+    return token or None
 
 
 def _points(settings: Settings, client: Any, run_id: str, keys: list[str]) -> dict[str, list[dict[str, Any]]]:
