@@ -3,7 +3,7 @@
 Plain Python returning JSON-ready dicts shaped like ``api/openapi.yaml``; errors are MlopsErrors.
 """
 
-from mlops_nb.explore.compare import compare
+from mlops_nb.explore.comparison import compare
 from mlops_nb.explore.experiments import list_experiments
 from mlops_nb.explore.runs import get_run, list_runs, metric_history
 from mlops_nb.explore.snapshot import copy_snapshot
