@@ -55,7 +55,9 @@ export async function requestAPI<T>(
 ): Promise<T> {
   const settings = ServerConnection.makeSettings();
   const url = URLExt.join(settings.baseUrl, 'mlops-nb', 'api', endpoint) + queryString(query);
-  const response = await ServerConnection.makeRequest(url, init, settings);
+  // 'no-cache' revalidates every answer without ServerConnection's `?<timestamp>` cache buster,
+  // which the server would refuse as an unknown query parameter.
+  const response = await ServerConnection.makeRequest(url, { cache: 'no-cache', ...init }, settings);
   const text = await response.text();
   let body: unknown = null;
   if (text) {

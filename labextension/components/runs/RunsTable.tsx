@@ -240,7 +240,7 @@ export function RunsTable(props: {
           ⟳{running ? ' auto' : ''}
         </button>
         <button
-          className="mlops-nb-button mlops-nb-primary mlops-nb-compare"
+          className="mlops-nb-button mlops-nb-primary mlops-nb-compare-button"
           disabled={selected.length < 2 || selected.length > MAX_COMPARE}
           title={selected.length > MAX_COMPARE ? `Compare takes at most ${MAX_COMPARE} runs` : 'Compare the selected runs'}
           onClick={() => props.compare(selected)}

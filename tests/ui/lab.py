@@ -1,0 +1,209 @@
+"""A real `jupyter lab` on 127.0.0.1 and the MLOps panel driven through Debian's Chromium (page objects)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from playwright.sync_api import Browser, Locator, Page, sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless=new",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "ui"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def project_env(project: Path) -> dict[str, str]:
+    """The environment of a process working on `project`'s embedded store."""
+    env = {**os.environ, "MLOPS_NB_PROJECT": str(project)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return env
+
+
+def seed_with_notebook(
+    project: Path, runs: list[dict[str, object]], notebook: Path = FIXTURES / "seed_run.ipynb"
+) -> None:
+    """Execute `notebook` once per parameter set through papermill in the project (a real kernel each)."""
+    out = project / "executed"
+    out.mkdir(exist_ok=True)
+    for i, parameters in enumerate(runs):
+        args = [
+            sys.executable,
+            "-m",
+            "papermill",
+            "-k",
+            "python3",
+            "--log-level",
+            "WARNING",
+            str(notebook),
+            str(out / f"{i}.ipynb"),
+        ]
+        for name, value in parameters.items():
+            args += ["-p", name, str(value)]
+        subprocess.run(
+            args, cwd=project, env=project_env(project), check=True, capture_output=True, timeout=300
+        )
+
+
+class JupyterLab:
+    """`jupyter lab` on a free port with a random token and isolated settings; stopped by its pid."""
+
+    def __init__(self, project: Path) -> None:
+        self.project = project
+        self.port = free_port()
+        self.token = secrets.token_hex(16)
+        self.home = project.parent / f"{project.name}-jupyter"
+        settings = self.home / "settings" / "@jupyterlab" / "apputils-extension"
+        settings.mkdir(parents=True, exist_ok=True)
+        (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+        env = project_env(project)
+        env.update(
+            JUPYTER_CONFIG_DIR=str(self.home / "config"),
+            JUPYTERLAB_SETTINGS_DIR=str(self.home / "settings"),
+            JUPYTERLAB_WORKSPACES_DIR=str(self.home / "workspaces"),
+        )
+        self.log = (self.home / "server.log").open("w")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyter",
+                "lab",
+                "--no-browser",
+                "--ip=127.0.0.1",
+                f"--port={self.port}",
+                f"--ServerApp.token={self.token}",
+                f"--ServerApp.root_dir={project}",
+                "--allow-root",
+            ],
+            cwd=project,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/lab?token={self.token}"
+
+    def _wait(self) -> None:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited; see {self.log.name}")
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{self.port}/mlops-nb/api/settings",
+                    headers={"Authorization": f"token {self.token}"},
+                )
+                with urllib.request.urlopen(request, timeout=5):
+                    return
+            except OSError:
+                time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"jupyter lab did not answer within 90 s; see {self.log.name}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.log.close()
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    if not shutil.which(CHROMIUM):
+        raise RuntimeError(f"{CHROMIUM} is missing: apt-get update && apt-get install -y chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class MlopsPanel:
+    """Page object of the MLOps sidebar and the views it opens."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.dialogs: list[str] = []
+        page.on("dialog", lambda dialog: (self.dialogs.append(dialog.message), dialog.dismiss()))
+
+    def open(self, lab: JupyterLab) -> None:
+        self.page.goto(lab.url)
+        self.page.wait_for_selector("#jp-main-dock-panel", timeout=90_000)
+        tab = self.page.locator(".jp-SideBar [data-id='mlops-nb-panel']")
+        tab.wait_for(timeout=30_000)
+        body = self.page.locator(".mlops-nb-panel-body")
+        if not body.is_visible():  # the workspace may have restored the panel open already
+            tab.click()
+        body.wait_for(timeout=30_000)
+        self.widen()
+
+    def widen(self, width: int = 640) -> None:
+        """Drag the left sidebar's split handle so the runs table has room."""
+        handle = self.page.locator("#jp-main-split-panel > .lm-SplitPanel-handle").first
+        box = handle.bounding_box()
+        if box:
+            self.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            self.page.mouse.down()
+            self.page.mouse.move(width, box["y"] + box["height"] / 2, steps=5)
+            self.page.mouse.up()
+
+    def choose_experiment(self, name: str) -> None:
+        self.page.locator(".mlops-nb-experiment", has_text=name).click()
+
+    def rows(self) -> Locator:
+        return self.page.locator(".mlops-nb-run-row")
+
+    def row(self, name: str) -> Locator:
+        name_cell = self.page.locator(".mlops-nb-run-name", has_text=name)
+        return self.page.locator(".mlops-nb-run-row", has=name_cell)
+
+    def select(self, *names: str) -> None:
+        for name in names:
+            self.row(name).locator(".mlops-nb-select-cell").click()
+
+    def compare(self) -> None:
+        self.page.locator(".mlops-nb-compare-button").click()
+
+    def wait_for_charts(self, timeout: float = 60_000) -> None:
+        for chart in ("parcoords", "curves", "scatter"):
+            self.page.wait_for_selector(f".mlops-nb-{chart} [data-drawn='true']", timeout=timeout)
+
+    def screenshot(self, name: str, full_page: bool = False) -> Path:
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        path = OUTPUT / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=full_page)
+        return path
