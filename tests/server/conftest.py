@@ -6,7 +6,8 @@ import json
 
 import pytest
 from pytest_jupyter.jupyter_server import *  # noqa: F403  (jp_fetch and the fixtures it needs)
-from seeding import Seeded, seed_project
+
+from tests.server.seeding import Seeded, seed_project
 
 
 @pytest.fixture(scope="session")

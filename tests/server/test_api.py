@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from seeding import XSS_NAME, Seeded
+
+from tests.server.seeding import XSS_NAME, Seeded
 
 UNKNOWN_RUN = "f" * 32
 

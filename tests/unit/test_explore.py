@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,9 +10,7 @@ from mlops_nb import records
 from mlops_nb.exceptions import NotFoundError, UsageError
 from mlops_nb.explore import comparison as compare_module
 from mlops_nb.explore import rows
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))  # the shared store seeding
-from seeding import XSS_NAME, Seeded, seed_project
+from tests.server.seeding import XSS_NAME, Seeded, seed_project
 
 
 @pytest.fixture(scope="module")
