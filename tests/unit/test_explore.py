@@ -142,3 +142,70 @@ def test_snapshot_copy_refuses_paths_outside_the_artifacts(seeded: Seeded, tmp_p
     copied = explore.copy_snapshot(seeded.step_run, tmp_path, seeded.settings)
     assert copied == tmp_path / seeded.step_run / "train.ipynb"
     assert copied.read_text().startswith("{")
+
+
+@pytest.fixture(scope="module")
+def tracking_server(seeded: Seeded, tmp_path_factory: pytest.TempPathFactory):
+    """`mlflow server` on 127.0.0.1 over the seeded store, stopped by its pid; yields its Settings."""
+    import dataclasses
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    bin_dir = str(Path(sys.executable).parent)
+    log = (tmp_path_factory.mktemp("server") / "mlflow.log").open("w")
+    server = subprocess.Popen(
+        [f"{bin_dir}/mlflow", "server", "--backend-store-uri", seeded.settings.tracking_uri,
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=2)
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    raise RuntimeError(f"mlflow server did not start (see {log.name})") from None
+                time.sleep(0.5)
+        yield dataclasses.replace(seeded.settings, tracking_uri=url)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def test_tracking_server_answers_like_the_embedded_store(seeded: Seeded, tracking_server):
+    """Through http:// the queries go through MlflowClient and give the same answers as the SQL fast path."""
+    from mlops_nb import explore
+    from mlops_nb.registry import lineage
+
+    assert not tracking_server.embedded
+    local = {e["experiment_id"]: e["run_count"] for e in explore.list_experiments(seeded.settings)}
+    remote = {e["experiment_id"]: e["run_count"] for e in explore.list_experiments(tracking_server)}
+    assert remote == local
+    ids = [seeded.step_run, *seeded.interactive]
+    assert (
+        explore.compare(ids, settings=tracking_server)["metrics"]
+        == explore.compare(ids, settings=seeded.settings)["metrics"]
+    )
+    page = explore.list_runs(seeded.experiment_id, max_results=2, settings=tracking_server)
+    assert page["total_count"] is None
+    assert page["next_page_token"]
+    detail = explore.get_run(seeded.step_run, tracking_server)
+    assert detail["metric_histories"] == explore.get_run(seeded.step_run, seeded.settings)["metric_histories"]
+    assert (
+        lineage.run_lineage(seeded.step_run, tracking_server)["edges"]
+        == lineage.run_lineage(seeded.step_run, seeded.settings)["edges"]
+    )
+    with pytest.raises(NotFoundError):
+        explore.get_run("0" * 32, tracking_server)
