@@ -121,6 +121,7 @@ def build(root: Path, n_runs: int) -> tuple[str, str]:
         """
     )
     conn.commit()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # fold the bulk write into the database file
     conn.close()
     marker.write_text(json.dumps({"experiment_id": experiment_id}))
     print(f"built {n_runs} runs in {time.perf_counter() - started:.1f} s ({db.stat().st_size / 1e9:.2f} GB)")
