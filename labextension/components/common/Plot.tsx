@@ -6,8 +6,8 @@ type PlotlyModule = typeof import('plotly.js-dist-min');
 
 let plotly: Promise<PlotlyModule> | null = null;
 
-/** plotly.js is large: load it once, on the first chart drawn. */
-function loadPlotly(): Promise<PlotlyModule> {
+/** plotly.js is large: load it once, when a view that draws charts opens (call early to overlap a fetch). */
+export function loadPlotly(): Promise<PlotlyModule> {
   plotly ??= import('plotly.js-dist-min');
   return plotly;
 }

@@ -4,7 +4,7 @@ import * as React from 'react';
 import { api } from '../../api';
 import type { Comparison } from '../../types';
 import { useAsync } from '../common/hooks';
-import { Plot } from '../common/Plot';
+import { loadPlotly, Plot } from '../common/Plot';
 import { metricCurves, parallelCoordinates, paramScatter, runLabel } from './charts';
 import { MetricsTable } from './MetricsTable';
 import { ParamsTable } from './ParamsTable';
@@ -62,10 +62,10 @@ export function CompareView(props: {
   runIds: string[];
   openRun: (runId: string, name: string) => void;
 }): JSX.Element {
-  const { value, error, loading, reload } = useAsync(
-    () => api.compare({ run_ids: props.runIds, histories: true }),
-    [props.runIds]
-  );
+  const { value, error, loading, reload } = useAsync(() => {
+    void loadPlotly(); // parse plotly.js while the server compares
+    return api.compare({ run_ids: props.runIds, histories: true });
+  }, [props.runIds]);
   return (
     <div className="mlops-nb-compare">
       <div className="mlops-nb-toolbar">

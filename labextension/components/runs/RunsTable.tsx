@@ -90,11 +90,10 @@ export function RunsTable(props: {
   }, []);
 
   const { refresh } = pages;
-  const firstRefresh = React.useRef(true);
+  const seenRefreshKey = React.useRef(props.refreshKey);
   React.useEffect(() => {
-    if (firstRefresh.current) {
-      firstRefresh.current = false;
-    } else {
+    if (seenRefreshKey.current !== props.refreshKey) {
+      seenRefreshKey.current = props.refreshKey;
       refresh();
     }
   }, [props.refreshKey, refresh]);
@@ -145,17 +144,17 @@ export function RunsTable(props: {
   };
 
   const toggle = (index: number, run: RunRow, shift: boolean): void => {
+    const anchor = shift ? lastClicked.current : null;
+    const ids =
+      anchor === null
+        ? [run.run_id]
+        : rows.slice(Math.min(anchor, index), Math.max(anchor, index) + 1).map(r => r.run_id);
+    lastClicked.current = index;
     setSelected(current => {
       const on = !current.includes(run.run_id);
-      let ids = [run.run_id];
-      if (shift && lastClicked.current !== null) {
-        const [from, to] = [Math.min(lastClicked.current, index), Math.max(lastClicked.current, index)];
-        ids = rows.slice(from, to + 1).map(r => r.run_id);
-      }
       const rest = current.filter(id => !ids.includes(id));
       return on ? [...rest, ...ids] : rest;
     });
-    lastClicked.current = index;
   };
 
   const allSelected = rows.length > 0 && selected.length >= rows.length;
