@@ -13,10 +13,13 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 from playwright.sync_api import Browser, Locator, Page, sync_playwright
+
+from tests.helpers import papermill
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -29,6 +32,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "ui"
+REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
@@ -45,29 +49,37 @@ def project_env(project: Path) -> dict[str, str]:
     return env
 
 
-def seed_with_notebook(
-    project: Path, runs: list[dict[str, object]], notebook: Path = FIXTURES / "seed_run.ipynb"
-) -> None:
-    """Execute `notebook` once per parameter set through papermill in the project (a real kernel each)."""
+def git_project(root: Path, notebook: Path, ui_url: str) -> Path:
+    """A git project holding `notebook`, committed (runs record the commit), with an MLflow UI URL set.
+
+    Returns the notebook's copy."""
+    (root / "pyproject.toml").write_text(
+        f'[project]\nname = "demo"\nversion = "0"\n\n[tool.mlops_nb]\nui_url = "{ui_url}"\n', encoding="utf-8"
+    )
+    copy = root / notebook.name
+    shutil.copy(notebook, copy)
+    for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "init"]):
+        subprocess.run(
+            ["git", "-c", "user.name=ui", "-c", "user.email=ui@test", *args],
+            cwd=root,
+            check=True,
+            capture_output=True,
+        )
+    return copy
+
+
+def execute_notebooks(project: Path, notebook: Path, runs: list[dict[str, object]]) -> None:
+    """Execute `notebook` once per parameter set through papermill (real kernels, two at a time)."""
     out = project / "executed"
     out.mkdir(exist_ok=True)
-    for i, parameters in enumerate(runs):
-        args = [
-            sys.executable,
-            "-m",
-            "papermill",
-            "-k",
-            "python3",
-            "--log-level",
-            "WARNING",
-            str(notebook),
-            str(out / f"{i}.ipynb"),
+    env = {"MLOPS_NB_PROJECT": str(project), "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = [
+            pool.submit(papermill, notebook, out / f"{notebook.stem}-{i}.ipynb", params=params, env=env)
+            for i, params in enumerate(runs)
         ]
-        for name, value in parameters.items():
-            args += ["-p", name, str(value)]
-        subprocess.run(
-            args, cwd=project, env=project_env(project), check=True, capture_output=True, timeout=300
-        )
+        for future in done:
+            future.result()
 
 
 class JupyterLab:

@@ -6,24 +6,33 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.ui.lab import JupyterLab, MlopsPanel, chromium, seed_with_notebook
+from tests.ui.lab import FIXTURES, REPO, JupyterLab, MlopsPanel, chromium, execute_notebooks, git_project
 
 pytestmark = pytest.mark.ui
 
 XSS_NAME = "<img src=x onerror=alert(1)>"
-RUNS = [
-    {"run_name": "alpha", "lr": 0.1, "depth": 3, "seed": 1},
-    {"run_name": "beta", "lr": 0.3, "depth": 3, "seed": 2},
-    {"run_name": "gamma", "lr": 0.03, "depth": 6, "seed": 3},
-    {"run_name": XSS_NAME, "lr": 0.05, "depth": 5, "seed": 4},
-]
+EXPERIMENT = "train_classifier"  # the example notebook's experiment
+ALPHAS = (0.01, 0.001, 0.0001)
+MLFLOW_UI = "http://127.0.0.1:5999"  # configured only: the test checks the link, nothing listens there
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
+    """The example notebook executed three times with different alphas, plus a run with a hostile name."""
     project = tmp_path_factory.mktemp("project")
-    (project / "mlops.toml").write_text('experiment = "ui_test"\n')
-    seed_with_notebook(project, [{**run, "experiment": "ui_test"} for run in RUNS])
+    notebook = git_project(project, REPO / "notebooks" / "train_classifier.ipynb", ui_url=MLFLOW_UI)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.delenv("MLOPS_NB_RUN_ID", raising=False)
+        execute_notebooks(project, notebook, [{"alpha": alpha, "epochs": 4} for alpha in ALPHAS])
+        hostile = {
+            "run_name": XSS_NAME,
+            "optimizer": XSS_NAME,
+            "experiment": EXPERIMENT,
+            "lr": 0.05,
+            "seed": 4,
+        }
+        execute_notebooks(project, FIXTURES / "seed_run.ipynb", [hostile])
     server = JupyterLab(project)
     yield server
     server.stop()
@@ -40,13 +49,15 @@ def panel(lab: JupyterLab) -> Iterator[MlopsPanel]:
 
 def test_browse_compare_and_trace(panel: MlopsPanel) -> None:
     page = panel.page
-    panel.choose_experiment("ui_test")
+    panel.choose_experiment(EXPERIMENT)
     panel.rows().first.wait_for(timeout=30_000)
-    assert panel.rows().count() == len(RUNS)
+    assert panel.rows().count() == len(ALPHAS) + 1
     assert page.locator(".mlops-nb-run-count").inner_text().startswith("4 of 4")
     panel.screenshot("01-runs")
 
-    panel.select("alpha", "beta", "gamma")
+    notebook_runs = panel.rows().filter(has_not_text=XSS_NAME)
+    for i in range(len(ALPHAS)):
+        notebook_runs.nth(i).locator(".mlops-nb-select-cell").click()
     assert page.locator(".mlops-nb-selected").count() == 3
     panel.compare()
     panel.wait_for_charts()
@@ -55,37 +66,43 @@ def test_browse_compare_and_trace(panel: MlopsPanel) -> None:
     assert page.locator(".mlops-nb-curves .scatterlayer .trace").count() == 3
 
     table = page.locator(".mlops-nb-params-compare")
-    assert table.locator("tr[data-param='optimizer']").count() == 1  # equal in all three runs
-    panel.screenshot("02-compare", full_page=True)
+    assert table.locator("tr[data-param='epochs']").count() == 1  # equal in the three runs
+    panel.screenshot("02-compare")
     table.locator(".mlops-nb-diff-only").check()
-    assert table.locator("tr[data-param='optimizer']").count() == 0
-    assert table.locator("tr[data-param='lr']").count() == 1
-    assert table.locator("tr[data-param='depth']").count() == 1
+    assert table.locator("tr[data-param='epochs']").count() == 0
+    assert table.locator("tr[data-param='test_size']").count() == 0
+    assert table.locator("tr[data-param='alpha']").count() == 1
+    table.scroll_into_view_if_needed()
     panel.screenshot("03-compare-differences-only")
 
-    panel.row("gamma").locator(".mlops-nb-run-name").click()
+    notebook_runs.first.locator(".mlops-nb-run-name").click()
     detail = page.locator(".mlops-nb-run-detail:visible")
     detail.locator(".mlops-nb-lineage").wait_for(timeout=30_000)
-    node_types = detail.locator(".mlops-nb-node").evaluate_all("els => els.map(e => e.getAttribute('class'))")
-    assert any("mlops-nb-node-run" in t for t in node_types)
-    assert any("mlops-nb-node-dataset" in t for t in node_types)
-    assert any("mlops-nb-node-commit" in t for t in node_types)
+    classes = detail.locator(".mlops-nb-node").evaluate_all("els => els.map(e => e.getAttribute('class'))")
+    for node_type in ("run", "dataset", "notebook", "commit"):
+        assert any(f"mlops-nb-node-{node_type}" in c for c in classes), (node_type, classes)
     assert detail.locator(".mlops-nb-split[data-split='train']").count() == 1
+    assert detail.locator(".mlops-nb-split[data-split='test']").count() == 1
+    link = detail.locator(".mlops-nb-open-mlflow")
+    assert link.get_attribute("href").startswith(MLFLOW_UI + "/")
+    assert "noopener" in link.get_attribute("rel")
+    detail.locator(".mlops-nb-lineage-section").scroll_into_view_if_needed()
     panel.screenshot("04-run-detail-lineage")
 
     detail.locator(".mlops-nb-open-snapshot").click()
     page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(timeout=30_000)
-    assert "seed_run.ipynb" in page.locator(".lm-DockPanel-tabBar .lm-mod-current").inner_text()
+    assert "train_classifier.ipynb" in page.locator(".lm-DockPanel-tabBar .lm-mod-current").inner_text()
     panel.screenshot("05-notebook-snapshot")
 
 
 def test_malicious_run_name_shows_as_text(panel: MlopsPanel) -> None:
     page = panel.page
-    panel.choose_experiment("ui_test")
+    panel.choose_experiment(EXPERIMENT)
     row = panel.row(XSS_NAME)
     row.wait_for(timeout=30_000)
     assert row.locator(".mlops-nb-run-name").inner_text() == XSS_NAME
-    panel.select("alpha", XSS_NAME)
+    panel.rows().filter(has_not_text=XSS_NAME).first.locator(".mlops-nb-select-cell").click()
+    panel.select(XSS_NAME)
     panel.compare()
     panel.wait_for_charts()
     page.locator(".mlops-nb-chip", has_text=XSS_NAME).first.wait_for()
@@ -93,6 +110,10 @@ def test_malicious_run_name_shows_as_text(panel: MlopsPanel) -> None:
         "els => els.map(e => e.textContent)"
     )
     assert any(text.startswith(XSS_NAME) for text in legend), legend
+    ticks = page.locator(".mlops-nb-parcoords:visible .tick text").evaluate_all(
+        "els => els.map(e => e.textContent)"
+    )
+    assert any(text.startswith("<img src=x") for text in ticks), ticks  # the hostile param value, as text
     row.locator(".mlops-nb-run-name").click()
     page.locator(".mlops-nb-run-title", has_text=XSS_NAME).wait_for(timeout=30_000)
     page.locator(".mlops-nb-lineage").last.wait_for(timeout=30_000)

@@ -1,5 +1,6 @@
 /**
- * Plotly figures of a comparison. Every string taken from run data goes through `plotText`.
+ * Plotly figures of a comparison. Every string from run data that plotly parses as HTML (titles, legend
+ * names, hover text, category ticks) goes through `plotText`.
  */
 import type { Data, Layout } from 'plotly.js';
 
@@ -43,7 +44,8 @@ function paramDimension(param: ParamRow): Dimension {
     label: plotText(param.key),
     values: param.values.map(v => categories.indexOf(v ?? '∅')),
     tickvals: categories.map((_, i) => i),
-    ticktext: categories.map(c => plotText(c.length > 16 ? `${c.slice(0, 15)}…` : c))
+    // parcoords draws tick labels as plain text nodes (no HTML parsing): escaping would show entities
+    ticktext: categories.map(c => (c.length > 16 ? `${c.slice(0, 15)}…` : c))
   };
 }
 

@@ -28,16 +28,18 @@ function KeyValues(props: { title: string; values: Record<string, string | numbe
     <section className="mlops-nb-section">
       <h3>{props.title}</h3>
       {entries.length === 0 ? <div className="mlops-nb-muted">none</div> : null}
-      <table className="mlops-nb-table mlops-nb-kv">
-        <tbody>
-          {entries.map(([key, value]) => (
-            <tr key={key}>
-              <th>{key}</th>
-              <td>{typeof value === 'number' || value === null ? formatNumber(value) : value}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <div className="mlops-nb-table-wrap mlops-nb-kv-wrap">
+        <table className="mlops-nb-table mlops-nb-kv">
+          <tbody>
+            {entries.map(([key, value]) => (
+              <tr key={key}>
+                <th>{key}</th>
+                <td>{typeof value === 'number' || value === null ? formatNumber(value) : value}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </section>
   );
 }
