@@ -7,6 +7,7 @@ import json
 import pytest
 from pytest_jupyter.jupyter_server import *  # noqa: F403  (jp_fetch and the fixtures it needs)
 
+from tests.server import contract
 from tests.server.seeding import Seeded, seed_project
 
 
@@ -27,13 +28,16 @@ def jp_server_config(seeded: Seeded, monkeypatch: pytest.MonkeyPatch) -> dict:
 
 @pytest.fixture
 def api(jp_fetch):
-    """Call the API; returns (status, parsed JSON body) without raising on 4xx."""
+    """Call the API; returns (status, parsed JSON body) without raising on 4xx, after checking the body
+    against api/openapi.yaml."""
 
     async def call(path: str, *, method: str = "GET", body: object = None, params=None) -> tuple[int, dict]:
         kwargs: dict = {"method": method, "raise_error": False, "params": params}
         if method == "POST":
             kwargs["body"] = body if isinstance(body, (str, bytes)) else json.dumps(body)
         response = await jp_fetch("mlops-nb", "api", *path.split("/"), **kwargs)
-        return response.code, json.loads(response.body or b"null")
+        answer = json.loads(response.body or b"null")
+        contract.check(path, method, response.code, answer)
+        return response.code, answer
 
     return call
