@@ -10,6 +10,7 @@ from typing import Any
 from jupyter_server.utils import url_path_join
 
 from mlops_nb import config
+from mlops_nb.exceptions import MlopsError
 from mlops_nb.server.handlers import ROUTES, Context
 
 API_PREFIX = "mlops-nb/api"
@@ -22,8 +23,14 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"
     )  # no progress bars in the server log
     root = Path(serverapp.root_dir).resolve()
+    try:
+        settings, problem = config.load(root), None
+    except MlopsError as exc:  # e.g. an invalid mlops.toml: every route answers this error instead
+        settings, problem = None, exc
+        serverapp.log.error("mlops_nb: %s", exc)
     context = Context(
-        settings=config.load(root),
+        settings=settings,
+        problem=problem,
         executor=ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlops-nb"),
         server_root=root,
         snapshot_dir=root / SNAPSHOT_FOLDER,
@@ -32,4 +39,5 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     web_app.settings["mlops_nb"] = context
     base = url_path_join(web_app.settings["base_url"], API_PREFIX)
     web_app.add_handlers(".*$", [(url_path_join(base, pattern), handler) for pattern, handler in ROUTES])
-    serverapp.log.info("mlops_nb: REST API at %s on store %s", base, context.settings.tracking_uri)
+    if settings is not None:
+        serverapp.log.info("mlops_nb: REST API at %s on store %s", base, settings.tracking_uri)

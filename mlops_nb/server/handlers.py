@@ -21,15 +21,17 @@ from tornado.ioloop import IOLoop
 
 from mlops_nb import __version__, explore
 from mlops_nb.config import Settings
-from mlops_nb.exceptions import MlopsError, NotFoundError, UsageError
+from mlops_nb.exceptions import ConfigError, MlopsError, NotFoundError, UsageError
 from mlops_nb.registry import lineage
 
 
 @dataclass(frozen=True)
 class Context:
-    """What the handlers share: the server's store settings and the executor that runs store queries."""
+    """What the handlers share: the server's store settings (or the problem that kept them from loading)
+    and the executor that runs store queries."""
 
-    settings: Settings
+    settings: Settings | None
+    problem: MlopsError | None
     executor: Executor
     server_root: Path
     snapshot_dir: Path
@@ -43,6 +45,14 @@ class BaseHandler(APIHandler):
     @property
     def context(self) -> Context:
         return self.settings["mlops_nb"]
+
+    @property
+    def store_settings(self) -> Settings:
+        """The project settings the routes read; raises the configuration problem when there is one."""
+        context = self.context
+        if context.settings is None:
+            raise context.problem or ConfigError("mlops_nb settings are not loaded.")
+        return context.settings
 
     def check_arguments(self) -> None:
         """Refuse query parameters this route does not know (a typo would otherwise be silently ignored)."""
@@ -101,23 +111,23 @@ class BaseHandler(APIHandler):
 class SettingsHandler(BaseHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
-        settings = self.context.settings
-        await self.answer(
-            lambda: {
+        def work() -> dict[str, Any]:
+            settings = self.store_settings
+            return {
                 "tracking_uri": _without_credentials(settings.tracking_uri),
                 "embedded": settings.embedded,
                 "ui_url": settings.ui_url,
                 "experiment": settings.experiment,
                 "version": __version__,
             }
-        )
+
+        await self.answer(work)
 
 
 class ExperimentsHandler(BaseHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
-        settings = self.context.settings
-        await self.answer(lambda: {"experiments": explore.list_experiments(settings)})
+        await self.answer(lambda: {"experiments": explore.list_experiments(self.store_settings)})
 
 
 class RunsHandler(BaseHandler):
@@ -125,8 +135,6 @@ class RunsHandler(BaseHandler):
 
     @tornado.web.authenticated
     async def get(self, experiment_id: str) -> None:
-        settings = self.context.settings
-
         def work() -> dict[str, Any]:
             return explore.list_runs(
                 experiment_id,
@@ -135,7 +143,7 @@ class RunsHandler(BaseHandler):
                 page_token=self.single("page_token"),
                 max_results=self.integer("max_results", 100),
                 status=self.single("status"),
-                settings=settings,
+                settings=self.store_settings,
             )
 
         await self.answer(work)
@@ -144,15 +152,13 @@ class RunsHandler(BaseHandler):
 class RunHandler(BaseHandler):
     @tornado.web.authenticated
     async def get(self, run_id: str) -> None:
-        settings = self.context.settings
-        await self.answer(lambda: explore.get_run(run_id, settings))
+        await self.answer(lambda: explore.get_run(run_id, self.store_settings))
 
 
 class MetricHistoryHandler(BaseHandler):
     @tornado.web.authenticated
     async def get(self, run_id: str, key: str) -> None:
-        settings = self.context.settings
-        await self.answer(lambda: explore.metric_history(run_id, key, settings))
+        await self.answer(lambda: explore.metric_history(run_id, key, self.store_settings))
 
 
 class SnapshotHandler(BaseHandler):
@@ -161,7 +167,7 @@ class SnapshotHandler(BaseHandler):
         context = self.context
 
         def work() -> dict[str, str]:
-            copied = explore.copy_snapshot(run_id, context.snapshot_dir, context.settings).resolve()
+            copied = explore.copy_snapshot(run_id, context.snapshot_dir, self.store_settings).resolve()
             if not copied.is_relative_to(context.server_root):
                 raise UsageError("The snapshot folder is outside the Jupyter server's root.")
             return {"run_id": run_id, "path": copied.relative_to(context.server_root).as_posix()}
@@ -175,7 +181,6 @@ _COMPARE_FIELDS = frozenset({"run_ids", "metrics", "diff_only", "histories"})
 class CompareHandler(BaseHandler):
     @tornado.web.authenticated
     async def post(self) -> None:
-        settings = self.context.settings
         body = self.request.body
 
         def work() -> dict[str, Any]:
@@ -199,7 +204,7 @@ class CompareHandler(BaseHandler):
                 metrics=request.get("metrics"),
                 diff_only=request.get("diff_only", False),
                 histories=request.get("histories", True),
-                settings=settings,
+                settings=self.store_settings,
             )
 
         await self.answer(work)
@@ -208,15 +213,13 @@ class CompareHandler(BaseHandler):
 class RunLineageHandler(BaseHandler):
     @tornado.web.authenticated
     async def get(self, run_id: str) -> None:
-        settings = self.context.settings
-        await self.answer(lambda: lineage.run_lineage(run_id, settings))
+        await self.answer(lambda: lineage.run_lineage(run_id, self.store_settings))
 
 
 class ModelVersionLineageHandler(BaseHandler):
     @tornado.web.authenticated
     async def get(self, name: str, version: str) -> None:
-        settings = self.context.settings
-        await self.answer(lambda: lineage.model_version_lineage(name, version, settings))
+        await self.answer(lambda: lineage.model_version_lineage(name, version, self.store_settings))
 
 
 class UnknownRouteHandler(BaseHandler):

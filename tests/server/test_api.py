@@ -283,3 +283,22 @@ async def test_model_version_lineage(api, seeded: Seeded):
 
 async def test_unknown_route_is_json_404(api):
     assert_error(*await api("nothing/here"), 404, "no api route")
+
+
+class TestInvalidProjectSettings:
+    """A broken mlops.toml: the extension still loads and every route explains the problem (no 500)."""
+
+    @pytest.fixture
+    def jp_server_config(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+        broken = tmp_path / "broken"
+        broken.mkdir()
+        (broken / "mlops.toml").write_text("colour = 'red'\n", encoding="utf-8")
+        monkeypatch.setenv("MLOPS_NB_PROJECT", str(broken))
+        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        return {"ServerApp": {"jpserver_extensions": {"mlops_nb": True}}}
+
+    async def test_routes_answer_the_configuration_error(self, api):
+        for path in ("settings", "experiments", "experiments/1/runs", f"runs/{UNKNOWN_RUN}"):
+            status, body = await api(path)
+            assert_error(status, body, 400, "unknown key", "colour")
+        assert_error(*await api("compare", method="POST", body={"run_ids": [UNKNOWN_RUN]}), 400, "colour")
