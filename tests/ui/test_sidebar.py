@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from mlops_nb import config, store
 from tests.ui.lab import FIXTURES, REPO, JupyterLab, MlopsPanel, chromium, execute_notebooks, git_project
 
 pytestmark = pytest.mark.ui
@@ -123,3 +124,44 @@ def test_malicious_run_name_shows_as_text(panel: MlopsPanel) -> None:
     )
     assert injected == 0
     assert panel.dialogs == []
+
+
+def test_filter_sort_and_refresh(lab: JupyterLab, panel: MlopsPanel) -> None:
+    page = panel.page
+    panel.choose_experiment(EXPERIMENT)
+    panel.rows().first.wait_for(timeout=30_000)
+
+    search = page.locator(".mlops-nb-filter-input")
+    search.fill("params.alpha = '0.001'")
+    search.press("Enter")
+    page.wait_for_function("() => document.querySelectorAll('.mlops-nb-run-row').length === 1")
+    search.fill("params.alpha ~ 1")
+    search.press("Enter")
+    page.locator(".mlops-nb-runs .mlops-nb-error").wait_for(timeout=30_000)  # the server's 400 message
+    search.fill("")
+    search.press("Enter")
+    page.wait_for_function("() => document.querySelectorAll('.mlops-nb-run-row').length === 4")
+
+    page.locator(".mlops-nb-header-cell[data-column='name']").click()  # descending by name
+    page.locator(".mlops-nb-header-cell[data-column='name']", has_text="▼").wait_for()
+    page.wait_for_function(  # rows in descending name order ('<' sorts before letters)
+        """() => {
+            const rows = Array.from(document.querySelectorAll('.mlops-nb-run-row'));
+            rows.sort((a, b) => Number(a.dataset.index) - Number(b.dataset.index));
+            const names = rows.map(r => r.querySelector('.mlops-nb-run-name').textContent);
+            const descending = names[0] > names[1] && names[1] > names[2];
+            return names.length === 4 && descending && names[3].startsWith('<img');
+        }"""
+    )
+
+    client = store.client(config.load(lab.project))
+    experiment_id = client.get_experiment_by_name(EXPERIMENT).experiment_id
+    live = client.create_run(experiment_id, run_name="zz-live")
+    try:
+        page.locator(".mlops-nb-runs .mlops-nb-button", has_text="⟳").click()  # explicit refresh
+        live_row = panel.row("zz-live")
+        live_row.locator("[data-status='RUNNING']").wait_for(timeout=30_000)
+        client.set_terminated(live.info.run_id)
+        live_row.locator("[data-status='FINISHED']").wait_for(timeout=30_000)  # refreshed by itself
+    finally:
+        client.delete_run(live.info.run_id)
