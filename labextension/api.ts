@@ -90,5 +90,7 @@ export const api = {
   snapshot: (runId: string): Promise<Snapshot> =>
     requestAPI<Snapshot>(`runs/${id(runId)}/snapshot`, { method: 'POST' }),
   runLineage: (runId: string): Promise<LineageGraph> =>
-    requestAPI<LineageGraph>(`lineage/runs/${id(runId)}`)
+    requestAPI<LineageGraph>(`lineage/runs/${id(runId)}`),
+  modelVersionLineage: (name: string, version: string): Promise<LineageGraph> =>
+    requestAPI<LineageGraph>(`lineage/models/${id(name)}/versions/${id(version)}`)
 };

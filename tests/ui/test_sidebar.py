@@ -48,7 +48,7 @@ def panel(lab: JupyterLab) -> Iterator[MlopsPanel]:
         yield ui
 
 
-def test_browse_compare_and_trace(panel: MlopsPanel) -> None:
+def test_browse_compare_and_trace(lab: JupyterLab, panel: MlopsPanel) -> None:
     page = panel.page
     panel.choose_experiment(EXPERIMENT)
     panel.rows().first.wait_for(timeout=30_000)
@@ -76,14 +76,30 @@ def test_browse_compare_and_trace(panel: MlopsPanel) -> None:
     table.scroll_into_view_if_needed()
     panel.screenshot("03-compare-differences-only")
 
+    run_id = notebook_runs.first.get_attribute("data-run-id")
+    client = store.client(config.load(lab.project))
+    client.create_registered_model("classifier")
+    version = client.create_model_version("classifier", f"runs:/{run_id}/model", run_id=run_id).version
+    client.set_registered_model_alias("classifier", "champion", version)
+
     notebook_runs.first.locator(".mlops-nb-run-name").click()
     detail = page.locator(".mlops-nb-run-detail:visible")
     detail.locator(".mlops-nb-lineage").wait_for(timeout=30_000)
     classes = detail.locator(".mlops-nb-node").evaluate_all("els => els.map(e => e.getAttribute('class'))")
-    for node_type in ("run", "dataset", "notebook", "commit"):
+    for node_type in ("run", "dataset", "notebook", "commit", "model_version"):
         assert any(f"mlops-nb-node-{node_type}" in c for c in classes), (node_type, classes)
+    detail.locator(".mlops-nb-model-version", has_text="classifier v1 @champion").click()
+    root = detail.locator(".mlops-nb-node-root[data-node-id^='model_version:'] .mlops-nb-node-label")
+    root.wait_for(timeout=30_000)
+    assert root.text_content() == "classifier v1"
     assert detail.locator(".mlops-nb-split[data-split='train']").count() == 1
     assert detail.locator(".mlops-nb-split[data-split='test']").count() == 1
+    train = detail.locator(".mlops-nb-split[data-split='train']")
+    train.locator("summary").click()
+    assert train.locator("tbody tr").count() == 31  # 30 features and the target
+    assert train.locator("svg.mlops-nb-sparkbars").count() > 0
+    train.locator("tbody tr").first.scroll_into_view_if_needed()
+    panel.screenshot("04a-split-statistics")
     link = detail.locator(".mlops-nb-open-mlflow")
     assert link.get_attribute("href").startswith(MLFLOW_UI + "/")
     assert "noopener" in link.get_attribute("rel")

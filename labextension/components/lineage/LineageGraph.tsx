@@ -1,7 +1,7 @@
 import * as React from 'react';
 
 import { api } from '../../api';
-import type { LineageGraph as Graph, LineageNode, LineageNodeType } from '../../types';
+import type { LineageGraph as Graph, LineageNode, LineageNodeType, ModelVersionRef } from '../../types';
 import { useAsync } from '../common/hooks';
 
 /** Left to right: what was produced, the run, what it used, the code it ran at. */
@@ -105,16 +105,37 @@ export function LineageView(props: { graph: Graph; openRun: (runId: string, name
   );
 }
 
-/** Loads and draws the lineage of a run. */
+/** Loads and draws the lineage of a run, or of one of the model versions it produced. */
 export function RunLineage(props: {
   runId: string;
+  modelVersions: ModelVersionRef[];
   refreshKey: number;
   openRun: (runId: string, name: string) => void;
 }): JSX.Element {
-  const { value, error, loading } = useAsync(() => api.runLineage(props.runId), [props.runId, props.refreshKey]);
+  const [model, setModel] = React.useState<ModelVersionRef | null>(null);
+  const { value, error, loading } = useAsync(
+    () => (model ? api.modelVersionLineage(model.name, model.version) : api.runLineage(props.runId)),
+    [props.runId, model, props.refreshKey]
+  );
   return (
     <section className="mlops-nb-section mlops-nb-lineage-section">
       <h3>Lineage</h3>
+      <div className="mlops-nb-toolbar">
+        <button className={`mlops-nb-chip mlops-nb-link${model ? '' : ' mlops-nb-active'}`} onClick={() => setModel(null)}>
+          this run
+        </button>
+        {props.modelVersions.map(mv => (
+          <button
+            key={`${mv.name}/${mv.version}`}
+            className={`mlops-nb-chip mlops-nb-link mlops-nb-model-version${model === mv ? ' mlops-nb-active' : ''}`}
+            title="Lineage of this registered model version"
+            onClick={() => setModel(mv)}
+          >
+            {mv.name} v{mv.version}
+            {mv.aliases?.length ? ` @${mv.aliases.join(', @')}` : ''}
+          </button>
+        ))}
+      </div>
       {loading && !value ? <div className="mlops-nb-muted">Loading…</div> : null}
       {error ? <div className="mlops-nb-error">{error}</div> : null}
       {value ? <LineageView graph={value} openRun={props.openRun} /> : null}

@@ -127,7 +127,12 @@ export function RunDetailView(props: { runId: string } & RunActions): JSX.Elemen
       </div>
       <MetricHistories histories={run.metric_histories} />
       <SplitsView splits={run.splits} />
-      <RunLineage runId={run.run_id} refreshKey={refreshKey} openRun={props.openRun} />
+      <RunLineage
+        runId={run.run_id}
+        modelVersions={run.model_versions}
+        refreshKey={refreshKey}
+        openRun={props.openRun}
+      />
     </div>
   );
 }

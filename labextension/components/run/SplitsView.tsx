@@ -73,7 +73,7 @@ function SplitCard(props: { split: Split }): JSX.Element {
                   <td>{stats.kind}</td>
                   <td>{dtypes.get(name) ?? ''}</td>
                   <td>{stats.missing_rate !== undefined ? `${(stats.missing_rate * 100).toFixed(1)}%` : ''}</td>
-                  <td>{summary(stats)}</td>
+                  <td title={summary(stats)}>{summary(stats)}</td>
                   <td>{stats.histogram ? <Sparkbars counts={stats.histogram.counts} /> : null}</td>
                 </tr>
               ))}
