@@ -74,7 +74,9 @@ def _from_servers() -> Path | None:
             continue
         for session in sessions:
             if session.get("kernel", {}).get("id") == kernel_id:
-                path = Path(server.get("root_dir") or server.get("notebook_dir") or ".") / session.get("path", "")
+                path = Path(server.get("root_dir") or server.get("notebook_dir") or ".") / session.get(
+                    "path", ""
+                )
                 if path.is_file():
                     return path.resolve()
     return None
@@ -110,7 +112,13 @@ def assigned_names(source: str) -> list[str]:
         return []
     names: list[str] = []
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign)
+            else []
+        )
         for target in targets:
             for leaf in ast.walk(target):
                 if isinstance(leaf, ast.Name) and leaf.id not in names:
