@@ -39,9 +39,13 @@ def _existing(candidate: str | None, base: Path | None = None) -> Path | None:
     if not candidate or not candidate.endswith(".ipynb"):
         return None
     path = Path(candidate)
-    if not path.is_absolute():
-        path = (base or Path.cwd()) / path
-    return path.resolve() if path.is_file() else None
+    if path.is_absolute():
+        return path.resolve() if path.is_file() else None
+    # relative: to the starting folder, or a server-relative path whose file sits in the kernel's folder
+    for option in ((base or Path.cwd()) / path, (base or Path.cwd()) / path.name):
+        if option.is_file():
+            return option.resolve()
+    return None
 
 
 def _kernel_id() -> str | None:
