@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 
-
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh project (pyproject.toml, own `.mlops/` store) as the working directory."""
     root = tmp_path / "proj"
     root.mkdir()
@@ -20,4 +18,4 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MLOPS_NB_RUN_ID", raising=False)
     monkeypatch.delenv("MLOPS_NB_NOTEBOOK", raising=False)
-    yield root
+    return root

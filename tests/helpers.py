@@ -26,7 +26,11 @@ def make_notebook(path: Path, cells: list[str], *, parameters: str | None = None
 
 
 def papermill(
-    notebook: Path, output: Path, *, params: dict[str, object] | None = None, env: dict[str, str] | None = None,
+    notebook: Path,
+    output: Path,
+    *,
+    params: dict[str, object] | None = None,
+    env: dict[str, str] | None = None,
     check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     """Execute a notebook with the papermill CLI in a real kernel (its own process)."""
@@ -34,7 +38,12 @@ def papermill(
     for name, value in (params or {}).items():
         args += ["-p", name, str(value)]
     done = subprocess.run(
-        args, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=600, check=False,
+        args,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
         cwd=notebook.parent,
     )
     if check and done.returncode != 0:
@@ -48,5 +57,9 @@ def outputs(path: Path) -> str:
     parts = []
     for cell in nb.cells:
         for out in cell.get("outputs", []):
-            parts.append(out.get("text") or out.get("data", {}).get("text/plain", "") or "\n".join(out.get("traceback", [])))
+            parts.append(
+                out.get("text")
+                or out.get("data", {}).get("text/plain", "")
+                or "\n".join(out.get("traceback", []))
+            )
     return "\n".join(parts)

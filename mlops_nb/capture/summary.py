@@ -16,13 +16,17 @@ def collect(run_id: str | None = None, *, experiment: str | None = None) -> dict
         if experiment:
             found = client.get_experiment_by_name(experiment)
             if found is None:
-                raise NotFoundError(f"No experiment named {experiment!r}.", hint="`mlflow experiments search` lists them.")
+                raise NotFoundError(
+                    f"No experiment named {experiment!r}.", hint="`mlflow experiments search` lists them."
+                )
             ids = [found.experiment_id]
         else:
             ids = [e.experiment_id for e in client.search_experiments()]
         runs = client.search_runs(ids, order_by=["attributes.start_time DESC"], max_results=1) if ids else []
         if not runs:
-            raise NotFoundError("The store has no runs yet.", hint="Run a notebook with `%mlops track` first.")
+            raise NotFoundError(
+                "The store has no runs yet.", hint="Run a notebook with `%mlops track` first."
+            )
         run = runs[0]
     else:
         try:
@@ -55,7 +59,11 @@ def collect(run_id: str | None = None, *, experiment: str | None = None) -> dict
             "git_branch": tags.get(records.SOURCE_GIT_BRANCH),
             "git_dirty": tags.get(records.TAG_GIT_DIRTY),
         },
-        "warnings": {k.removeprefix(records.TAG_WARNING_PREFIX): v for k, v in tags.items() if k.startswith(records.TAG_WARNING_PREFIX)},
+        "warnings": {
+            k.removeprefix(records.TAG_WARNING_PREFIX): v
+            for k, v in tags.items()
+            if k.startswith(records.TAG_WARNING_PREFIX)
+        },
         "artifact_uri": run.info.artifact_uri,
         "mlflow_ui": store.ui_command(),
     }
@@ -71,7 +79,10 @@ def render(report: dict[str, Any], *, max_params: int = 20) -> str:
         f"Params     {len(params)}" + ("" if len(params) <= max_params else f" (first {max_params} shown)"),
         *[f"  {k} = {v[:70]}" for k, v in params[:max_params]],
         "Splits",
-        *[f"  {n:<10} {s['context'] or '':<10} {s['rows']!s:>8} rows  digest {s['digest']}" for n, s in report["splits"].items()],
+        *[
+            f"  {n:<10} {s['context'] or '':<10} {s['rows']!s:>8} rows  digest {s['digest']}"
+            for n, s in report["splits"].items()
+        ],
         "Metrics (latest)",
         *[f"  {k:<28} {v:.6g}" for k, v in report["metrics"].items()],
         "Code",

@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import nbformat
-import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
@@ -44,8 +43,12 @@ def _artifact(client, run_id: str, path: str) -> str:
 
 def test_example_notebook_records_everything(git_project: Path) -> None:
     nb = git_project / "train_classifier.ipynb"
-    papermill(nb, git_project / "out.ipynb", params={"epochs": 4, "alpha": 0.001},
-              env={"MY_SERVICE_TOKEN": "hunter2-secret", "DB_PASSWORD": "pw"})
+    papermill(
+        nb,
+        git_project / "out.ipynb",
+        params={"epochs": 4, "alpha": 0.001},
+        env={"MY_SERVICE_TOKEN": "hunter2-secret", "DB_PASSWORD": "pw"},
+    )
     client = store.client()
     exp = client.get_experiment_by_name("train_classifier")
     (run,) = client.search_runs([exp.experiment_id])
@@ -67,7 +70,10 @@ def test_example_notebook_records_everything(git_project: Path) -> None:
     # 2. environment, secrets never recorded
     env = json.loads(_artifact(client, run_id, records.ARTIFACT_ENVIRONMENT))
     assert env["python"].count(".") == 2 and env["kernel"] == "python3" and env["platform"]
-    assert "MY_SERVICE_TOKEN" not in env["environment_variables"] and "DB_PASSWORD" not in env["environment_variables"]
+    assert (
+        "MY_SERVICE_TOKEN" not in env["environment_variables"]
+        and "DB_PASSWORD" not in env["environment_variables"]
+    )
     everything = json.dumps(env) + json.dumps(tags) + json.dumps(params)
     assert "hunter2" not in everything
     assert "mlflow==" in _artifact(client, run_id, records.ARTIFACT_PACKAGES).lower()
@@ -85,10 +91,11 @@ def test_example_notebook_records_everything(git_project: Path) -> None:
     frame = load_breast_cancer(as_frame=True).frame
     X, y = frame.drop(columns=["target"]), frame["target"]
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=42, stratify=y)
-    expected = {"train": data.fingerprint(X_train.assign(target=y_train)), "test": data.fingerprint(X_test.assign(target=y_test))}
-    inputs = {
-        {t.key: t.value for t in d.tags}[records.INPUT_SPLIT]: d for d in run.inputs.dataset_inputs
+    expected = {
+        "train": data.fingerprint(X_train.assign(target=y_train)),
+        "test": data.fingerprint(X_test.assign(target=y_test)),
     }
+    inputs = {{t.key: t.value for t in d.tags}[records.INPUT_SPLIT]: d for d in run.inputs.dataset_inputs}
     assert {n: d.dataset.digest for n, d in inputs.items()} == expected
     assert {t.key: t.value for t in inputs["test"].tags}[records.INPUT_CONTEXT] == "testing"
     assert {t.key: t.value for t in inputs["train"].tags}[records.INPUT_CONTEXT] == "training"
@@ -116,12 +123,15 @@ def test_pipeline_mode_attaches_to_the_runners_run(project: Path) -> None:
     step = client.create_run(exp_id, run_name="training", tags={records.PARENT_RUN_ID: parent.info.run_id})
     nb = make_notebook(
         project / "step.ipynb",
-        ["%load_ext mlops_nb", "%mlops track", "import mlops_nb\nfor i in range(3): mlops_nb.log_metrics({'m': i}, step=i)",
-         "%mlops stop"],
+        [
+            "%load_ext mlops_nb",
+            "%mlops track",
+            "import mlops_nb\nfor i in range(3): mlops_nb.log_metrics({'m': i}, step=i)",
+            "%mlops stop",
+        ],
         parameters="lr = 0.1",
     )
-    papermill(nb, project / "out.ipynb", params={"lr": 0.5},
-              env={records.ENV_RUN_ID: step.info.run_id})
+    papermill(nb, project / "out.ipynb", params={"lr": 0.5}, env={records.ENV_RUN_ID: step.info.run_id})
     run = client.get_run(step.info.run_id)
     assert run.data.tags[records.TAG_MODE] == records.MODE_PIPELINE
     assert run.data.tags[records.TAG_PIPELINE_RUN] == parent.info.run_id
@@ -174,8 +184,11 @@ def test_out_of_order_execution_and_leakage_are_flagged(project: Path) -> None:
 def test_many_points_and_kernel_shutdown_flush(project: Path) -> None:
     nb = make_notebook(
         project / "many.ipynb",
-        ["%load_ext mlops_nb", "%mlops track --experiment many",
-         "import mlops_nb\nfor i in range(1000):\n    mlops_nb.log_metrics({f'k{j}': i * j for j in range(5)}, step=i)"],
+        [
+            "%load_ext mlops_nb",
+            "%mlops track --experiment many",
+            "import mlops_nb\nfor i in range(1000):\n    mlops_nb.log_metrics({f'k{j}': i * j for j in range(5)}, step=i)",
+        ],
     )  # no %mlops stop: the kernel's shutdown must flush
     papermill(nb, project / "out.ipynb")
     client = store.client()
@@ -185,7 +198,9 @@ def test_many_points_and_kernel_shutdown_flush(project: Path) -> None:
 
 
 def test_failed_last_cell_marks_interactive_run_failed(project: Path) -> None:
-    nb = make_notebook(project / "boom.ipynb", ["%load_ext mlops_nb", "%mlops track --experiment boom", "1 / 0"])
+    nb = make_notebook(
+        project / "boom.ipynb", ["%load_ext mlops_nb", "%mlops track --experiment boom", "1 / 0"]
+    )
     done = papermill(nb, project / "out.ipynb", check=False)
     assert done.returncode != 0
     client = store.client()
@@ -196,7 +211,12 @@ def test_failed_last_cell_marks_interactive_run_failed(project: Path) -> None:
 def test_unsupported_split_type_is_named(project: Path) -> None:
     nb = make_notebook(
         project / "bad.ipynb",
-        ["%load_ext mlops_nb", "%mlops track --experiment bad", "rows = [[1, 2], [3, 4]]", "%mlops split train=rows"],
+        [
+            "%load_ext mlops_nb",
+            "%mlops track --experiment bad",
+            "rows = [[1, 2], [3, 4]]",
+            "%mlops split train=rows",
+        ],
     )
     papermill(nb, project / "out.ipynb")
     text = outputs(project / "out.ipynb")
@@ -206,13 +226,18 @@ def test_unsupported_split_type_is_named(project: Path) -> None:
 def test_interactive_series_and_numpy_splits(project: Path) -> None:
     nb = make_notebook(
         project / "np.ipynb",
-        ["%load_ext mlops_nb\nimport numpy as np, pandas as pd, mlops_nb", "%mlops track --experiment np",
-         "digests = mlops_nb.log_split(train=np.arange(20.0).reshape(10, 2), validation=pd.Series(range(5), name='y'), seed=1)",
-         "print(sorted(digests))"],
+        [
+            "%load_ext mlops_nb\nimport numpy as np, pandas as pd, mlops_nb",
+            "%mlops track --experiment np",
+            "digests = mlops_nb.log_split(train=np.arange(20.0).reshape(10, 2), validation=pd.Series(range(5), name='y'), seed=1)",
+            "print(sorted(digests))",
+        ],
     )
     papermill(nb, project / "out.ipynb")
     assert "['train', 'validation']" in outputs(project / "out.ipynb")
     client = store.client()
     (run,) = client.search_runs([client.get_experiment_by_name("np").experiment_id])
-    contexts = sorted({t.key: t.value for t in d.tags}[records.INPUT_CONTEXT] for d in run.inputs.dataset_inputs)
+    contexts = sorted(
+        {t.key: t.value for t in d.tags}[records.INPUT_CONTEXT] for d in run.inputs.dataset_inputs
+    )
     assert contexts == ["training", "validation"]
