@@ -8,6 +8,8 @@ on a tracking server it goes through MlflowClient, one run and one metric histor
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from mlops_nb import store
@@ -54,16 +56,20 @@ def _param_rows(table: Sequence[dict[str, Any]], diff_only: bool) -> list[dict[s
     return result
 
 
-def _summary(run_id: str, points: list[tuple[int, float | None]]) -> dict[str, Any]:
-    values = [v for _, v in points if v is not None]
+Series = tuple[list[int], list[float | None]]  # steps ascending, values (None for NaN)
+
+
+def _summary(run_id: str, series: Series | None) -> dict[str, Any]:
+    steps, values = series or ([], [])
+    present = values if None not in values else [v for v in values if v is not None]
     return {
         "run_id": run_id,
-        "last": points[-1][1] if points else None,
-        "min": min(values) if values else None,
-        "max": max(values) if values else None,
-        "mean": sum(values) / len(values) if values else None,
-        "count": len(points),
-        "last_step": points[-1][0] if points else None,
+        "last": values[-1] if values else None,
+        "min": min(present) if present else None,
+        "max": max(present) if present else None,
+        "mean": sum(present) / len(present) if present else None,
+        "count": len(values),
+        "last_step": steps[-1] if steps else None,
     }
 
 
@@ -75,34 +81,61 @@ def _best(key: str, summaries: list[dict[str, Any]]) -> str | None:
     return pick(scored, key=lambda pair: pair[0])[1]
 
 
+def _collect(points: Iterable[Point]) -> dict[str, dict[str, Series]]:
+    """key → run → (steps, values) from points ordered by run, key and step; when a step repeats,
+    the point with the latest timestamp wins."""
+    per_key: dict[str, dict[str, Series]] = {}
+    for (run_id, key), group in groupby(points, key=itemgetter(0, 1)):
+        steps: list[int] = []
+        values: list[float | None] = []
+        last_stamp = None
+        for _, _, step, value, stamp in group:
+            if steps and steps[-1] == step:
+                if stamp >= last_stamp:
+                    values[-1], last_stamp = value, stamp
+                continue
+            steps.append(step)
+            values.append(value)
+            last_stamp = stamp
+        per_key.setdefault(key, {})[run_id] = (steps, values)
+    return per_key
+
+
+def _aligned(ids: Sequence[str], by_run: dict[str, Series]) -> tuple[list[int], list[list[float | None]]]:
+    """The union of the runs' steps and each run's values on it (None where a run has no point)."""
+    distinct = {tuple(steps) for steps, _ in by_run.values()}
+    if len(distinct) == 1 and len(by_run) == len(ids):  # the usual case: every run logged the same steps
+        steps = list(distinct.pop())
+        return steps, [by_run[run_id][1] for run_id in ids]
+    steps = sorted({step for run_steps, _ in by_run.values() for step in run_steps})
+    position = {step: index for index, step in enumerate(steps)}
+    table = []
+    for run_id in ids:
+        values: list[float | None] = [None] * len(steps)
+        run_steps, run_values = by_run.get(run_id, ([], []))
+        for step, value in zip(run_steps, run_values, strict=True):
+            values[position[step]] = value
+        table.append(values)
+    return steps, table
+
+
 def _align(
-    ids: Sequence[str],
-    keys: Sequence[str],
-    points: Iterable[Point],
-    histories: bool,
+    ids: Sequence[str], keys: Sequence[str], points: Iterable[Point], histories: bool
 ) -> list[dict[str, Any]]:
-    """Metric comparisons from (run, key, step, value, timestamp) points ordered by run, key, step, time."""
-    per_key: dict[str, dict[str, list[tuple[int, float | None]]]] = {key: {} for key in keys}
-    for run_id, key, step, value, _ in points:
-        series = per_key[key].setdefault(run_id, [])
-        if series and series[-1][0] == step:
-            series[-1] = (step, rows.finite(value))  # a repeated step: the latest point wins
-        else:
-            series.append((step, rows.finite(value)))
+    """Metric comparisons from (run, key, step, value, timestamp) points ordered by run, key and step
+    (values already JSON-safe: None for NaN)."""
+    per_key = _collect(points)
     result = []
     for key in keys:
-        by_run = per_key[key]
-        summaries = [_summary(run_id, by_run.get(run_id, [])) for run_id in ids]
+        by_run = per_key.get(key, {})
+        summaries = [_summary(run_id, by_run.get(run_id)) for run_id in ids]
         entry: dict[str, Any] = {"key": key, "steps": [], "series": [], "summary": summaries}
         if histories:
-            steps = sorted({step for series in by_run.values() for step, _ in series})
-            position = {step: index for index, step in enumerate(steps)}
+            steps, table = _aligned(ids, by_run)
             entry["steps"] = steps
-            for run_id in ids:
-                values: list[float | None] = [None] * len(steps)
-                for step, value in by_run.get(run_id, []):
-                    values[position[step]] = value
-                entry["series"].append({"run_id": run_id, "values": values})
+            entry["series"] = [
+                {"run_id": run_id, "values": values} for run_id, values in zip(ids, table, strict=True)
+            ]
         entry["best_run_id"] = _best(key, summaries)
         result.append(entry)
     return result
@@ -140,7 +173,7 @@ def _embedded(settings: Settings, ids: list[str], metrics: list[str] | None, his
         latest = embedded.latest_metrics(conn, ids)
         keys = metrics if metrics is not None else sorted({key for m in latest.values() for key in m})
         table = [_row(run_id, infos[run_id], params[run_id], latest[run_id], tags[run_id]) for run_id in ids]
-        return table, _align(ids, keys, embedded.metric_points(conn, ids, keys), histories)
+        return table, _align(ids, keys, embedded.metric_points(conn, ids, metrics), histories)
 
 
 def _tracking_server(
@@ -161,7 +194,7 @@ def _tracking_server(
                 with checks.translated(f"metric {key!r} of run {run.info.run_id}"):
                     history = client.get_metric_history(run.info.run_id, key)
                 for m in sorted(history, key=lambda m: (m.step, m.timestamp)):
-                    yield run.info.run_id, key, m.step, m.value, m.timestamp
+                    yield run.info.run_id, key, m.step, rows.finite(m.value), m.timestamp
 
     return [rows.from_run(run) for run in runs], _align(ids, keys, points(), histories)
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from itertools import chain
 from pathlib import Path
 
 from mlops_nb.config import Settings
@@ -104,17 +105,21 @@ def latest_metrics(conn: sqlite3.Connection, run_ids: Sequence[str]) -> dict[str
 
 
 def metric_points(
-    conn: sqlite3.Connection, run_ids: Sequence[str], keys: Iterable[str] | None = None
+    conn: sqlite3.Connection, run_ids: Sequence[str], keys: Sequence[str] | None = None
 ) -> Iterator[tuple[str, str, int, float | None, int]]:
-    """(run id, key, step, value, timestamp) of every point of the runs' metrics (optionally only `keys`),
-    ordered by run, key, step and timestamp. NaN values come back as None."""
-    keys = list(keys) if keys is not None else None
-    key_clause = f" AND key IN ({_marks(keys)})" if keys else ""
+    """(run id, key, step, value, timestamp) of every point of the runs' metrics (all keys, or only `keys`),
+    ordered by run, key and step (MLflow's index order: SQLite does not sort); NaN comes back as None.
+    Points of a repeated step come in no particular order: compare their timestamps."""
     if keys is not None and not keys:
-        return
-    for chunk in _chunks(run_ids):
-        yield from conn.execute(
-            "SELECT run_uuid, key, step, CASE WHEN is_nan THEN NULL ELSE value END, timestamp FROM metrics "
-            f"WHERE run_uuid IN ({_marks(chunk)}){key_clause} ORDER BY run_uuid, key, step, timestamp",
-            [*chunk, *(keys or [])],
-        )
+        return iter(())
+    # `+key` keeps SQLite on the (run_uuid, key, step) index: without statistics it would otherwise pick
+    # the primary key, which starts with `key`, and read every run's points of those keys.
+    key_clause = f" AND +key IN ({_marks(keys)})" if keys else ""
+    query = (
+        "SELECT run_uuid, key, step, CASE WHEN is_nan THEN NULL ELSE value END, timestamp FROM metrics "
+        "WHERE run_uuid IN ({}){} ORDER BY run_uuid, key, step"
+    )
+    return chain.from_iterable(
+        conn.execute(query.format(_marks(chunk), key_clause), [*chunk, *(keys or [])])
+        for chunk in _chunks(run_ids)
+    )

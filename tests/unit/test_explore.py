@@ -45,13 +45,23 @@ def test_duration_and_mode():
     assert rows.mode({records.TAG_MODE: "other"}) is None
 
 
+def test_align_same_steps_fast_path():
+    a, b = "a" * 32, "b" * 32
+    points = [(run, "acc", step, step / 10, step) for run in (a, b) for step in range(3)]
+    (acc,) = compare_module._align([b, a], ["acc"], points, histories=True)
+    assert acc["steps"] == [0, 1, 2]
+    assert [s["run_id"] for s in acc["series"]] == [b, a]
+    assert acc["series"][0]["values"] == [0.0, 0.1, 0.2]
+    assert acc["summary"][1]["last_step"] == 2
+
+
 def test_align_takes_the_latest_point_of_a_repeated_step_and_unions_steps():
     a, b = "a" * 32, "b" * 32
     points = [
         (a, "loss", 0, 1.0, 10),
+        (a, "loss", 1, 0.8, 12),  # the same step logged twice: the later timestamp wins, whatever the order
         (a, "loss", 1, 0.9, 11),
-        (a, "loss", 1, 0.8, 12),  # same step logged again: this one wins
-        (a, "loss", 3, float("nan"), 13),
+        (a, "loss", 3, None, 13),  # NaN, as the store hands it out
         (b, "loss", 2, 0.5, 10),
     ]
     (loss,) = compare_module._align([a, b], ["loss"], points, histories=True)
