@@ -9,6 +9,7 @@ import {
 } from '@jupyterlab/application';
 import { ICommandPalette, MainAreaWidget } from '@jupyterlab/apputils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
+import { Widget } from '@lumino/widgets';
 
 import { mlopsIcon } from './components/common/icon';
 import { CompareWidget } from './components/compare/CompareView';
@@ -29,46 +30,38 @@ function activate(
   restorer: ILayoutRestorer | null,
   palette: ICommandPalette | null
 ): void {
-  const openInMain = (widget: MainAreaWidget, id: string): void => {
-    const existing = Array.from(labShell.widgets('main')).find(w => w.id === id);
-    if (existing) {
-      widget.dispose();
-      labShell.activateById(id);
-      return;
-    }
+  const addToMain = (content: Widget, id: string, label: string): void => {
+    const widget = new MainAreaWidget({ content });
     widget.id = id;
+    widget.title.label = label;
+    widget.title.icon = mlopsIcon;
+    widget.title.closable = true;
     labShell.add(widget, 'main');
     labShell.activateById(id);
   };
 
-  const openRun = (runId: string, name: string): void => {
-    const content = new RunDetailWidget({
-      runId,
-      openRun,
-      openFile: (path: string) => {
-        if (docManager) {
-          docManager.openOrReveal(path);
-        } else {
-          void app.commands.execute('docmanager:open', { path });
-        }
-      }
-    });
-    const widget = new MainAreaWidget({ content });
-    widget.title.label = `Run ${name}`;
-    widget.title.icon = mlopsIcon;
-    widget.title.closable = true;
-    openInMain(widget, `mlops-nb-run-${runId}`);
+  const openFile = (path: string): void => {
+    if (docManager) {
+      docManager.openOrReveal(path);
+    } else {
+      void app.commands.execute('docmanager:open', { path });
+    }
   };
 
+  /** One tab per run: opening a run again shows its tab. */
+  const openRun = (runId: string, name: string): void => {
+    const id = `mlops-nb-run-${runId}`;
+    if (Array.from(labShell.widgets('main')).some(w => w.id === id)) {
+      labShell.activateById(id);
+      return;
+    }
+    addToMain(new RunDetailWidget({ runId, openRun, openFile }), id, `Run ${name}`);
+  };
+
+  let compared = 0;
   const compare = (runIds: string[]): void => {
-    const content = new CompareWidget({ runIds, openRun });
-    const widget = new MainAreaWidget({ content });
-    widget.title.label = `Compare ${runIds.length} runs`;
-    widget.title.icon = mlopsIcon;
-    widget.title.closable = true;
-    widget.id = `mlops-nb-compare-${Date.now()}`;
-    labShell.add(widget, 'main');
-    labShell.activateById(widget.id);
+    compared += 1;
+    addToMain(new CompareWidget({ runIds, openRun }), `mlops-nb-compare-${compared}`, `Compare ${runIds.length} runs`);
   };
 
   const panel = new MlopsPanel({ openRun, compare });

@@ -54,7 +54,7 @@ export function runColumns(
     {
       id: 'warnings',
       label: 'Warnings',
-      width: 110,
+      width: 150,
       cell: run => <WarningBadges warnings={run.warnings} />
     },
     {
