@@ -204,7 +204,7 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path("/tmp/mlops-nb-bench"))
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--compare", type=int, default=1_000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=11)
     parser.add_argument(
         "--sample", type=int, default=500, help="get_metric_history calls timed for the baseline"
     )

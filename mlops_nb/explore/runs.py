@@ -54,8 +54,6 @@ def list_runs(
         _text("page_token", page_token, 4000)
     settings = store.ensure_store(settings)
     client = store.client(settings)
-    with checks.translated(f"experiment {experiment_id}"):
-        client.get_experiment(experiment_id)
     with checks.translated(f"the runs of experiment {experiment_id}"):
         page = client.search_runs(
             [experiment_id],
@@ -64,6 +62,9 @@ def list_runs(
             order_by=order or None,
             page_token=page_token or None,
         )
+    if not page:  # an empty page: say so when it is because the experiment does not exist
+        with checks.translated(f"experiment {experiment_id}"):
+            client.get_experiment(experiment_id)
     table = [rows.from_run(run) for run in page]
     total = None
     if settings.embedded and not clauses:
