@@ -36,8 +36,7 @@ export function useAsync<T>(load: () => Promise<T>, deps: React.DependencyList):
     return () => {
       current = false;
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [...deps, generation]);
+  }, [...deps, generation]); // `load` is a new closure each render: the caller's deps say when it changes
   const reload = React.useCallback(() => setGeneration(g => g + 1), []);
   return { value, error, loading, reload };
 }

@@ -6,23 +6,24 @@ import { Plot, plotText } from '../common/Plot';
 
 /** All metric histories of a run, one line per metric (metrics with one point show as markers). */
 export function MetricHistories(props: { histories: Record<string, MetricPoint[]> }): JSX.Element | null {
-  const entries = Object.entries(props.histories).filter(([, points]) => points.length > 0);
+  const { histories } = props;
   const figure = React.useMemo(() => {
-    const data: Data[] = entries.map(([key, points]) => ({
-      type: 'scatter',
-      mode: points.length > 1 ? 'lines' : 'markers',
-      name: plotText(key),
-      x: points.map(p => p.step),
-      y: points.map(p => p.value)
-    }));
+    const data: Data[] = Object.entries(histories)
+      .filter(([, points]) => points.length > 0)
+      .map(([key, points]) => ({
+        type: 'scatter',
+        mode: points.length > 1 ? 'lines' : 'markers',
+        name: plotText(key),
+        x: points.map(p => p.step),
+        y: points.map(p => p.value)
+      }));
     const layout: Partial<Layout> = {
       title: { text: 'Metric histories' },
       xaxis: { title: { text: 'step' } }
     };
     return { data, layout };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [props.histories]);
-  if (!entries.length) {
+  }, [histories]);
+  if (!figure.data.length) {
     return null;
   }
   return (
