@@ -107,7 +107,9 @@ def test_browse_compare_and_trace(lab: JupyterLab, panel: MlopsPanel) -> None:
     panel.screenshot("04-run-detail-lineage")
 
     detail.locator(".mlops-nb-open-snapshot").click()
-    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(timeout=30_000)
+    page.locator(".jp-NotebookPanel .jp-Cell .cm-content", has_text="%load_ext mlops_nb").wait_for(
+        timeout=30_000
+    )
     assert "train_classifier.ipynb" in page.locator(".lm-DockPanel-tabBar .lm-mod-current").inner_text()
     panel.screenshot("05-notebook-snapshot")
 
