@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from mlops_nb.capture import history, session
+
+
+@pytest.fixture(autouse=True)
+def _isolated_process_state() -> Iterator[None]:
+    """Each test starts with the process as it found it: environment (MLflow's set_tracking_uri writes
+    MLFLOW_TRACKING_URI into it), MLflow's global URI and mlops_nb's session state."""
+    environ = dict(os.environ)
+    yield
+    with contextlib.suppress(Exception):
+        session.stop()
+    session._active = None
+    session._host.update(user_ns=None, raw_history=None)
+    session.execution_log = history.ExecutionLog()
+    os.environ.clear()
+    os.environ.update(environ)
+    import mlflow.tracking._tracking_service.utils as tracking_utils
+
+    tracking_utils._tracking_uri = None
 
 
 @pytest.fixture

@@ -184,13 +184,21 @@ class Session:
         self.warnings[tag] = message
         self.client.set_tag(self.run_id, tag, message[:5000])
 
-    def record_execution_order(self) -> history.OrderReport:
-        """Check the cells' execution order against the notebook and record it (tag + artifact)."""
+    def execution_order(self) -> history.OrderReport | None:
+        """The cells' execution order checked against the notebook (None outside IPython)."""
         raw = _host.get("raw_history")
         if raw:
             execution_log.backfill(list(raw))
+        if not execution_log.entries:
+            return None
         nb = code.read_notebook(self.notebook) if self.notebook else None
-        report = history.check_order(nb, execution_log.ordered())
+        return history.check_order(nb, execution_log.ordered())
+
+    def record_execution_order(self) -> None:
+        """Record the execution order (tag, warning tag, artifact ``execution/order.json``)."""
+        report = self.execution_order()
+        if report is None:
+            return
         verdict = records.EXECUTION_IN_ORDER if report.in_order else records.EXECUTION_OUT_OF_ORDER
         self.client.set_tag(self.run_id, records.TAG_EXECUTION_ORDER, verdict)
         if report.in_order:
@@ -199,12 +207,13 @@ class Session:
         else:
             self._warn(records.TAG_WARNING_EXECUTION_ORDER, "; ".join(report.problems))
         self.client.log_dict(self.run_id, report.to_dict(), records.ARTIFACT_EXECUTION_ORDER)
-        return report
 
     def status(self) -> dict[str, Any]:
-        """What this run has captured, with warnings."""
-        if execution_log.entries or _host.get("raw_history"):
-            self.record_execution_order()
+        """What this run has captured, with warnings (computed here; written to the run at stop)."""
+        warnings = dict(self.warnings)
+        report = self.execution_order()
+        if report is not None and not report.in_order:
+            warnings[records.TAG_WARNING_EXECUTION_ORDER] = "cells ran out of order: " + "; ".join(report.problems)
         stats = self.writer.stats
         with self.writer._lock:
             pending = len(self.writer._pending)
@@ -223,7 +232,7 @@ class Session:
             },
             "metrics": {"written": stats.written, "pending": pending, "spooled": stats.spooled},
             "store_error": stats.last_error,
-            "warnings": list(self.warnings.values()),
+            "warnings": list(warnings.values()),
             "tracking_uri": self.settings.tracking_uri,
         }
 
@@ -239,8 +248,7 @@ class Session:
         stats = self.writer.close()
         _pop_fluent_run(self.run_id)
         try:
-            if execution_log.entries or _host.get("raw_history"):
-                self.record_execution_order()
+            self.record_execution_order()
             _snapshot(self)
             if self.mode == records.MODE_INTERACTIVE:
                 store.retrying(lambda: self.client.set_terminated(self.run_id, status))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,12 +14,10 @@ from mlops_nb.capture import session
 
 
 @pytest.fixture
-def shell(project: Path) -> Iterator[InteractiveShell]:
+def shell(project: Path) -> InteractiveShell:
     ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "mlops_nb")
-    yield ip
-    session.stop()
-    session._active = None
+    return ip
 
 
 def _mlops(ip: InteractiveShell, line: str, capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:

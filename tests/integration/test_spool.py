@@ -16,7 +16,6 @@ import pytest
 
 import mlops_nb
 from mlops_nb import store
-from mlops_nb.capture import session
 from mlops_nb.exceptions import StoreError
 
 
@@ -82,7 +81,6 @@ def server(project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
     yield srv
     srv.stop()
-    session._active = None
 
 
 def _points(run_id: str, key: str) -> int:
