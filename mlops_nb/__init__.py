@@ -35,11 +35,13 @@ def log_config(config: dict[str, Any]) -> dict[str, Any]:
     return session.active().log_config(config)
 
 
-def log_split(*, seed: int | None = None, **splits: Any) -> dict[str, dict[str, Any]]:
-    """Record data splits (e.g. ``train=X_train, test=X_test``) as MLflow dataset inputs with fingerprints and statistics."""
+def log_split(*, seed: int | None = None, **splits: Any) -> dict[str, str]:
+    """Record data splits (e.g. ``train=X_train, test=X_test``) as MLflow dataset inputs with fingerprints and
+    statistics; returns each split's digest."""
     from mlops_nb.capture import session
 
-    return session.active().log_split(splits, seed=seed)
+    profiles = session.active().log_split(splits, seed=seed)
+    return {name: profile["digest"] for name, profile in profiles.items()}
 
 
 def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import re
 import sqlite3
 import threading
@@ -52,6 +53,20 @@ def _prepare_state_dir(settings: config.Settings) -> None:
         ignore.write_text("# mlops_nb's local store: not for version control\n*\n", encoding="utf-8")
 
 
+@contextlib.contextmanager
+def _quiet(*names: str) -> Iterator[None]:
+    """Silence INFO logging of MLflow's schema set-up (it is not the user's concern)."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 def ensure_store(settings: config.Settings | None = None) -> config.Settings:
     """Create the embedded store on first use (once per process) and return the settings."""
     settings = settings or config.current()
@@ -64,7 +79,7 @@ def ensure_store(settings: config.Settings | None = None) -> config.Settings:
         if settings.embedded:
             _prepare_state_dir(settings)
             db = _sqlite_path(settings.tracking_uri)
-            with file_lock(db.with_name(db.name + ".lock")):
+            with file_lock(db.with_name(db.name + ".lock")), _quiet("mlflow.store.db.utils", "alembic"):
                 from mlflow import MlflowClient
 
                 client = MlflowClient(settings.tracking_uri, settings.registry_uri or settings.tracking_uri)
