@@ -38,3 +38,13 @@ class StoreError(MlopsError):
     """The MLflow store could not be reached or written."""
 
     status = 503
+
+
+class PipelineFailedError(MlopsError):
+    """A pipeline run (or a sweep) ended FAILED; `result` holds what was recorded."""
+
+    status = 500
+
+    def __init__(self, message: str, *, result: object = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.result = result

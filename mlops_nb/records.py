@@ -65,3 +65,38 @@ SPLIT_CONTEXTS = {
 def split_artifact(name: str) -> str:
     """Artifact path of a split's schema and statistics."""
     return f"{ARTIFACT_SPLITS_DIR}/{name}.json"
+
+
+# Pipelines (mlops_nb.pipelines): parent run = the pipeline run, children = its steps; a sweep run is the
+# parent of its pipeline runs.
+TAG_PIPELINE_NAME = "mlops_nb.pipeline.name"
+TAG_PIPELINE_FILE = "mlops_nb.pipeline.file"
+TAG_PIPELINE_ENV = "mlops_nb.pipeline.env"
+TAG_PIPELINE_KIND = "mlops_nb.pipeline.kind"  # "pipeline" | "step" | "sweep"
+PIPELINE_KIND_PIPELINE = "pipeline"
+PIPELINE_KIND_STEP = "step"
+PIPELINE_KIND_SWEEP = "sweep"
+TAG_PIPELINE_STEP = "mlops_nb.pipeline.step"  # ingestion | data_validation | training | evaluation | ...
+TAG_PIPELINE_ATTEMPT = "mlops_nb.pipeline.attempt"  # 1, 2, ... for retried training steps
+TAG_PIPELINE_REGISTRATION = "mlops_nb.pipeline.registration"  # "registered" | "deferred" | "skipped"
+TAG_ERROR = "mlops_nb.error"  # what failed, on the failed step and on its pipeline run
+TAG_ERROR_KIND = "mlops_nb.error.kind"  # cell_error | dead_kernel | timeout | kernel_start | gate | error
+TAG_ERROR_CELL = "mlops_nb.error.cell"  # index of the failing cell in the source notebook
+TAG_KERNEL_EXIT_CODE = "mlops_nb.kernel.exit_code"
+TAG_DATA_SOURCE = "mlops_nb.data.source"
+TAG_DATA_DIGEST = "mlops_nb.data.digest"  # fingerprint of the ingested rows
+TAG_DATA_ROWS = "mlops_nb.data.rows"
+TAG_DATA_WATERMARK = "mlops_nb.data.watermark"  # maximum of the watermark column among the ingested rows
+TAG_GATE_PASSED = "mlops_nb.gate.passed"  # "true" | "false" | "no_reference" on a gate step
+TAG_MODEL_VERSION = "mlops_nb.model.version"  # on a registration step: the version it created
+TAG_SWEEP_RUN = "mlops_nb.sweep.run_id"  # on each pipeline run of a sweep
+TAG_SWEEP_POINT = "mlops_nb.sweep.point"  # the point's parameters as JSON
+TAG_SWEEP_BEST = "mlops_nb.sweep.best"  # "true" on the best pipeline run of a sweep
+ARTIFACT_OUTPUT_NOTEBOOK_DIR = "notebook"  # the executed output notebook of a training step
+ARTIFACT_INGESTED_DIR = "data"  # train.parquet and test.parquet handed out by ingestion
+ARTIFACT_INGESTED_PROFILE = "data/profile.json"  # statistics of the ingested rows (split format)
+ARTIFACT_DATA_REPORT = "gates/data.json"
+ARTIFACT_MODEL_REPORT = "gates/model.json"
+ARTIFACT_EVALUATION = "evaluation/metrics.json"
+ARTIFACT_PIPELINE_SUMMARY = "pipeline/summary.json"
+ARTIFACT_PIPELINE_FILE_DIR = "pipeline"  # a copy of the pipeline file

@@ -9,6 +9,7 @@ Each kernel gets its own IPC socket folder, so parallel executions never race fo
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -24,7 +25,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
 from mlops_nb.exceptions import MlopsError
-from mlops_nb.pipelines.warm import KERNEL_NAME, WarmKernels
+from mlops_nb.pipelines.warm import KERNEL_NAME
 
 INJECTED_TAG = "injected-parameters"
 
@@ -63,7 +64,7 @@ class Execution:
     run_timeout: float | None = None
     start_timeout: float = 60.0
     kernel_name: str | None = None  # a cold kernel spec (default python3) when no warm kernels are given
-    warm: WarmKernels | None = None
+    warm_dirs: list[str] | None = None  # kernel-spec folders of a WarmKernels zygote (any process may use it)
     progress: bool | dict[str, Any] = False
 
 
@@ -127,8 +128,8 @@ def execute(ex: Execution) -> nbformat.NotebookNode:
 
     ex.output.parent.mkdir(parents=True, exist_ok=True)
     sockets = Path(tempfile.mkdtemp(prefix="mlk", dir="/tmp" if Path("/tmp").is_dir() else None))
-    if ex.warm is not None:
-        kernel_name, spec_manager = KERNEL_NAME, KernelSpecManager(kernel_dirs=ex.warm.kernel_dirs)
+    if ex.warm_dirs:
+        kernel_name, spec_manager = KERNEL_NAME, KernelSpecManager(kernel_dirs=ex.warm_dirs)
     else:
         kernel_name, spec_manager = ex.kernel_name or "python3", KernelSpecManager()
     km = _KernelManager(
@@ -145,6 +146,9 @@ def execute(ex: Execution) -> nbformat.NotebookNode:
     if timer:
         timer.daemon = True
         timer.start()
+    papermill_log = logging.getLogger("papermill")
+    level = papermill_log.level
+    papermill_log.setLevel(logging.ERROR)  # its "Passed unknown parameter" guess is replaced by our contract
     try:
         return papermill.execute_notebook(
             str(ex.notebook),
@@ -200,6 +204,7 @@ def execute(ex: Execution) -> nbformat.NotebookNode:
             hint="Check the kernel spec (`jupyter kernelspec list`) or raise `timeouts.start`.",
         ) from None
     finally:
+        papermill_log.setLevel(level)
         if timer:
             timer.cancel()
         shutil.rmtree(sockets, ignore_errors=True)

@@ -18,7 +18,7 @@ A pipeline file is YAML (see ``pipelines/train_classifier.yaml``)::
     environments:
       dev: {experiment: iris-dev, tracking_uri: ..., data: {source: ...}, resources: {workers: 2}}
     timeouts: {cell: 600, run: 3600, start: 60}
-    retries: {attempts: 2, backoff: 5, on: [dead_kernel, timeout]}
+    retries: {attempts: 2, backoff: 5, when: [dead_kernel, timeout]}
 
 Every error names the key and its line.
 """
@@ -79,7 +79,7 @@ class Retries:
 
     attempts: int = 1  # total attempts
     backoff: float = 2.0  # seconds before the second attempt, doubled after each
-    on: tuple[str, ...] = ("dead_kernel", "timeout")
+    when: tuple[str, ...] = ("dead_kernel", "timeout")  # failure kinds worth another attempt
 
 
 @dataclass(frozen=True)
@@ -361,18 +361,18 @@ def load(path: str | Path) -> PipelineSpec:
         if (getattr(timeouts, name) or 1) <= 0:
             raise r.fail(("timeouts", name), "must be positive", "Give seconds, e.g. 600.")
 
-    rt = r.mapping(top.get("retries"), ("retries",), {"attempts", "backoff", "on"})
+    rt = r.mapping(top.get("retries"), ("retries",), {"attempts", "backoff", "when"})
     attempts = r.value(rt, ("retries", "attempts"), (int,), default=1)
     if attempts < 1:
         raise r.fail(("retries", "attempts"), "must be at least 1 (the total number of attempts)", "E.g. 2.")
-    on = rt.get("on", list(Retries.on))
-    if not isinstance(on, list) or any(kind not in FAILURE_KINDS for kind in on):
+    when = rt.get("when", list(Retries.when))
+    if not isinstance(when, list) or any(kind not in FAILURE_KINDS for kind in when):
         raise r.fail(
             ("retries", "on"),
-            f"must be a list of {list(FAILURE_KINDS)}, not {on!r}",
+            f"must be a list of {list(FAILURE_KINDS)}, not {when!r}",
             "E.g. [dead_kernel, timeout].",
         )
-    retries = Retries(attempts, r.value(rt, ("retries", "backoff"), (float,), default=2.0), tuple(on))
+    retries = Retries(attempts, r.value(rt, ("retries", "backoff"), (float,), default=2.0), tuple(when))
 
     environments: dict[str, Environment] = {}
     for env_name, env_raw in environments_raw.items():

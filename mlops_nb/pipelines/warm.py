@@ -40,9 +40,33 @@ from pathlib import Path
 from typing import Any
 
 KERNEL_NAME = "mlops-nb-warm"
-ALWAYS_PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "numpy", "pandas", "mlflow", "mlops_nb")
-# Modules that choose a GUI backend or start threads at import: never imported before fork.
-_NEVER_PRELOAD = ("matplotlib", "seaborn", "torch", "tensorflow", "jax", "ray", "dask", "distributed", "tqdm")
+ALWAYS_PRELOAD = (
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "numpy",
+    "pandas",
+    "mlflow",
+    "mlflow.store.tracking.sqlalchemy_store",
+    "mlflow.store.model_registry.sqlalchemy_store",
+    "mlops_nb",
+    "mlops_nb.capture.session",
+    "mlops_nb.capture.magics",
+    "mlops_nb.capture.data",
+)
+# Modules that pick a GUI backend or start threads at import: never imported before fork.
+_NEVER_PRELOAD = (
+    "matplotlib.pyplot",
+    "pylab",
+    "seaborn",
+    "torch",
+    "tensorflow",
+    "jax",
+    "ray",
+    "dask",
+    "distributed",
+    "tqdm",
+)
+_INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # what ipykernel sets for a kernel
 
 
 def preload_modules(sources: Iterable[str]) -> list[str]:
@@ -64,7 +88,21 @@ def preload_modules(sources: Iterable[str]) -> list[str]:
             for name in names:
                 if not name.startswith(_NEVER_PRELOAD) and name not in found:
                     found.append(name)
+    if any(name.startswith("sklearn") for name in found):
+        found += [m for m in ("mlflow.sklearn", "matplotlib") if m not in found]  # what sklearn autolog uses
     return found
+
+
+def _warm_up(modules: Sequence[str]) -> None:
+    """Import `modules`; with mlflow.sklearn, also the estimator modules its autologging walks."""
+    for name in modules:
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+    if "mlflow.sklearn" in sys.modules:
+        with contextlib.suppress(Exception):
+            from sklearn.utils import all_estimators
+
+            all_estimators()
 
 
 # --- the zygote -------------------------------------------------------------------------------------------
@@ -86,6 +124,9 @@ def _start_kernel_child(request: dict[str, Any], zygote_path0: str) -> None:
         random.seed()
         if "numpy" in sys.modules:
             sys.modules["numpy"].random.seed()
+        os.environ.setdefault("MPLBACKEND", _INLINE_BACKEND)
+        if "matplotlib" in sys.modules:  # it read MPLBACKEND at import, in the zygote
+            sys.modules["matplotlib"].rcParams["backend"] = os.environ["MPLBACKEND"]
         from ipykernel import kernelapp
 
         sys.argv = ["ipykernel_launcher", *request["argv"]]
@@ -110,9 +151,7 @@ def serve(socket_path: str, modules: Sequence[str]) -> None:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path)
     listener.listen(64)
-    for name in modules:
-        with contextlib.suppress(Exception):
-            importlib.import_module(name)
+    _warm_up(modules)
     path0 = sys.path[0] if sys.path else ""
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ, "accept")
