@@ -100,3 +100,22 @@ ARTIFACT_MODEL_REPORT = "gates/model.json"
 ARTIFACT_EVALUATION = "evaluation/metrics.json"
 ARTIFACT_PIPELINE_SUMMARY = "pipeline/summary.json"
 ARTIFACT_PIPELINE_FILE_DIR = "pipeline"  # a copy of the pipeline file
+
+
+# Model registry (mlops_nb.registry): aliases, and the tags a model version carries. Its lineage tags reuse
+# the run tag names (TAG_PIPELINE_RUN, TAG_NOTEBOOK_HASH, SOURCE_GIT_COMMIT) plus one digest tag per split.
+ALIAS_CHAMPION = "champion"
+ALIAS_CHALLENGER = "challenger"
+TAG_MV_DATASET_DIGEST_PREFIX = TAG_DATA_DIGEST + "."  # + split name: the split's full-content fingerprint
+TAG_PROMOTION_PREFIX = "mlops_nb.promotion."
+TAG_PROMOTION_HISTORY = TAG_PROMOTION_PREFIX + "history"  # JSON list of {alias, by, at, reason, previous}
+
+
+def dataset_digest_tag(split: str) -> str:
+    """Model version tag holding the digest of the split `split` the model was trained with."""
+    return TAG_MV_DATASET_DIGEST_PREFIX + split
+
+
+def promotion_tag(alias: str, field: str) -> str:
+    """Model version tag on the last move of `alias`: by, at, reason, previous, replaced_by, replaced_at."""
+    return f"{TAG_PROMOTION_PREFIX}{alias}.{field}"
