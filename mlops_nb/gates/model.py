@@ -88,13 +88,16 @@ class MetricThreshold:
             raise ConfigError(f"`{where}`: {exc.message}", hint=exc.hint) from None
 
     @classmethod
-    def coerce(cls, value: Any) -> MetricThreshold:
+    def coerce(cls, value: Any, *, where: str = "gates.model") -> MetricThreshold:
         """This class from itself, from mlflow.models.MetricThreshold (or alike), or from a mapping."""
         if isinstance(value, cls):
             return value
         if isinstance(value, Mapping):
-            return cls.from_dict(value)
-        return cls(*(getattr(value, name, None) for name in (*_KINDS, "greater_is_better")))
+            return cls.from_dict(value, where=where)
+        try:
+            return cls(*(getattr(value, name, None) for name in (*_KINDS, "greater_is_better")))
+        except ConfigError as exc:
+            raise ConfigError(f"`{where}`: {exc.message}", hint=exc.hint) from None
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,7 @@ def validate_model(
     """
     checks: list[MetricCheck] = []
     for metric, given in thresholds.items():
-        limits = MetricThreshold.coerce(given)
+        limits = MetricThreshold.coerce(given, where=f"gates.model.{metric}")
         for kind in _KINDS:
             if getattr(limits, kind) is not None:
                 checks.append(_check(metric, kind, limits, candidate, baseline))

@@ -149,6 +149,12 @@ def test_thresholds_are_validated_like_mlflow():
         )
     with pytest.raises(ConfigError, match=r"gates\.model\.treshold"):
         MetricThreshold.from_dict({"treshold": 0.8, "greater_is_better": True})
+    with pytest.raises(
+        ConfigError, match=r"`gates\.model\.accuracy`: `min_absolute_change` must be a positive"
+    ):
+        validate_model(
+            {"accuracy": 0.9}, None, {"accuracy": {"min_absolute_change": -0.02, "greater_is_better": True}}
+        )
     parsed = MetricThreshold.from_dict(
         {"threshold": 0.8, "min_relative_change": 0, "greater_is_better": True}
     )
