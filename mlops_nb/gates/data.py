@@ -139,7 +139,7 @@ class DataReport:
         what = f"{_describe(self.current)} against {_describe(self.reference)}"
         if self.passed:
             return f"Data validation passed: {len(self.checks)} checks of {what}."
-        failed = "; ".join(check.message for check in self.failures[:5])
+        failed = " ".join(check.message for check in self.failures[:5])
         more = f" (and {len(self.failures) - 5} more)" if len(self.failures) > 5 else ""
         count = f"{len(self.failures)} of {len(self.checks)} checks"
         return f"Data validation failed: {count} of {what}. {failed}{more}"

@@ -47,5 +47,5 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         padded = [value.ljust(width) for value, width in zip(values[:-1], widths[:-1], strict=True)]
         return "  ".join([*padded, values[-1]]).rstrip()
 
-    rule = "  ".join("-" * width for width in widths)
+    rule = "  ".join("-" * width for width in [*widths[:-1], min(widths[-1], 40)])
     return "\n".join([line(list(headers)), rule, *(line(row) for row in cells)])
