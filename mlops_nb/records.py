@@ -107,6 +107,7 @@ ARTIFACT_PIPELINE_FILE_DIR = "pipeline"  # a copy of the pipeline file
 ALIAS_CHAMPION = "champion"
 ALIAS_CHALLENGER = "challenger"
 TAG_MV_DATASET_DIGEST_PREFIX = TAG_DATA_DIGEST + "."  # + split name: the split's full-content fingerprint
+TAG_GATE_PREFIX = "mlops_nb.gate."  # gate_tag(gate, field) on model versions
 TAG_PROMOTION_PREFIX = "mlops_nb.promotion."
 TAG_PROMOTION_HISTORY = TAG_PROMOTION_PREFIX + "history"  # JSON list of {alias, by, at, reason, previous}
 
@@ -114,6 +115,11 @@ TAG_PROMOTION_HISTORY = TAG_PROMOTION_PREFIX + "history"  # JSON list of {alias,
 def dataset_digest_tag(split: str) -> str:
     """Model version tag holding the digest of the split `split` the model was trained with."""
     return TAG_MV_DATASET_DIGEST_PREFIX + split
+
+
+def gate_tag(gate: str, field: str = "verdict") -> str:
+    """Model version tag with a gate's result at registration: verdict ("passed" | "failed") or summary."""
+    return f"{TAG_GATE_PREFIX}{gate}.{field}"
 
 
 def promotion_tag(alias: str, field: str) -> str:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 _HISTORY_LIMIT = 50  # promotions kept in a version's history tag
+_SUMMARY_LIMIT = 4000  # characters of a gate summary kept in a tag
 _READY_TIMEOUT = 300.0  # seconds to wait for a registry that creates versions asynchronously
 
 
@@ -39,20 +40,26 @@ def register(
     name: str,
     *,
     tags: Mapping[str, str] | None = None,
+    gates: Mapping[str, Any] | None = None,
     client: MlflowClient | None = None,
 ) -> ModelVersion:
     """Register the model `model_uri` logged by run `run_id` as a new version of `name`.
 
     `model_uri` is `models:/<model_id>` (what `log_model` returns) or `runs:/<run_id>/<name>`. The
     version is tagged with the lineage found on the run (pipeline run, notebook hash, git commit,
-    dataset digests per split, see `lineage_tags`), then with `tags`, which win. It gets the alias
-    `challenger`; `champion` is left alone. If tagging or aliasing fails, the new version (and the
-    registered model, if this call created it) is deleted and a StoreError raised.
+    dataset digests per split, see `lineage_tags`), with the result of each gate in `gates`
+    ({"data": DataReport, "model": ModelReport}, see `gate_tags`), then with `tags`, which win. It
+    gets the alias `challenger`; `champion` is left alone. If tagging or aliasing fails, the new
+    version (and the registered model, if this call created it) is deleted and a StoreError raised.
     """
     client = client or store.client()
     run = _get(lambda: client.get_run(run_id), f"Run {run_id!r}", "Pass the id of a tracked run.")
     source, model_id = _resolve_model(client, run, model_uri)
-    version_tags = {**lineage_tags(run), **{str(k): str(v) for k, v in (tags or {}).items()}}
+    version_tags = {
+        **lineage_tags(run),
+        **gate_tags(gates or {}),
+        **{str(k): str(v) for k, v in (tags or {}).items()},
+    }
     created_model = _ensure_registered_model(client, name)
     version: ModelVersion | None = None
     try:
@@ -95,6 +102,16 @@ def lineage_tags(run: Run) -> dict[str, str]:
         input_tags = {tag.key: tag.value for tag in dataset_input.tags}
         split = input_tags.get(records.INPUT_SPLIT) or dataset_input.dataset.name
         tags[records.dataset_digest_tag(split)] = dataset_input.dataset.digest
+    return tags
+
+
+def gate_tags(gates: Mapping[str, Any]) -> dict[str, str]:
+    """`records.gate_tag(gate)` = "passed" | "failed" and `gate_tag(gate, "summary")` per gate report
+    (anything with `passed` and `summary()`, such as the gates' DataReport and ModelReport)."""
+    tags = {}
+    for gate, report in gates.items():
+        tags[records.gate_tag(gate)] = "passed" if report.passed else "failed"
+        tags[records.gate_tag(gate, "summary")] = report.summary()[:_SUMMARY_LIMIT]
     return tags
 
 
@@ -200,7 +217,8 @@ def promote(
     """Point `alias` of `name` at `version`, recording who, when, why and the version it replaced.
 
     The tags on the promoted version: `records.promotion_tag(alias, "by"|"at"|"reason"|"previous")`
-    and a JSON list of all its moves under `records.TAG_PROMOTION_HISTORY`; the version that lost the
+    and a JSON list of all its moves (with the gate verdicts it was registered with) under
+    `records.TAG_PROMOTION_HISTORY`; the version that lost the
     alias gets `promotion_tag(alias, "replaced_by"|"replaced_at")`. Promoting to champion also clears
     `challenger` if it pointed at the same version. If recording fails, the alias is moved back.
     """
@@ -221,12 +239,18 @@ def promote(
         raise UsageError(f"Version {number} of {name!r} already holds the alias {alias!r}.")
     who = who or getpass.getuser()
     at = datetime.now(UTC).isoformat(timespec="seconds")
+    gates = {  # the gate verdicts the version was registered with
+        key.removeprefix(records.TAG_GATE_PREFIX).removesuffix(".verdict"): value
+        for key, value in (target.tags or {}).items()
+        if key.startswith(records.TAG_GATE_PREFIX) and key.endswith(".verdict")
+    }
     move = {
         "alias": alias,
         "by": who,
         "at": at,
         "reason": reason.strip(),
         "previous": replaced,
+        "gates": gates,
     }
     history = json.loads((target.tags or {}).get(records.TAG_PROMOTION_HISTORY, "[]"))
     tags = {

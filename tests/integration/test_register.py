@@ -19,6 +19,8 @@ from sklearn.linear_model import LogisticRegression
 from mlops_nb import config, records, store
 from mlops_nb.capture.data import profile
 from mlops_nb.exceptions import NotFoundError, StoreError, UsageError
+from mlops_nb.gates.data import validate_data
+from mlops_nb.gates.model import validate_model
 from mlops_nb.registry.register import (
     champion,
     champion_metrics,
@@ -118,7 +120,15 @@ def test_promotion_records_who_when_why_and_feeds_the_gates(model):
     client.log_metric(pipeline, "test_accuracy", 0.95)  # what a pipeline's evaluation step logs
     client.set_terminated(pipeline)
     first, first_uri = train_run(accuracy=0.9, pipeline_run=pipeline)
-    register(first, first_uri, model)
+    gates = {
+        "data": validate_data(reference_profile := split_profile(first), reference_profile),
+        "model": validate_model(
+            {"test_accuracy": 0.95}, None, {"test_accuracy": {"threshold": 0.9, "greater_is_better": True}}
+        ),
+    }
+    registered = register(first, first_uri, model, gates=gates)
+    assert registered.tags[records.gate_tag("model")] == "passed"
+    assert registered.tags[records.gate_tag("data", "summary")].startswith("Data validation passed")
     promoted = promote(model, 1, reason="first model", who="ana")
     assert promoted.aliases == [records.ALIAS_CHAMPION]  # the challenger slot is freed
     assert promoted.tags[records.promotion_tag("champion", "by")] == "ana"
@@ -145,6 +155,7 @@ def test_promotion_records_who_when_why_and_feeds_the_gates(model):
     rolled_back = promote(model, "1", reason="rollback: v2 drifts in production", who="ana")
     history = json.loads(rolled_back.tags[records.TAG_PROMOTION_HISTORY])
     assert [(move["by"], move["previous"]) for move in history] == [("ana", None), ("ana", "2")]
+    assert history[0]["gates"] == {"data": "passed", "model": "passed"}
     assert str(champion(model).version) == "1"
 
 
