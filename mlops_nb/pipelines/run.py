@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import shutil
 import tempfile
 import time
@@ -127,10 +128,11 @@ def resolve_parameters(spec: spec_mod.PipelineSpec, given: Mapping[str, Any]) ->
     return values
 
 
-def _use_store(settings: config.Settings) -> None:
+def use_store(settings: config.Settings) -> None:
     """Make MLflow's global URIs the pipeline's store: MLflow resolves ``models:/`` URIs through them."""
     import mlflow
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # our bars are the steps'
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.registry_uri or settings.tracking_uri)
 
@@ -144,7 +146,7 @@ class _Runner:
         self.values = values
         self.settings = _settings_for(spec)
         self.client: MlflowClient = store.client(self.settings)
-        _use_store(self.settings)
+        use_store(self.settings)
         self.experiment_id = store.experiment_id(
             spec.experiment or self.settings.experiment or spec.name, self.settings
         )

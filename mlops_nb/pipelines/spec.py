@@ -262,6 +262,23 @@ def _data_source(
     return DataSource(_resolve(base, source), fmt, watermark)
 
 
+def _check_gates(r: _Reader, data_gate: Mapping[str, Any], model_gate: Mapping[str, Any]) -> None:
+    """Thresholds as the gates read them, each error located at its own key's line."""
+    from mlops_nb.gates.data import DataThresholds
+    from mlops_nb.gates.model import MetricThreshold
+
+    for key, value in data_gate.items():
+        try:
+            DataThresholds.from_dict({key: value})
+        except MlopsError as exc:
+            raise r.fail(("gates", "data", str(key)), exc.message.rstrip("."), exc.hint or "") from None
+    for metric, threshold in model_gate.items():
+        try:
+            MetricThreshold.from_dict(threshold, where=f"gates.model.{metric}")
+        except MlopsError as exc:
+            raise r.fail(("gates", "model", str(metric)), exc.message.rstrip("."), exc.hint or "") from None
+
+
 def load(path: str | Path) -> PipelineSpec:
     """Read and check a pipeline file, and the parameters cell of the notebook it names."""
     path = Path(path).resolve()
@@ -344,12 +361,7 @@ def load(path: str | Path) -> PipelineSpec:
     gates = r.mapping(top.get("gates"), ("gates",), {"data", "model"})
     data_gate = r.mapping(gates.get("data"), ("gates", "data"))
     model_gate = r.mapping(gates.get("model"), ("gates", "model"))
-    for metric_name, threshold in model_gate.items():
-        r.mapping(
-            threshold,
-            ("gates", "model", str(metric_name)),
-            {"threshold", "min_absolute_change", "min_relative_change", "greater_is_better"},
-        )
+    _check_gates(r, data_gate, model_gate)
 
     t = r.mapping(top.get("timeouts"), ("timeouts",), {"cell", "run", "start"})
     timeouts = Timeouts(

@@ -224,6 +224,7 @@ def sweep(path: str | Path, options: SweepOptions) -> SweepResult:
         raise UsageError("--workers must be at least 1.")
     settings = run_mod._settings_for(spec)
     client = store.client(settings)
+    run_mod.use_store(settings)
     experiment_id = store.experiment_id(spec.experiment or settings.experiment or spec.name, settings)
     tags = {
         records.RUN_NAME: f"{spec.name}-sweep",
