@@ -341,7 +341,8 @@ class _Runner:
             return
         report = validate_data(self.state["profile"], reference, thresholds)
         report_dict = report.to_dict()
-        self.client.log_dict(step.run_id, {"reference": origin, **report_dict}, records.ARTIFACT_DATA_REPORT)
+        report_dict["reference_source"] = origin
+        self.client.log_dict(step.run_id, report_dict, records.ARTIFACT_DATA_REPORT)
         self.client.log_text(step.run_id, report.to_table(), "gates/data.txt")
         self._set_tags(step.run_id, {records.TAG_GATE_PASSED: str(report.passed).lower()})
         step.details = {"passed": report.passed, "reference": origin, "summary": report.summary()}
