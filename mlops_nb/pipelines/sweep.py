@@ -246,6 +246,7 @@ def sweep(path: str | Path, options: SweepOptions) -> SweepResult:
     environ = {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ}
     environ[records.ENV_PROJECT] = str(settings.root)
     environ["MLFLOW_TRACKING_URI"] = settings.tracking_uri
+    environ["MLFLOW_REGISTRY_URI"] = settings.registry_uri or settings.tracking_uri
     modules = run_mod.notebook_modules(spec)
     outcomes: dict[int, run_mod.PipelineResult | None] = {}
     try:
