@@ -518,19 +518,10 @@ class _Runner:
         return None, "no champion and no previous successful run: nothing to compare with"
 
     def warm(self) -> list[str] | None:
-        """Kernel-spec folders of the warm-kernel zygote (started on first need); None for a cold kernel."""
-        if not self.options.use_warm or self.spec.kernel:
-            return None
-        if self.options.warm_dirs is None:
-            own = WarmKernels(notebook_modules(self.spec))
-            self.state["own_warm"] = own
-            self.options.warm_dirs = own.kernel_dirs
-        return self.options.warm_dirs
+        """Kernel-spec folders of the warm-kernel zygote; None for a cold kernel (a `kernel:` is named)."""
+        return self.options.warm_dirs if self.options.use_warm and not self.spec.kernel else None
 
     def close(self) -> None:
-        own = self.state.pop("own_warm", None)
-        if own is not None:
-            own.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
@@ -548,12 +539,29 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+# What a pipeline's steps import: the zygote imports them too, since it also forks the step runners.
+RUNNER_MODULES = (
+    "mlops_nb.pipelines.run",
+    "mlops_nb.pipelines.sweep",
+    "mlops_nb.gates.data",
+    "mlops_nb.gates.model",
+    "mlops_nb.registry.register",
+    "papermill",
+    "nbclient",
+    "jupyter_client.manager",
+    "pyarrow.parquet",
+    "sklearn.metrics",
+    "sklearn.model_selection",
+)
+
+
 def notebook_modules(spec: spec_mod.PipelineSpec) -> list[str]:
-    """Modules worth importing in the warm-kernel zygote for this pipeline's notebook."""
+    """Modules for the zygote: the notebook's imports (see `preload_modules`) and the steps' own."""
     from mlops_nb.pipelines.parameters import read_notebook
 
     nb = read_notebook(spec.notebook)
-    return preload_modules(c.source for c in nb.cells if c.cell_type == "code")
+    found = preload_modules(c.source for c in nb.cells if c.cell_type == "code")
+    return found + [m for m in RUNNER_MODULES if m not in found]
 
 
 def register_result(client: MlflowClient, spec: spec_mod.PipelineSpec, result: PipelineResult) -> str:
@@ -611,15 +619,30 @@ def register_deferred(
 
 
 def run(path: str | Path | spec_mod.PipelineSpec, options: RunOptions | None = None) -> PipelineResult:
-    """Run a pipeline file; returns the result, or raises PipelineFailedError carrying it."""
+    """Run a pipeline file; returns the result, or raises PipelineFailedError carrying it.
+
+    With warm kernels (the default), a zygote imports the heavy modules once and both the steps (in a
+    process forked from it) and the notebook's kernel start warm; this process stays light.
+    """
     options = options or RunOptions()
     spec = path if isinstance(path, spec_mod.PipelineSpec) else spec_mod.load(path)
     spec = spec.for_env(options.env) if options.env else spec
-    values = resolve_parameters(spec, options.parameters)
-    runner = _Runner(spec, dataclasses.replace(options), values)
-    started = time.monotonic()
+    values = resolve_parameters(spec, options.parameters)  # bad parameters fail here, before any run
     if options.use_warm and options.warm_dirs is None and not spec.kernel:
-        runner.warm()  # start the zygote now: it imports while ingestion and validation run
+        warm = WarmKernels(notebook_modules(spec))
+        try:
+            return warm.call(
+                _run_steps, spec, dataclasses.replace(options, warm_dirs=warm.kernel_dirs), values
+            )
+        finally:
+            warm.close()
+    return _run_steps(spec, options, values)
+
+
+def _run_steps(spec: spec_mod.PipelineSpec, options: RunOptions, values: dict[str, Any]) -> PipelineResult:
+    """The pipeline run itself: parent run, steps in order, final status."""
+    runner = _Runner(spec, options, values)
+    started = time.monotonic()
     result = runner.start()
     try:
         for name in STEPS:

@@ -4,11 +4,11 @@ A sweep is a parent MLflow run whose children are complete pipeline runs (each w
 Points run on local worker processes or on a Dask ``distributed`` cluster. Only the best point by the
 pipeline's metric (``model.metric``) is registered, unless ``register_all``.
 
-Speed: local workers are forked from a *forkserver* that imported MLflow, pandas, scikit-learn and
-papermill once, and every notebook runs in a fresh kernel forked from one warm-kernel zygote (see
-``warm.py``): no point pays interpreter start-up or heavy imports, yet each starts from a fresh
-interpreter state. Kernels talk over IPC sockets in private folders, so parallel points never race
-for TCP ports. On Dask, each worker process keeps its own zygote.
+Speed: one zygote (see ``warm.py``) imports MLflow, pandas, scikit-learn and the notebook's modules
+once; each point's runner is a process forked from it, and so is each notebook's kernel: no point
+pays interpreter start-up or heavy imports, yet each starts from a fresh interpreter state. Kernels
+talk over IPC sockets in private folders, so parallel points never race for TCP ports. On Dask, each
+worker process keeps its own zygote for its kernels.
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import multiprocessing
 import os
 import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,19 +32,6 @@ from mlops_nb.pipelines import spec as spec_mod
 from mlops_nb.pipelines.parameters import parse_pairs
 from mlops_nb.pipelines.warm import WarmKernels, shared
 
-_WORKER_PRELOAD = [
-    "mlops_nb.pipelines.run",
-    "mlops_nb.capture.data",
-    "mlflow",
-    "pandas",
-    "pyarrow.parquet",
-    "sklearn.metrics",
-    "sklearn.model_selection",
-    "papermill",
-    "nbclient",
-    "jupyter_client",
-    "tqdm",
-]
 _FORWARDED_ENV = (records.ENV_PROJECT, "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
@@ -182,14 +168,6 @@ def _run_point(task: PointTask) -> tuple[PointResult, run_mod.PipelineResult | N
     ), result
 
 
-@contextlib.contextmanager
-def _local_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(_WORKER_PRELOAD)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        yield pool
-
-
 def _dask_client(executor: str) -> Any:
     try:
         from distributed import Client
@@ -298,10 +276,10 @@ def _executor(
         finally:
             dask.close()
         return
-    warm = WarmKernels(modules)  # one zygote for all local workers, importing while the workers start
+    warm = WarmKernels(modules)  # one zygote forks every point's runner and every notebook's kernel
     try:
-        with _local_pool(workers) as pool:
-            yield pool.submit, warm.kernel_dirs
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep") as pool:
+            yield (lambda fn, task: pool.submit(warm.call, fn, task)), warm.kernel_dirs
     finally:
         warm.close()
 

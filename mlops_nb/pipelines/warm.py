@@ -25,6 +25,7 @@ import contextlib
 import importlib
 import json
 import os
+import pickle
 import selectors
 import shutil
 import signal
@@ -35,9 +36,11 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 KERNEL_NAME = "mlops-nb-warm"
 ALWAYS_PRELOAD = (
@@ -55,7 +58,6 @@ ALWAYS_PRELOAD = (
 )
 # Modules that pick a GUI backend or start threads at import: never imported before fork.
 _NEVER_PRELOAD = (
-    "matplotlib.pyplot",
     "pylab",
     "seaborn",
     "torch",
@@ -65,7 +67,7 @@ _NEVER_PRELOAD = (
     "dask",
     "distributed",
     "tqdm",
-)
+)  # matplotlib is fine: pyplot picks its backend lazily, and each kernel sets the inline one
 _INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # what ipykernel sets for a kernel
 
 
@@ -89,12 +91,14 @@ def preload_modules(sources: Iterable[str]) -> list[str]:
                 if not name.startswith(_NEVER_PRELOAD) and name not in found:
                     found.append(name)
     if any(name.startswith("sklearn") for name in found):
-        found += [m for m in ("mlflow.sklearn", "matplotlib") if m not in found]  # what sklearn autolog uses
+        extra = ("mlflow.sklearn", "matplotlib.pyplot", "sklearn.metrics")  # what sklearn autologging uses
+        found += [m for m in extra if m not in found]
     return found
 
 
 def _warm_up(modules: Sequence[str]) -> None:
-    """Import `modules`; with mlflow.sklearn, also the estimator modules its autologging walks."""
+    """Import `modules`, then fill the caches that each run would rebuild: the estimator list that
+    sklearn autologging walks and MLflow's module-to-package map."""
     for name in modules:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
@@ -103,6 +107,11 @@ def _warm_up(modules: Sequence[str]) -> None:
             from sklearn.utils import all_estimators
 
             all_estimators()
+    if "mlflow" in sys.modules:  # the module -> package map that every log_model builds (about 1 s)
+        with contextlib.suppress(Exception):
+            from mlflow.utils.requirements_utils import _init_modules_to_packages_map
+
+            _init_modules_to_packages_map()
 
 
 # --- the zygote -------------------------------------------------------------------------------------------
@@ -145,8 +154,45 @@ def _start_kernel_child(request: dict[str, Any], zygote_path0: str) -> None:
         os._exit(code)
 
 
+def _call_child(request: dict[str, Any], fds: list[int]) -> None:
+    """In a forked child: call the pickled function, pickle its outcome in its place; never returns."""
+    code = 0
+    try:
+        for target_fd, fd in enumerate(fds):
+            os.dup2(fd, target_fd)
+            os.close(fd)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.chdir(request["cwd"])
+        with open(request["payload"], "rb") as handle:
+            module, name, args, kwargs = pickle.load(handle)
+        try:
+            outcome: tuple[Any, ...] = ("ok", getattr(importlib.import_module(module), name)(*args, **kwargs))
+        except KeyboardInterrupt:
+            outcome = ("interrupt",)
+        except Exception as exc:
+            outcome = ("error", type(exc).__module__, type(exc).__qualname__, str(exc), dict(vars(exc)))
+        with open(request["payload"], "wb") as handle:
+            try:
+                pickle.dump(outcome, handle)
+            except Exception as exc:  # an unpicklable result or error: say so
+                handle.seek(0)
+                pickle.dump(("error", "builtins", "RuntimeError", f"{outcome[0]}: {exc}", {}), handle)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        with contextlib.suppress(BaseException):
+            atexit._run_exitfuncs()
+        with contextlib.suppress(BaseException):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
 def serve(socket_path: str, modules: Sequence[str]) -> None:
-    """Run the zygote: listen first (callers queue), import `modules`, then fork one kernel per request."""
+    """Run the zygote: listen first (callers queue), import `modules`, then fork one child per request."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is for the owner, not the zygote
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path)
@@ -156,8 +202,9 @@ def serve(socket_path: str, modules: Sequence[str]) -> None:
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ, "accept")
     selector.register(sys.stdin, selectors.EVENT_READ, "owner")
-    kernels: dict[int, socket.socket] = {}  # kernel pid -> its proxy's connection
+    kernels: dict[int, socket.socket] = {}  # child pid -> the connection of its proxy or caller
     pending: dict[socket.socket, bytes] = {}
+    received: dict[socket.socket, list[int]] = {}  # a caller's stdin/stdout/stderr, passed with its request
     while True:
         for key, _ in selector.select(timeout=0.05):
             if key.data == "owner":
@@ -172,28 +219,40 @@ def serve(socket_path: str, modules: Sequence[str]) -> None:
                 selector.register(conn, selectors.EVENT_READ, "conn")
             else:
                 conn = key.fileobj
-                chunk = conn.recv(1 << 16)
                 if conn in pending:
+                    chunk, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
+                    received[conn] = received.get(conn, []) + list(fds)
                     pending[conn] += chunk
                     if not chunk:
                         selector.unregister(conn)
                         del pending[conn]
+                        for fd in received.pop(conn, []):
+                            os.close(fd)
                         conn.close()
                     elif pending[conn].endswith(b"\n"):
                         request = json.loads(pending.pop(conn))
+                        fds = received.pop(conn, [])
                         pid = os.fork()
                         if pid == 0:
                             for held in (listener, selector, conn, *kernels.values(), *pending):
                                 held.close()
+                            if request.get("kind") == "call":
+                                _call_child(request, fds)
                             _start_kernel_child(request, path0)
+                        for fd in fds:
+                            os.close(fd)
                         kernels[pid] = conn
                         conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
-                elif not chunk:  # the proxy died: its kernel must not outlive it
-                    selector.unregister(conn)
-                    for pid, owner in kernels.items():
-                        if owner is conn:
-                            with contextlib.suppress(ProcessLookupError):
-                                os.kill(pid, signal.SIGKILL)
+                    continue
+                chunk = conn.recv(1 << 16)
+                if chunk:
+                    continue
+                # the proxy (or caller) died: its child must not outlive it
+                selector.unregister(conn)
+                for pid, owner in kernels.items():
+                    if owner is conn:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGKILL)
         while kernels:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -213,19 +272,28 @@ def serve(socket_path: str, modules: Sequence[str]) -> None:
 # --- the proxy --------------------------------------------------------------------------------------------
 
 
-def attach(socket_path: str, argv: Sequence[str], *, connect_timeout: float = 60.0) -> int:
-    """Ask the zygote for a kernel, relay signals to it, and return its exit code."""
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    deadline = time.monotonic() + connect_timeout
+def _connect(socket_path: str, timeout: float) -> socket.socket:
+    """A connection to the zygote, waiting for it to start listening."""
+    deadline = time.monotonic() + timeout
     while True:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             conn.connect(socket_path)
-            break
+            return conn
         except (FileNotFoundError, ConnectionRefusedError):
+            conn.close()
             if time.monotonic() > deadline:
-                print(f"mlops-nb: no warm-kernel zygote at {socket_path}", file=sys.stderr)
-                return 70
+                raise
             time.sleep(0.02)
+
+
+def attach(socket_path: str, argv: Sequence[str], *, connect_timeout: float = 60.0) -> int:
+    """Ask the zygote for a kernel, relay signals to it, and return its exit code."""
+    try:
+        conn = _connect(socket_path, connect_timeout)
+    except OSError:
+        print(f"mlops-nb: no warm-kernel zygote at {socket_path}", file=sys.stderr)
+        return 70
     request = {"argv": list(argv), "env": dict(os.environ), "cwd": os.getcwd()}
     conn.sendall(json.dumps(request).encode() + b"\n")
     replies = conn.makefile("rb")
@@ -289,6 +357,43 @@ class WarmKernels:
         """Folders holding the warm kernel spec (for a KernelSpecManager)."""
         return [str(self.dir / "kernels")]
 
+    def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``function(*args, **kwargs)`` in a process forked from the zygote (heavy modules already
+        imported) with this process's terminal, environment and working directory; return its result or
+        raise its exception. Ctrl-C is relayed to the child."""
+        with tempfile.TemporaryDirectory(prefix="mlc", dir=self.dir) as folder:
+            payload = Path(folder) / "call.pickle"
+            payload.write_bytes(pickle.dumps((function.__module__, function.__qualname__, args, kwargs)))
+            request = {"kind": "call", "payload": str(payload), "env": dict(os.environ), "cwd": os.getcwd()}
+            conn = _connect(self.socket, 60.0)
+            socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], [0, 1, 2])
+            replies = conn.makefile("rb")
+            pid = json.loads(replies.readline())["pid"]
+            relay = threading.current_thread() is threading.main_thread()
+            previous = signal.signal(signal.SIGINT, lambda *_: os.kill(pid, signal.SIGINT)) if relay else None
+            try:
+                last = replies.readline()
+            finally:
+                if relay:
+                    signal.signal(signal.SIGINT, previous)
+                conn.close()
+            code = json.loads(last)["exit"] if last else None
+            try:
+                outcome = pickle.loads(payload.read_bytes())
+            except Exception:
+                outcome = (
+                    "error",
+                    "builtins",
+                    "RuntimeError",
+                    f"the forked process ended with code {code}",
+                    {},
+                )
+        if outcome[0] == "ok":
+            return outcome[1]
+        if outcome[0] == "interrupt":
+            raise KeyboardInterrupt
+        raise _rebuild(*outcome[1:])
+
     def alive(self) -> bool:
         """True while the zygote runs."""
         return self.process.poll() is None
@@ -305,6 +410,19 @@ class WarmKernels:
             self.process.wait()
         self._log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _rebuild(module: str, name: str, text: str, attributes: dict[str, Any]) -> BaseException:
+    """An exception raised in a forked child, rebuilt with its attributes (message, hint, result...)."""
+    cls: Any = importlib.import_module(module)
+    for part in name.split("."):
+        cls = getattr(cls, part, None)
+    if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+        return RuntimeError(f"{module}.{name}: {text}")
+    exc = cls.__new__(cls)
+    exc.args = (text,)
+    vars(exc).update(attributes)
+    return exc
 
 
 _shared: dict[tuple[str, ...], WarmKernels] = {}
