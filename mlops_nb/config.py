@@ -52,13 +52,20 @@ def find_root(start: Path | None = None) -> Path:
         return Path(env).resolve()
     start = (start or Path.cwd()).resolve()
     for folder in (start, *start.parents):
-        if (folder / "mlops.toml").is_file() or (folder / "pyproject.toml").is_file() or (folder / ".git").exists():
+        if (
+            (folder / "mlops.toml").is_file()
+            or (folder / "pyproject.toml").is_file()
+            or (folder / ".git").exists()
+        ):
             return folder
     return start
 
 
 def _read_table(root: Path) -> tuple[dict[str, Any], Path | None]:
-    for name, pick in (("mlops.toml", lambda d: d), ("pyproject.toml", lambda d: d.get("tool", {}).get("mlops_nb", {}))):
+    for name, pick in (
+        ("mlops.toml", lambda d: d),
+        ("pyproject.toml", lambda d: d.get("tool", {}).get("mlops_nb", {})),
+    ):
         path = root / name
         if not path.is_file():
             continue
@@ -98,7 +105,9 @@ def load(start: Path | None = None) -> Settings:
     artifact_root = _resolve_uri(artifact_root, root) if artifact_root else str(state / "artifacts")
     environments = table.get("environments", {})
     if not isinstance(environments, dict):
-        raise ConfigError(f"`environments` in {source} must be a table of tables, e.g. [tool.mlops_nb.environments.dev].")
+        raise ConfigError(
+            f"`environments` in {source} must be a table of tables, e.g. [tool.mlops_nb.environments.dev]."
+        )
     return Settings(
         root=root,
         tracking_uri=tracking_uri,

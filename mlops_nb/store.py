@@ -83,7 +83,9 @@ def ensure_store(settings: config.Settings | None = None) -> config.Settings:
                 from mlflow import MlflowClient
 
                 client = MlflowClient(settings.tracking_uri, settings.registry_uri or settings.tracking_uri)
-                client.search_experiments(max_results=1)  # runs MLflow's schema set-up, serialised by the lock
+                client.search_experiments(
+                    max_results=1
+                )  # runs MLflow's schema set-up, serialised by the lock
                 client.search_registered_models(max_results=1)
                 with contextlib.closing(sqlite3.connect(db, timeout=30)) as conn:
                     conn.execute("PRAGMA journal_mode=WAL")

@@ -14,7 +14,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD_|CREDENTIAL|AUTH|PRIVATE|COOKIE|SESSION_ID|CERT", re.I)
+SECRET_NAME = re.compile(
+    r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD_|CREDENTIAL|AUTH|PRIVATE|COOKIE|SESSION_ID|CERT", re.I
+)
 _URL_PASSWORD = re.compile(r"(\w+://[^/:@\s]+):[^@/\s]+@")
 INJECTED_TAG = "injected-parameters"
 PARAMETERS_TAG = "parameters"
@@ -34,7 +36,9 @@ class GitState:
 
 def _git(args: list[str], cwd: Path) -> str | None:
     try:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=20, check=False)
+        done = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=20, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout if done.returncode == 0 else None
@@ -139,7 +143,11 @@ def kernel_name() -> str | None:
         manager = KernelSpecManager()
         for name in manager.find_kernel_specs():
             spec = manager.get_kernel_spec(name)
-            if spec.argv and Path(spec.argv[0]).name != "python" and Path(spec.argv[0]) == Path(sys.executable):
+            if (
+                spec.argv
+                and Path(spec.argv[0]).name != "python"
+                and Path(spec.argv[0]) == Path(sys.executable)
+            ):
                 return name
     except Exception:  # kernel specs are informative only
         return "python3"

@@ -85,7 +85,9 @@ def check_order(notebook: dict[str, Any] | None, executions: list[Execution]) ->
         if index is None:
             candidates = by_source.get(execution.source.strip(), [])
             index = next((i for i in candidates if i >= highest), candidates[0] if candidates else None)
-        sequence.append({"execution_count": execution.count, "cell_index": index, "cell_id": execution.cell_id})
+        sequence.append(
+            {"execution_count": execution.count, "cell_index": index, "cell_id": execution.cell_id}
+        )
         if index is None:
             continue
         if index < highest:

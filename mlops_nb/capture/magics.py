@@ -85,11 +85,19 @@ def _print_status(info: dict[str, Any]) -> None:
         f"run        {info['run_id']}  ({info['mode']})",
         f"experiment {info['experiment']}",
         f"notebook   {info['notebook'] or '(unknown: pass --notebook PATH)'}",
-        "git        " + ("not a git repository" if git is None else f"{git['commit'][:12]} on {git['branch']}"
-                         + (" (dirty)" if git["dirty"] else "")),
-        f"params     {len(info['params'])}: " + ", ".join(f"{k}={v!r}" for k, v in list(info["params"].items())[:12]),
-        "splits     " + (", ".join(f"{n} ({s['rows']} rows, {s['digest'][:12]})" for n, s in info["splits"].items())
-                         or "none"),
+        "git        "
+        + (
+            "not a git repository"
+            if git is None
+            else f"{git['commit'][:12]} on {git['branch']}" + (" (dirty)" if git["dirty"] else "")
+        ),
+        f"params     {len(info['params'])}: "
+        + ", ".join(f"{k}={v!r}" for k, v in list(info["params"].items())[:12]),
+        "splits     "
+        + (
+            ", ".join(f"{n} ({s['rows']} rows, {s['digest'][:12]})" for n, s in info["splits"].items())
+            or "none"
+        ),
         "metrics    {written} written, {pending} pending, {spooled} spooled".format(**info["metrics"]),
     ]
     if info.get("store_error"):
@@ -122,21 +130,30 @@ def _run(line: str, shell: Any) -> None:
             print(f"WARNING: {warning}")
     elif args.command == "config":
         if not args.pairs:
-            raise UsageError("`%mlops config` needs NAME=VALUE pairs.", hint="Example: %mlops config model=logreg C=0.5")
+            raise UsageError(
+                "`%mlops config` needs NAME=VALUE pairs.", hint="Example: %mlops config model=logreg C=0.5"
+            )
         values = {k: _typed(v) for k, v in _pairs(args.pairs, "config model=logreg C=0.5").items()}
         session.active().log_config(values)
         print("Config: " + ", ".join(f"{k}={v!r}" for k, v in values.items()))
     elif args.command == "split":
         if not args.pairs:
-            raise UsageError("`%mlops split` needs NAME=VARIABLE pairs.", hint="Example: %mlops split train=X_train test=X_test")
+            raise UsageError(
+                "`%mlops split` needs NAME=VARIABLE pairs.",
+                hint="Example: %mlops split train=X_train test=X_test",
+            )
         names = _pairs(args.pairs, "split train=X_train test=X_test")
         missing = [v for v in names.values() if v not in shell.user_ns]
         if missing:
-            raise UsageError(f"Name(s) not defined in the notebook: {', '.join(missing)}.",
-                             hint="Run the cell that creates them first.")
+            raise UsageError(
+                f"Name(s) not defined in the notebook: {', '.join(missing)}.",
+                hint="Run the cell that creates them first.",
+            )
         profiles = session.active().log_split({k: shell.user_ns[v] for k, v in names.items()}, seed=args.seed)
         for name, profile in profiles.items():
-            print(f"Split {name}: {profile['num_rows']} rows × {profile['num_columns']} columns, digest {profile['digest']}")
+            print(
+                f"Split {name}: {profile['num_rows']} rows × {profile['num_columns']} columns, digest {profile['digest']}"
+            )
         for warning in session.active().warnings.values():
             if "∩" in warning:
                 print(f"WARNING: rows shared between splits: {warning}")
@@ -146,9 +163,9 @@ def _run(line: str, shell: Any) -> None:
         run_id = session.stop()
         print(f"Stopped run {run_id}." if run_id else "No tracked run is active; nothing to stop.")
     elif args.command == "compare":
-        from mlops_nb.capture import widgets
-
         from IPython.display import display
+
+        from mlops_nb.capture import widgets
 
         display(widgets.compare_widget(experiment=args.experiment, last=args.last, metric=args.metric))
 
@@ -161,8 +178,6 @@ def mlops(line: str) -> None:
         _run(line, get_ipython())
     except MlopsError as exc:
         print(f"mlops: {exc}", file=sys.stderr)
-
-
 
 
 def register(ipython: Any) -> None:

@@ -39,9 +39,13 @@ def _existing(candidate: str | None, base: Path | None = None) -> Path | None:
     if not candidate or not candidate.endswith(".ipynb"):
         return None
     path = Path(candidate)
-    if not path.is_absolute():
-        path = (base or Path.cwd()) / path
-    return path.resolve() if path.is_file() else None
+    if path.is_absolute():
+        return path.resolve() if path.is_file() else None
+    # relative: to the starting folder, or a server-relative path whose file sits in the kernel's folder
+    for option in ((base or Path.cwd()) / path, (base or Path.cwd()) / path.name):
+        if option.is_file():
+            return option.resolve()
+    return None
 
 
 def _kernel_id() -> str | None:
@@ -74,7 +78,9 @@ def _from_servers() -> Path | None:
             continue
         for session in sessions:
             if session.get("kernel", {}).get("id") == kernel_id:
-                path = Path(server.get("root_dir") or server.get("notebook_dir") or ".") / session.get("path", "")
+                path = Path(server.get("root_dir") or server.get("notebook_dir") or ".") / session.get(
+                    "path", ""
+                )
                 if path.is_file():
                     return path.resolve()
     return None
@@ -110,7 +116,13 @@ def assigned_names(source: str) -> list[str]:
         return []
     names: list[str] = []
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign)
+            else []
+        )
         for target in targets:
             for leaf in ast.walk(target):
                 if isinstance(leaf, ast.Name) and leaf.id not in names:

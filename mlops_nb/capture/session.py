@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_nb import config, records, store
 from mlops_nb.capture import code, history, notebook
-from mlops_nb.capture.metrics import MetricWriter, replay_spool
-from mlops_nb.exceptions import NoActiveRunError, NotFoundError, UnsupportedDataError, UsageError
+from mlops_nb.capture.metrics import MetricWriter, replay_spool, sink_for
+from mlops_nb.exceptions import NoActiveRunError, NotFoundError, StoreError, UnsupportedDataError, UsageError
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -82,7 +82,9 @@ class Session:
 
             params = [Param(k, _param_text(v)) for k, v in new.items()]
             for start in range(0, len(params), 100):
-                store.retrying(lambda chunk=params[start : start + 100]: self.client.log_batch(self.run_id, params=chunk))
+                store.retrying(
+                    lambda chunk=params[start : start + 100]: self.client.log_batch(self.run_id, params=chunk)
+                )
             self.params.update(new)
             self.client.log_dict(self.run_id, _jsonable(self.params), records.ARTIFACT_CONFIG)
         return dict(self.params)
@@ -94,7 +96,9 @@ class Session:
         from mlops_nb.capture import data
 
         if not splits:
-            raise UsageError("No splits given.", hint="Example: log_split(train=X_train, test=X_test, seed=42).")
+            raise UsageError(
+                "No splits given.", hint="Example: log_split(train=X_train, test=X_test, seed=42)."
+            )
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise UsageError(f"seed must be an integer, got {seed!r}.")
         digests = {}
@@ -109,7 +113,12 @@ class Session:
             profile = data.profile(value, name=name, context=context, digest=digests[name], seed=seed)
             profiles[name] = profile
             self.splits[name] = SplitRecord(
-                name, context, digests[name], profile["num_rows"], profile["num_columns"], data.row_hashes(value)
+                name,
+                context,
+                digests[name],
+                profile["num_rows"],
+                profile["num_columns"],
+                data.row_hashes(value),
             )
         self._log_datasets(profiles, {name: data.mlflow_schema(value) for name, value in splits.items()})
         self._check_leakage()
@@ -127,9 +136,14 @@ class Session:
                     source_type="code",
                     source=json.dumps(source),
                     schema=json.dumps(schemas[name]),
-                    profile=json.dumps({"num_rows": profile["num_rows"], "num_columns": profile["num_columns"]}),
+                    profile=json.dumps(
+                        {"num_rows": profile["num_rows"], "num_columns": profile["num_columns"]}
+                    ),
                 ),
-                tags=[InputTag(records.INPUT_CONTEXT, profile["context"]), InputTag(records.INPUT_SPLIT, name)],
+                tags=[
+                    InputTag(records.INPUT_CONTEXT, profile["context"]),
+                    InputTag(records.INPUT_SPLIT, name),
+                ],
             )
             for name, profile in profiles.items()
         ]
@@ -204,7 +218,8 @@ class Session:
             else {"commit": self.git.commit, "branch": self.git.branch, "dirty": self.git.dirty},
             "params": dict(self.params),
             "splits": {
-                s.name: {"context": s.context, "digest": s.digest, "rows": s.num_rows} for s in self.splits.values()
+                s.name: {"context": s.context, "digest": s.digest, "rows": s.num_rows}
+                for s in self.splits.values()
             },
             "metrics": {"written": stats.written, "pending": pending, "spooled": stats.spooled},
             "store_error": stats.last_error,
@@ -213,23 +228,42 @@ class Session:
         }
 
     def end(self, status: str = "FINISHED") -> None:
-        """Flush metrics, record execution order and the notebook snapshot, end the run (interactive mode)."""
+        """Flush metrics, record execution order and the notebook snapshot, end the run (interactive mode).
+
+        Metric points the store does not take stay in the spool file; the next session in this project
+        writes them. A store that cannot be reached to close the run is reported as a StoreError.
+        """
         if self.ended:
             return
         self.ended = True
-        self.writer.close()
+        stats = self.writer.close()
+        _pop_fluent_run(self.run_id)
         try:
             if execution_log.entries or _host.get("raw_history"):
                 self.record_execution_order()
             _snapshot(self)
-        finally:
-            import mlflow
-
             if self.mode == records.MODE_INTERACTIVE:
                 store.retrying(lambda: self.client.set_terminated(self.run_id, status))
-            active = mlflow.active_run()
-            if active is not None and active.info.run_id == self.run_id:
-                mlflow.tracking.fluent._active_run_stack.get().pop()
+        except Exception as exc:
+            kept = (
+                f" {stats.spooled} metric point(s) are kept in {self.writer.spool} and will be written"
+                " by the next `%mlops track` in this project."
+                if stats.spooled
+                else ""
+            )
+            raise StoreError(
+                f"Run {self.run_id} could not be closed: the store did not answer ({str(exc).splitlines()[0]}).{kept}",
+                hint="Check the tracking server, then end the run with `mlflow runs` or the MLflow UI.",
+            ) from None
+
+
+def _pop_fluent_run(run_id: str) -> None:
+    """Drop the run from MLflow's active-run stack without ending it (we end it through the client)."""
+    import mlflow
+
+    active = mlflow.active_run()
+    if active is not None and active.info.run_id == run_id:
+        mlflow.tracking.fluent._active_run_stack.get().pop()
 
 
 def _param_text(value: Any) -> str:
@@ -273,10 +307,14 @@ def _capture_code(session: Session, user_ns: dict[str, Any] | None) -> dict[str,
         if git.repo_url:
             tags[records.SOURCE_GIT_REPO_URL] = git.repo_url
         if git.dirty:
-            session.warnings[records.TAG_WARNING_GIT_DIRTY] = f"uncommitted changes in {git.root} (diff recorded)"
+            session.warnings[records.TAG_WARNING_GIT_DIRTY] = (
+                f"uncommitted changes in {git.root} (diff recorded)"
+            )
             tags[records.TAG_WARNING_GIT_DIRTY] = session.warnings[records.TAG_WARNING_GIT_DIRTY]
             session.client.log_text(session.run_id, git.diff, records.ARTIFACT_GIT_DIFF)
-    session.client.log_dict(session.run_id, code.environment(tags[records.TAG_KERNEL] or None), records.ARTIFACT_ENVIRONMENT)
+    session.client.log_dict(
+        session.run_id, code.environment(tags[records.TAG_KERNEL] or None), records.ARTIFACT_ENVIRONMENT
+    )
     session.client.log_text(session.run_id, code.packages(), records.ARTIFACT_PACKAGES)
     _snapshot(session)
     # the parameters cell (and papermill's injected cell): values as the kernel holds them now
@@ -340,7 +378,7 @@ def track(
         settings = store.ensure_store()
         client = store.client(settings)
         spool_dir = settings.state_dir / "spool"
-        _replay_old_spools(client, spool_dir)
+        _replay_old_spools(settings, client, spool_dir)
         session = Session(
             run_id=run_id,
             experiment_id=exp_id,
@@ -348,7 +386,7 @@ def track(
             mode=mode,
             settings=settings,
             client=client,
-            writer=MetricWriter(client, run_id, spool_dir / f"{run_id}.jsonl"),
+            writer=MetricWriter(sink_for(settings, client, run_id), spool_dir / f"{run_id}.jsonl"),
             notebook=nb_path,
             git=code.git_state(nb_path or Path.cwd()),
         )
@@ -357,11 +395,15 @@ def track(
             session.params.update(existing)
             tags = _capture_code(session, user_ns)
             tags[records.TAG_MODE] = mode
-            if mode == records.MODE_PIPELINE and (parent := client.get_run(run_id).data.tags.get(records.PARENT_RUN_ID)):
+            if mode == records.MODE_PIPELINE and (
+                parent := client.get_run(run_id).data.tags.get(records.PARENT_RUN_ID)
+            ):
                 tags.setdefault(records.TAG_PIPELINE_RUN, parent)
             from mlflow.entities import RunTag
 
-            store.retrying(lambda: client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items() if v]))
+            store.retrying(
+                lambda: client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items() if v])
+            )
             if autolog:
                 import mlflow
 
@@ -382,19 +424,22 @@ def mlops_notebook(user_ns: dict[str, Any] | None) -> Path | None:
     return notebook.find_notebook(user_ns)
 
 
-def _replay_old_spools(client: MlflowClient, spool_dir: Path) -> None:
+def _replay_old_spools(settings: config.Settings, client: MlflowClient, spool_dir: Path) -> None:
+    """Write the points that earlier sessions could not (their run id is the spool file's name)."""
     if not spool_dir.is_dir():
         return
     for spool in spool_dir.glob("*.jsonl"):
         with store.file_lock(spool.with_suffix(".lock")):
             if spool.exists():
-                replay_spool(client, spool)
+                replay_spool(sink_for(settings, client, spool.stem), spool)
 
 
 def active() -> Session:
     """The active session, or NoActiveRunError."""
     if _active is None or _active.ended:
-        raise NoActiveRunError("No tracked run is active.", hint="Start one with `%mlops track` or mlops_nb.track().")
+        raise NoActiveRunError(
+            "No tracked run is active.", hint="Start one with `%mlops track` or mlops_nb.track()."
+        )
     return _active
 
 

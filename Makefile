@@ -1,0 +1,44 @@
+# The README's commands. Everything runs from the project's own .venv.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# Keep the demo's store inside the project (.mlops/), whatever the caller's environment says.
+unexport MLFLOW_TRACKING_URI
+
+.PHONY: demo test lab bench lint chromium clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,dask]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	mkdir -p notebooks/output
+	$(VENV)/bin/papermill --log-level WARNING notebooks/train_classifier.ipynb notebooks/output/train_classifier.ipynb
+	$(VENV)/bin/mlops-nb summary --experiment train_classifier
+	@echo
+	@echo "Executed notebook: notebooks/output/train_classifier.ipynb"
+	@echo "Store:             .mlops/ (MLflow SQLite store and artifacts)"
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium || \
+		(apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+test: $(STAMP) chromium
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/python -m pytest -q
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser notebooks/train_classifier.ipynb
+
+bench: $(STAMP)
+	for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .mlops notebooks/output node_modules mlops_nb/labextension

@@ -1,0 +1,84 @@
+"""`%mlops` in a real IPython shell: user mistakes get messages, not tracebacks; track twice resumes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from mlops_nb import store
+from mlops_nb.capture import session
+
+
+@pytest.fixture
+def shell(project: Path) -> Iterator[InteractiveShell]:
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "mlops_nb")
+    yield ip
+    session.stop()
+    session._active = None
+
+
+def _mlops(ip: InteractiveShell, line: str, capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
+    ip.run_cell(f"%mlops {line}")
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return out, err
+
+
+def test_user_mistakes_get_plain_messages(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, err = _mlops(shell, "launch", capsys)
+    assert "invalid choice: 'launch'" in err and "%mlops track" in err
+    _, err = _mlops(shell, "track --colour red", capsys)
+    assert "unrecognized arguments: --colour" in err
+    out, _ = _mlops(shell, "stop", capsys)
+    assert "nothing to stop" in out
+    _, err = _mlops(shell, "config lr=0.1", capsys)
+    assert "No tracked run is active" in err
+    _, err = _mlops(shell, "split", capsys)
+    assert "needs NAME=VARIABLE" in err
+    _, err = _mlops(shell, "split train=X_missing", capsys)
+    assert "X_missing" in err
+
+
+def test_track_twice_resumes_and_config_is_typed(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, _ = _mlops(shell, "track --experiment magic", capsys)
+    run_id = out.split("run ")[1].split()[0]
+    out, _ = _mlops(shell, "track", capsys)
+    assert f"Resuming run {run_id}" in out
+    _mlops(shell, "config model=logreg C=0.5 layers=[64,32] seed=7", capsys)
+    assert session.active().params == {"model": "logreg", "C": 0.5, "layers": [64, 32], "seed": 7}
+    _, err = _mlops(shell, "config C=0.7", capsys)
+    assert "already 0.5" in err and "%mlops stop" in err
+    shell.run_cell("import pandas as pd\ndf = pd.DataFrame({'a': [1.0, 2.0, 3.0]})")
+    out, _ = _mlops(shell, "split train=df --seed 3", capsys)
+    assert "Split train: 3 rows" in out
+    out, _ = _mlops(shell, "status", capsys)
+    assert run_id in out and "C=0.5" in out and "train (3 rows" in out
+    out, _ = _mlops(shell, "stop", capsys)
+    assert f"Stopped run {run_id}" in out
+    run = store.client().get_run(run_id)
+    assert (
+        run.info.status == "FINISHED"
+        and run.data.params["C"] == "0.5"
+        and run.data.params["model"] == "logreg"
+    )
+
+
+def test_load_ext_imports_nothing_heavy() -> None:
+    code = (
+        "import sys, IPython\n"
+        "ip = IPython.core.interactiveshell.InteractiveShell.instance()\n"
+        "ip.run_line_magic('load_ext', 'mlops_nb')\n"
+        "print(sorted(m for m in ('mlflow', 'pandas', 'sklearn', 'numpy') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

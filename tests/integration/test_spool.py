@@ -1,0 +1,125 @@
+"""A real MLflow tracking server that goes away and comes back: metric points are spooled, then written."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import mlops_nb
+from mlops_nb import store
+from mlops_nb.capture import session
+from mlops_nb.exceptions import StoreError
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """`mlflow server` on 127.0.0.1 over a SQLite file, startable again on the same port."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.port, self.proc = folder, _free_port(), None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        bin_dir = Path(sys.executable).parent
+        self.proc = subprocess.Popen(
+            [
+                str(bin_dir / "mlflow"),
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+                "--backend-store-uri",
+                f"sqlite:///{self.folder / 'server.db'}",
+                "--default-artifact-root",
+                str(self.folder / "artifacts"),
+            ],
+            env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError("mlflow server did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def server(project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
+    srv = Server(project)
+    srv.start()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", srv.url)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
+    yield srv
+    srv.stop()
+    session._active = None
+
+
+def _points(run_id: str, key: str) -> int:
+    return len(store.client().get_metric_history(run_id, key))
+
+
+def test_points_survive_a_store_outage(server: Server) -> None:
+    tracked = mlops_nb.track(experiment="remote", autolog=False)
+    for i in range(100):
+        mlops_nb.log_metrics({"m": i}, step=i)
+    assert tracked.writer.flush().written == 100
+
+    server.stop()
+    for i in range(100, 200):
+        mlops_nb.log_metrics({"m": i}, step=i)
+    stats = tracked.writer.flush(timeout=30)
+    assert stats.spooled == 100 and stats.written == 100
+    assert mlops_nb.status()["metrics"]["spooled"] == 100 and mlops_nb.status()["store_error"]
+
+    server.start()
+    for i in range(200, 250):
+        mlops_nb.log_metrics({"m": i}, step=i)
+    deadline = time.monotonic() + 30
+    while tracked.writer.flush().spooled and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _points(tracked.run_id, "m") == 250
+    assert [m.step for m in store.client().get_metric_history(tracked.run_id, "m")] == list(range(250))
+
+    # the store goes away again while the run ends: the points wait on disk for the next session
+    for i in range(250, 300):
+        mlops_nb.log_metrics({"m": i}, step=i)
+    server.stop()
+    with pytest.raises(StoreError, match="kept in"):
+        mlops_nb.stop()
+    assert tracked.writer.spool.exists()
+    server.start()
+    mlops_nb.track(experiment="remote-next", autolog=False)
+    mlops_nb.stop()
+    assert _points(tracked.run_id, "m") == 300
+    assert not tracked.writer.spool.exists()
