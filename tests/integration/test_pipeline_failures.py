@@ -6,11 +6,11 @@ import json
 
 import nbformat
 import pytest
-from pipeline_project import MODEL_NAME, Project, make_data, project_fixture  # noqa: F401 (the fixture)
 
 from mlops_nb import cli, records
 from mlops_nb.exceptions import ConfigError, PipelineFailedError
 from mlops_nb.pipelines import run, spec
+from tests.integration.pipeline_project import MODEL_NAME, Project, make_data, project_fixture  # noqa: F401 (the fixture)
 
 
 def _failed(project: Project, *params: str) -> run.PipelineResult:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import nbformat
-from pipeline_project import MODEL_NAME, Project, project_fixture  # noqa: F401 (the fixture)
 
 from mlops_nb import cli, records
 from mlops_nb.pipelines import run
+from tests.integration.pipeline_project import MODEL_NAME, Project, project_fixture  # noqa: F401 (the fixture)
 
 
 def test_passing_run_records_steps_artifacts_and_registers_a_challenger(project: Project, capsys) -> None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-from pipeline_project import MODEL_NAME, Project, project_fixture  # noqa: F401 (the fixture)
-
 from mlops_nb import cli, records
 from mlops_nb.pipelines import sweep
+from tests.integration.pipeline_project import MODEL_NAME, Project, project_fixture  # noqa: F401 (the fixture)
 
 
 def _children(project: Project, run_id: str) -> list:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import nbformat
-from pipeline_project import Project, project_fixture  # noqa: F401 (the fixture)
 
 from mlops_nb import cli
 from mlops_nb.pipelines import validate
+from tests.integration.pipeline_project import Project, project_fixture  # noqa: F401 (the fixture)
 
 
 def test_smoke_run_of_a_good_notebook_passes(project: Project, capsys) -> None:
