@@ -539,8 +539,13 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-# What a pipeline's steps import: the zygote imports them too, since it also forks the step runners.
+# What a pipeline's steps import: the modules of the zygote that forks a sweep's step runners.
 RUNNER_MODULES = (
+    "mlflow",
+    "mlflow.store.tracking.sqlalchemy_store",
+    "mlflow.store.model_registry.sqlalchemy_store",
+    "pandas",
+    "mlops_nb.capture.data",
     "mlops_nb.pipelines.run",
     "mlops_nb.pipelines.sweep",
     "mlops_nb.gates.data",
@@ -556,12 +561,11 @@ RUNNER_MODULES = (
 
 
 def notebook_modules(spec: spec_mod.PipelineSpec) -> list[str]:
-    """Modules for the zygote: the notebook's imports (see `preload_modules`) and the steps' own."""
+    """Modules for the warm-kernel zygote: the notebook's imports (see `preload_modules`)."""
     from mlops_nb.pipelines.parameters import read_notebook
 
     nb = read_notebook(spec.notebook)
-    found = preload_modules(c.source for c in nb.cells if c.cell_type == "code")
-    return found + [m for m in RUNNER_MODULES if m not in found]
+    return preload_modules(c.source for c in nb.cells if c.cell_type == "code")
 
 
 def register_result(client: MlflowClient, spec: spec_mod.PipelineSpec, result: PipelineResult) -> str:
@@ -621,8 +625,9 @@ def register_deferred(
 def run(path: str | Path | spec_mod.PipelineSpec, options: RunOptions | None = None) -> PipelineResult:
     """Run a pipeline file; returns the result, or raises PipelineFailedError carrying it.
 
-    With warm kernels (the default), a zygote imports the heavy modules once and both the steps (in a
-    process forked from it) and the notebook's kernel start warm; this process stays light.
+    With warm kernels (the default), a zygote starts importing the notebook's heavy modules at once, on
+    the other core, while this process runs ingestion and data validation; the training kernel is then
+    forked from it, warm.
     """
     options = options or RunOptions()
     spec = path if isinstance(path, spec_mod.PipelineSpec) else spec_mod.load(path)
@@ -631,9 +636,7 @@ def run(path: str | Path | spec_mod.PipelineSpec, options: RunOptions | None = N
     if options.use_warm and options.warm_dirs is None and not spec.kernel:
         warm = WarmKernels(notebook_modules(spec))
         try:
-            return warm.call(
-                _run_steps, spec, dataclasses.replace(options, warm_dirs=warm.kernel_dirs), values
-            )
+            return _run_steps(spec, dataclasses.replace(options, warm_dirs=warm.kernel_dirs), values)
         finally:
             warm.close()
     return _run_steps(spec, options, values)

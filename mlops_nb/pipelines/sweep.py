@@ -4,9 +4,10 @@ A sweep is a parent MLflow run whose children are complete pipeline runs (each w
 Points run on local worker processes or on a Dask ``distributed`` cluster. Only the best point by the
 pipeline's metric (``model.metric``) is registered, unless ``register_all``.
 
-Speed: one zygote (see ``warm.py``) imports MLflow, pandas, scikit-learn and the notebook's modules
-once; each point's runner is a process forked from it, and so is each notebook's kernel: no point
-pays interpreter start-up or heavy imports, yet each starts from a fresh interpreter state. Kernels
+Speed: two zygotes (see ``warm.py``) import MLflow, pandas, scikit-learn, papermill and the notebook's
+modules once, side by side; each point's step runner is a process forked from one, each notebook's
+kernel from the other: no point pays interpreter start-up or heavy imports, yet each starts from a
+fresh interpreter state. Kernels
 talk over IPC sockets in private folders, so parallel points never race for TCP ports. On Dask, each
 worker process keeps its own zygote for its kernels.
 """
@@ -200,35 +201,13 @@ def sweep(path: str | Path, options: SweepOptions) -> SweepResult:
     workers = options.workers or int(spec.resources.get("workers", 2))
     if workers < 1:
         raise UsageError("--workers must be at least 1.")
-    settings = run_mod._settings_for(spec)
-    client = store.client(settings)
-    run_mod.use_store(settings)
-    experiment_id = store.experiment_id(spec.experiment or settings.experiment or spec.name, settings)
-    tags = {
-        records.RUN_NAME: f"{spec.name}-sweep",
-        records.TAG_MODE: records.MODE_PIPELINE,
-        records.TAG_PIPELINE_KIND: records.PIPELINE_KIND_SWEEP,
-        records.TAG_PIPELINE_NAME: spec.name,
-        records.TAG_PIPELINE_FILE: str(spec.path),
-        records.TAG_PIPELINE_ENV: spec.env or "",
-    }
-    sweep_run = client.create_run(experiment_id, tags={k: v for k, v in tags.items() if v})
-    result = SweepResult(
-        spec.name, sweep_run.info.run_id, spec.metric, workers=workers, executor=options.executor or "local"
-    )
-    client.log_dict(
-        result.run_id,
-        {"grid": options.grid, "fixed": {k: str(v) for k, v in fixed.items()}, "points": todo},
-        "sweep/grid.json",
-    )
-    environ = {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ}
-    environ[records.ENV_PROJECT] = str(settings.root)
-    environ["MLFLOW_TRACKING_URI"] = settings.tracking_uri
-    environ["MLFLOW_REGISTRY_URI"] = settings.registry_uri or settings.tracking_uri
     modules = run_mod.notebook_modules(spec)
+    client: Any = None
+    result: SweepResult | None = None
     outcomes: dict[int, run_mod.PipelineResult | None] = {}
     try:
-        with _executor(options, workers, modules) as (submit, warm_dirs):
+        with _executor(options, workers, modules) as (submit, warm_dirs):  # the zygotes warm up meanwhile
+            client, result, environ = _open(spec, options, todo, workers)
             futures = [
                 submit(
                     _run_point,
@@ -249,9 +228,19 @@ def sweep(path: str | Path, options: SweepOptions) -> SweepResult:
             for point, outcome in _progress(futures, options.progress, spec.name):
                 result.points.append(point)
                 outcomes[point.index] = outcome
-        result.points.sort(key=lambda p: p.index)
-        _finish(client, spec, result, outcomes, options.register_all)
+            result.points.sort(key=lambda p: p.index)
+            _finish(
+                client,
+                spec,
+                result,
+                outcomes=outcomes,
+                register_all=options.register_all,
+                submit=submit,
+                environ=environ,
+            )
     except BaseException as exc:
+        if result is None:
+            raise
         result.status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
         result.error = result.error or f"{type(exc).__name__}: {exc}"
         _close(client, result, started)
@@ -260,6 +249,35 @@ def sweep(path: str | Path, options: SweepOptions) -> SweepResult:
         raise PipelineFailedError(f"Sweep {spec.name} failed: {result.error}", result=result) from exc
     _close(client, result, started)
     return result
+
+
+def _open(
+    spec: spec_mod.PipelineSpec, options: SweepOptions, todo: list[dict[str, str]], workers: int
+) -> tuple[Any, SweepResult, dict[str, str]]:
+    """The sweep run, its result, and the environment every point runs with."""
+    settings = run_mod._settings_for(spec)
+    client = store.client(settings)
+    run_mod.use_store(settings)
+    experiment_id = store.experiment_id(spec.experiment or settings.experiment or spec.name, settings)
+    tags = {
+        records.RUN_NAME: f"{spec.name}-sweep",
+        records.TAG_MODE: records.MODE_PIPELINE,
+        records.TAG_PIPELINE_KIND: records.PIPELINE_KIND_SWEEP,
+        records.TAG_PIPELINE_NAME: spec.name,
+        records.TAG_PIPELINE_FILE: str(spec.path),
+        records.TAG_PIPELINE_ENV: spec.env or "",
+    }
+    sweep_run = client.create_run(experiment_id, tags={k: v for k, v in tags.items() if v})
+    result = SweepResult(
+        spec.name, sweep_run.info.run_id, spec.metric, workers=workers, executor=options.executor or "local"
+    )
+    fixed = {k: str(v) for k, v in options.parameters.items()}
+    client.log_dict(result.run_id, {"grid": options.grid, "fixed": fixed, "points": todo}, "sweep/grid.json")
+    environ = {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ}
+    environ[records.ENV_PROJECT] = str(settings.root)
+    environ["MLFLOW_TRACKING_URI"] = settings.tracking_uri
+    environ["MLFLOW_REGISTRY_URI"] = settings.registry_uri or settings.tracking_uri
+    return client, result, environ
 
 
 @contextlib.contextmanager
@@ -276,12 +294,16 @@ def _executor(
         finally:
             dask.close()
         return
-    warm = WarmKernels(modules)  # one zygote forks every point's runner and every notebook's kernel
+    # Two zygotes warm up side by side (one per core): one forks the points' step runners, the other
+    # the notebooks' kernels.
+    kernels = WarmKernels(modules)
+    runners = WarmKernels(run_mod.RUNNER_MODULES)
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep") as pool:
-            yield (lambda fn, task: pool.submit(warm.call, fn, task)), warm.kernel_dirs
+            yield (lambda fn, task: pool.submit(runners.call, fn, task)), kernels.kernel_dirs
     finally:
-        warm.close()
+        runners.close()
+        kernels.close()
 
 
 def _progress(futures: list[Any], show: bool, name: str) -> Iterator[tuple[PointResult, Any]]:
@@ -304,12 +326,34 @@ def _progress(futures: list[Any], show: bool, name: str) -> Iterator[tuple[Point
         bar.close()
 
 
+@dataclass(frozen=True)
+class RegisterTask:
+    """The deferred registration of a sweep's best point (picklable)."""
+
+    path: str
+    env: str | None
+    outcome: run_mod.PipelineResult | None
+    environ: dict[str, str]
+
+
+def _register_best(task: RegisterTask) -> str:
+    """Register the best point's model (in a warm step runner or on a Dask worker)."""
+    os.environ.update(task.environ)
+    spec = spec_mod.load(task.path).for_env(task.env)
+    settings = run_mod._settings_for(spec)
+    run_mod.use_store(settings)
+    return run_mod.register_deferred(store.client(settings), spec, task.outcome)
+
+
 def _finish(
     client: Any,
     spec: spec_mod.PipelineSpec,
     result: SweepResult,
+    *,
     outcomes: Mapping[int, run_mod.PipelineResult | None],
     register_all: bool,
+    submit: Any,
+    environ: dict[str, str],
 ) -> None:
     finished = [p for p in result.points if p.status == "FINISHED" and p.metric is not None]
     errors = [p for p in result.points if p.status == "FAILED" and p.kind != "gate"]
@@ -322,8 +366,9 @@ def _finish(
         if register_all:
             result.model_version = result.best.model_version
         else:
-            outcome = outcomes[result.best.index]
-            result.model_version = run_mod.register_deferred(client, spec, outcome)
+            # registered by a warm runner: this process has not imported MLflow's model flavours
+            task = RegisterTask(str(spec.path), spec.env, outcomes[result.best.index], environ)
+            result.model_version = submit(_register_best, task).result()
             result.best.model_version = result.model_version
     if errors or not finished:
         failed = (

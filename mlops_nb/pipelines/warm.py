@@ -102,6 +102,8 @@ def _warm_up(modules: Sequence[str]) -> None:
     for name in modules:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
+    if "ipykernel.kernelapp" not in modules:  # not a kernel zygote: the caches below serve notebooks
+        return
     if "mlflow.sklearn" in sys.modules:
         with contextlib.suppress(Exception):
             from sklearn.utils import all_estimators
