@@ -73,13 +73,19 @@ def _convert_basic(base: str, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, str):
-            return int(value.strip().replace("_", ""))
+            try:
+                return int(value.strip().replace("_", ""))
+            except ValueError:
+                raise ValueError(f"{value!r} is not an integer") from None
         raise ValueError("not an integer")
     if base == "float":
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
         if isinstance(value, str):
-            return float(value.strip())
+            try:
+                return float(value.strip())
+            except ValueError:
+                raise ValueError(f"{value!r} is not a number") from None
         raise ValueError("not a number")
     expected = _BASIC[base]
     if isinstance(value, str):
