@@ -213,7 +213,7 @@ def execute(ex: Execution) -> nbformat.NotebookNode:
 def _run_timeout(ex: Execution) -> NotebookFailure:
     cell = _source_index(ex.output, _last_started(ex.output))
     return NotebookFailure(
-        f"The run exceeded its whole-run timeout of {ex.run_timeout:g} s in cell {cell}; kernel killed",
+        f"The whole-run timeout expired in cell {cell} (the notebook had {ex.run_timeout:.1f} s left); kernel killed",
         kind="timeout",
         cell=cell,
         output=ex.output,

@@ -133,3 +133,12 @@ def test_a_candidate_worse_than_the_champion_is_not_registered(project: Project)
     model = project.client.get_registered_model(MODEL_NAME)
     assert model.aliases == aliases  # champion and challenger untouched
     assert len(project.client.search_model_versions(f"name = '{MODEL_NAME}'")) == 1
+
+
+def test_the_whole_run_timeout_kills_the_kernel(project: Project) -> None:
+    project.write_pipeline(timeouts={"cell": 300, "run": 12})
+    result = _failed(project, "mode=hang")
+    training = project.steps(result.run_id)["training"]
+    assert training.data.tags[records.TAG_ERROR_KIND] == "timeout"
+    assert "whole-run timeout expired in cell 5" in result.error
+    assert result.seconds < 60
