@@ -50,6 +50,11 @@ class DataSource:
 
     def files(self) -> list[Path]:
         """The files the source names, sorted; ConfigError when there are none."""
+        if not self.source:
+            raise ConfigError(
+                "This pipeline has no data source outside its environments.",
+                hint="Pass --env ENV, or set `data.source` at the top level of the pipeline file.",
+            )
         matches = (
             sorted(Path(p) for p in glob.glob(self.source))
             if glob.has_magic(self.source)
