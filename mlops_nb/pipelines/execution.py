@@ -1,6 +1,6 @@
 """One papermill execution of a notebook, in a cold or warm kernel, with failures told apart.
 
-A failed execution raises :class:`NotebookFailure` carrying its kind (``cell_error``, ``dead_kernel``
+A failed execution raises :class:`NotebookFailedError` carrying its kind (``cell_error``, ``dead_kernel``
 with the kernel's exit code, ``timeout`` per cell or for the whole run, ``kernel_start``), the cell
 (index in the source notebook) and the path of the partial output notebook, which is always written.
 Each kernel gets its own IPC socket folder, so parallel executions never race for TCP ports.
@@ -24,32 +24,10 @@ import nbformat
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
-from mlops_nb.exceptions import MlopsError
+from mlops_nb.exceptions import NotebookFailedError
 from mlops_nb.pipelines.warm import KERNEL_NAME
 
 INJECTED_TAG = "injected-parameters"
-
-
-class NotebookFailure(MlopsError):
-    """A notebook execution failed: a cell raised, the kernel died, or a timeout expired."""
-
-    status = 500
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        kind: str,
-        hint: str | None = None,
-        cell: int | None = None,
-        exit_code: int | None = None,
-        output: Path | None = None,
-    ) -> None:
-        super().__init__(message, hint=hint)
-        self.kind = kind
-        self.cell = cell
-        self.exit_code = exit_code
-        self.output = output
 
 
 @dataclass
@@ -121,7 +99,7 @@ def _last_started(output: Path) -> int | None:
 
 
 def execute(ex: Execution) -> nbformat.NotebookNode:
-    """Run the notebook; return the executed notebook or raise NotebookFailure (output saved either way)."""
+    """Run the notebook; return the executed notebook or raise NotebookFailedError (output saved either way)."""
     import papermill
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
@@ -165,7 +143,7 @@ def execute(ex: Execution) -> nbformat.NotebookNode:
         if fired.is_set():
             raise _run_timeout(ex) from None
         cell = _source_index(ex.output, exc.cell_index)
-        raise NotebookFailure(
+        raise NotebookFailedError(
             f"Cell {cell} raised {exc.ename}: {exc.evalue}",
             kind="cell_error",
             cell=cell,
@@ -174,7 +152,7 @@ def execute(ex: Execution) -> nbformat.NotebookNode:
         ) from None
     except CellTimeoutError:
         cell = _source_index(ex.output, _last_started(ex.output))
-        raise NotebookFailure(
+        raise NotebookFailedError(
             f"Cell {cell} ran longer than the per-cell timeout of {ex.cell_timeout:g} s",
             kind="timeout",
             cell=cell,
@@ -186,7 +164,7 @@ def execute(ex: Execution) -> nbformat.NotebookNode:
             raise _run_timeout(ex) from None
         code = km.exit_code()
         cell = _source_index(ex.output, _last_started(ex.output))
-        raise NotebookFailure(
+        raise NotebookFailedError(
             f"The kernel died with exit code {code} while running cell {cell}",
             kind="dead_kernel",
             cell=cell,
@@ -197,7 +175,7 @@ def execute(ex: Execution) -> nbformat.NotebookNode:
     except RuntimeError as exc:
         if fired.is_set():
             raise _run_timeout(ex) from None
-        raise NotebookFailure(
+        raise NotebookFailedError(
             f"The kernel could not be started: {exc}",
             kind="kernel_start",
             output=ex.output,
@@ -210,9 +188,9 @@ def execute(ex: Execution) -> nbformat.NotebookNode:
         shutil.rmtree(sockets, ignore_errors=True)
 
 
-def _run_timeout(ex: Execution) -> NotebookFailure:
+def _run_timeout(ex: Execution) -> NotebookFailedError:
     cell = _source_index(ex.output, _last_started(ex.output))
-    return NotebookFailure(
+    return NotebookFailedError(
         f"The whole-run timeout expired in cell {cell} (the notebook had {ex.run_timeout:.1f} s left); kernel killed",
         kind="timeout",
         cell=cell,

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_nb import config, records, store
-from mlops_nb.exceptions import ConfigError, MlopsError, PipelineFailedError
+from mlops_nb.exceptions import ConfigError, GateFailedError, NotebookFailedError, PipelineFailedError
 from mlops_nb.pipelines import evaluation as evaluation_mod
 from mlops_nb.pipelines import source as source_mod
 from mlops_nb.pipelines import spec as spec_mod
-from mlops_nb.pipelines.execution import Execution, NotebookFailure, execute
+from mlops_nb.pipelines.execution import Execution, execute
 from mlops_nb.pipelines.warm import WarmKernels, preload_modules
 
 if TYPE_CHECKING:
@@ -32,12 +32,6 @@ if TYPE_CHECKING:
 
 STEPS = ("ingestion", "data_validation", "training", "evaluation", "model_validation", "registration")
 DATA_PARAMETER = "data_path"
-
-
-class GateFailedError(MlopsError):
-    """A data or model gate failed; the message says which check, by how much, against what."""
-
-    status = 422
 
 
 @dataclass
@@ -232,7 +226,7 @@ class _Runner:
             )
             result.error = str(exc) or type(exc).__name__
             extra = {}
-            if isinstance(exc, NotebookFailure):
+            if isinstance(exc, NotebookFailedError):
                 if exc.cell is not None:
                     extra[records.TAG_ERROR_CELL] = str(exc.cell)
                 if exc.exit_code is not None:
@@ -262,7 +256,7 @@ class _Runner:
 
     def _check_deadline(self, name: str) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:
-            raise NotebookFailure(
+            raise NotebookFailedError(
                 f"The pipeline exceeded its whole-run timeout of {self.spec.timeouts.run:g} s before {name}",
                 kind="timeout",
                 hint="Raise `timeouts.run` in the pipeline file.",
@@ -362,7 +356,7 @@ class _Runner:
                 with self.step("training", run_id=run_id) as step:
                     self._train(step, attempt)
                 return
-            except NotebookFailure as exc:
+            except NotebookFailedError as exc:
                 if attempt == retries.attempts or exc.kind not in retries.when:
                     raise
                 time.sleep(min(delay, self.remaining() or delay))

@@ -19,9 +19,10 @@ from typing import Any
 import nbformat
 
 from mlops_nb import config, records, store
+from mlops_nb.exceptions import NotebookFailedError
 from mlops_nb.pipelines import parameters as params_mod
 from mlops_nb.pipelines import spec as spec_mod
-from mlops_nb.pipelines.execution import Execution, NotebookFailure, execute
+from mlops_nb.pipelines.execution import Execution, execute
 from mlops_nb.pipelines.parameters import Problem
 
 VALIDATION_EXPERIMENT = "mlops-nb-validate"
@@ -191,7 +192,7 @@ def validate(
         }
         try:
             execute(Execution(path, output, values, env, run_timeout=timeout, kernel_name=kernel_name))
-        except NotebookFailure as exc:
+        except NotebookFailedError as exc:
             report.problems.append(Problem("run", str(exc.message), exc.hint or "", exc.cell))
         finally:
             if output.is_file():
