@@ -438,7 +438,7 @@ class _Runner:
         self.client.log_dict(step.run_id, report.to_dict(), records.ARTIFACT_MODEL_REPORT)
         self.client.log_text(step.run_id, report.to_table(), "gates/model.txt")
         self._set_tags(step.run_id, {records.TAG_GATE_PASSED: str(report.passed).lower()})
-        step.details = {"passed": report.passed, "summary": report.summary(), "table": report.to_dict()}
+        step.details = {"passed": report.passed, "summary": report.summary(), "table": report.to_table()}
         if not report.passed:
             raise GateFailedError(
                 f"Model gate failed: {report.summary()}",
@@ -696,6 +696,10 @@ def render(result: PipelineResult) -> str:
     if result.metrics:
         shown = {k: v for k, v in result.metrics.items() if "." not in k}
         lines.append("  metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in shown.items()))
+    gate = result.step("model_validation")
+    if gate is not None and gate.details.get("table"):
+        lines.append("  model gate:")
+        lines.extend("    " + line for line in str(gate.details["table"]).splitlines())
     if result.model_version:
         lines.append(f"  registered version {result.model_version} (alias challenger)")
     return "\n".join(lines)
