@@ -64,14 +64,17 @@ class PipelineResult:
     model_version: str | None = None
     error: str | None = None
     seconds: float = 0.0
+    reports: dict[str, Any] = field(default_factory=dict, repr=False)  # gate name -> its report object
 
     def step(self, name: str) -> StepResult | None:
         """The recorded step called `name`."""
         return next((s for s in self.steps if s.name == name), None)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary."""
-        return dataclasses.asdict(self)
+        """JSON-ready summary (the gate reports are in the step details and artifacts)."""
+        summary = dataclasses.asdict(dataclasses.replace(self, reports={}))
+        summary.pop("reports")
+        return summary
 
 
 @dataclass
@@ -334,6 +337,7 @@ class _Runner:
             step.details = {"passed": True, "reference": None, "note": origin}
             return
         report = validate_data(self.state["profile"], reference, thresholds)
+        self.result.reports["data"] = report
         report_dict = report.to_dict()
         report_dict["reference_source"] = origin
         self.client.log_dict(step.run_id, report_dict, records.ARTIFACT_DATA_REPORT)
@@ -435,6 +439,7 @@ class _Runner:
 
         baseline = champion_metrics(self.spec.model_name, client=self.client)
         report = validate_model(self.result.metrics, baseline, self.spec.model_gate)
+        self.result.reports["model"] = report
         self.client.log_dict(step.run_id, report.to_dict(), records.ARTIFACT_MODEL_REPORT)
         self.client.log_text(step.run_id, report.to_table(), "gates/model.txt")
         self._set_tags(step.run_id, {records.TAG_GATE_PASSED: str(report.passed).lower()})
@@ -577,6 +582,7 @@ def register_result(client: MlflowClient, spec: spec_mod.PipelineSpec, result: P
         result.model_uri or "",
         spec.model_name,
         tags={k: v for k, v in tags.items() if v},
+        gates=result.reports,
         client=client,
     )
     result.model_version = str(version.version)

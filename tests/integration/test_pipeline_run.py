@@ -68,6 +68,7 @@ def test_passing_run_records_steps_artifacts_and_registers_a_challenger(project:
         version.tags[records.dataset_digest_tag("ingested")] == ingestion.data.tags[records.TAG_DATA_DIGEST]
     )
     assert records.dataset_digest_tag("train") in version.tags
+    assert version.tags[records.gate_tag("model")] == "passed"
     assert "champion" not in client.get_registered_model(MODEL_NAME).aliases
 
 

@@ -62,6 +62,7 @@ def test_sweep_on_two_local_workers_registers_only_the_best(project: Project, ca
     versions = project.client.search_model_versions(f"name = '{MODEL_NAME}'")
     assert len(versions) == 1
     assert versions[0].tags[records.TAG_PIPELINE_RUN] == summary["best"]["run_id"]
+    assert versions[0].tags[records.gate_tag("model")] == "passed"  # the deferred registration keeps it
 
 
 def test_sweep_on_a_dask_local_cluster(project: Project) -> None:
