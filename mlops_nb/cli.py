@@ -22,6 +22,74 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from mlops_nb.pipelines import validate
+
+    report = validate.validate(
+        args.notebook,
+        pipeline=args.pipeline,
+        smoke=_pairs(args.param),
+        timeout=args.timeout,
+        dynamic=not args.static,
+    )
+    print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else validate.render(report))
+    return 0 if report.passed else 1
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from mlops_nb.exceptions import PipelineFailedError
+    from mlops_nb.pipelines import run
+
+    options = run.RunOptions(env=args.env, parameters=_pairs(args.param), progress=not args.no_progress)
+    try:
+        result = run.run(args.pipeline, options)
+    except PipelineFailedError as exc:
+        if not isinstance(exc.result, run.PipelineResult):
+            raise
+        print(
+            json.dumps(exc.result.to_dict(), indent=2, default=str) if args.json else run.render(exc.result)
+        )
+        print(f"mlops-nb: error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result.to_dict(), indent=2, default=str) if args.json else run.render(result))
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from mlops_nb.exceptions import PipelineFailedError
+    from mlops_nb.pipelines import sweep
+
+    options = sweep.SweepOptions(
+        grid=sweep.parse_grid(args.grid),
+        env=args.env,
+        parameters=_pairs(args.param),
+        sample=args.random,
+        seed=args.seed,
+        workers=args.workers,
+        executor=args.executor,
+        register_all=args.register_all,
+        progress=not args.no_progress,
+    )
+    try:
+        result = sweep.sweep(args.pipeline, options)
+    except PipelineFailedError as exc:
+        if not isinstance(exc.result, sweep.SweepResult):
+            raise
+        print(
+            json.dumps(exc.result.to_dict(), indent=2, default=str) if args.json else sweep.render(exc.result)
+        )
+        print(f"mlops-nb: error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result.to_dict(), indent=2, default=str) if args.json else sweep.render(result))
+    return 0
+
+
+def _pairs(pairs: list[str] | None) -> dict[str, str]:
+    from mlops_nb.pipelines.parameters import parse_pairs
+
+    return parse_pairs(pairs)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlops-nb", description="Jupyter-native MLOps on MLflow.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -31,6 +99,49 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", help="restrict --latest lookup to this experiment")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_summary)
+
+    p = sub.add_parser("validate", help="check that a notebook can run as a pipeline (static + smoke run)")
+    p.add_argument("notebook", help="the notebook (.ipynb)")
+    p.add_argument("--pipeline", help="pipeline file whose smoke parameters and data to use")
+    p.add_argument(
+        "-p", "--param", action="append", metavar="NAME=VALUE", help="smoke parameter (repeatable)"
+    )
+    p.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds the smoke run may take (default 600)"
+    )
+    p.add_argument("--static", action="store_true", help="static checks only (no kernel)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("run", help="run a pipeline: ingestion, gates, training, evaluation, registration")
+    p.add_argument("pipeline", help="pipeline file (YAML)")
+    p.add_argument("--env", help="environment of the pipeline file (dev, staging, prod)")
+    p.add_argument(
+        "-p", "--param", action="append", metavar="NAME=VALUE", help="notebook parameter (repeatable)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="machine-readable summary")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("sweep", help="run a pipeline once per point of a parameter grid, register the best")
+    p.add_argument("pipeline", help="pipeline file (YAML)")
+    p.add_argument("--grid", nargs="+", required=True, metavar="NAME=V1,V2", help="values per parameter")
+    p.add_argument("--random", type=int, metavar="N", help="run N random points of the grid")
+    p.add_argument("--seed", type=int, help="seed of --random")
+    p.add_argument(
+        "--workers", type=int, help="parallel points (default: the environment's resources.workers or 2)"
+    )
+    p.add_argument("--executor", metavar="dask://HOST:PORT", help="run points on a Dask distributed cluster")
+    p.add_argument(
+        "--register-all", action="store_true", help="register every passing point, not only the best"
+    )
+    p.add_argument("--env", help="environment of the pipeline file")
+    p.add_argument(
+        "-p", "--param", action="append", metavar="NAME=VALUE", help="fixed parameter for all points"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="machine-readable summary")
+    p.set_defaults(func=_cmd_sweep)
     return parser
 
 

@@ -38,3 +38,45 @@ class StoreError(MlopsError):
     """The MLflow store could not be reached or written."""
 
     status = 503
+
+
+class PipelineFailedError(MlopsError):
+    """A pipeline run (or a sweep) ended FAILED; `result` holds what was recorded."""
+
+    status = 500
+
+    def __init__(self, message: str, *, result: object = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.result = result
+
+
+class NotebookFailedError(MlopsError):
+    """A notebook execution failed: a cell raised, the kernel died, or a timeout expired.
+
+    `kind` is cell_error, dead_kernel (with `exit_code`), timeout or kernel_start; `cell` the index of
+    the failing cell in the source notebook; `output` the partial output notebook, always written.
+    """
+
+    status = 500
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str,
+        hint: str | None = None,
+        cell: int | None = None,
+        exit_code: int | None = None,
+        output: object = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.kind = kind
+        self.cell = cell
+        self.exit_code = exit_code
+        self.output = output
+
+
+class GateFailedError(MlopsError):
+    """A data or model gate failed; the message says which check failed, by how much, against what."""
+
+    status = 422

@@ -65,3 +65,63 @@ SPLIT_CONTEXTS = {
 def split_artifact(name: str) -> str:
     """Artifact path of a split's schema and statistics."""
     return f"{ARTIFACT_SPLITS_DIR}/{name}.json"
+
+
+# Pipelines (mlops_nb.pipelines): parent run = the pipeline run, children = its steps; a sweep run is the
+# parent of its pipeline runs.
+TAG_PIPELINE_NAME = "mlops_nb.pipeline.name"
+TAG_PIPELINE_FILE = "mlops_nb.pipeline.file"
+TAG_PIPELINE_ENV = "mlops_nb.pipeline.env"
+TAG_PIPELINE_KIND = "mlops_nb.pipeline.kind"  # "pipeline" | "step" | "sweep"
+PIPELINE_KIND_PIPELINE = "pipeline"
+PIPELINE_KIND_STEP = "step"
+PIPELINE_KIND_SWEEP = "sweep"
+TAG_PIPELINE_STEP = "mlops_nb.pipeline.step"  # ingestion | data_validation | training | evaluation | ...
+TAG_PIPELINE_ATTEMPT = "mlops_nb.pipeline.attempt"  # 1, 2, ... for retried training steps
+TAG_PIPELINE_REGISTRATION = "mlops_nb.pipeline.registration"  # "registered" | "deferred" | "skipped"
+TAG_ERROR = "mlops_nb.error"  # what failed, on the failed step and on its pipeline run
+TAG_ERROR_KIND = "mlops_nb.error.kind"  # cell_error | dead_kernel | timeout | kernel_start | gate | error
+TAG_ERROR_CELL = "mlops_nb.error.cell"  # index of the failing cell in the source notebook
+TAG_KERNEL_EXIT_CODE = "mlops_nb.kernel.exit_code"
+TAG_DATA_SOURCE = "mlops_nb.data.source"
+TAG_DATA_DIGEST = "mlops_nb.data.digest"  # fingerprint of the ingested rows
+TAG_DATA_ROWS = "mlops_nb.data.rows"
+TAG_DATA_WATERMARK = "mlops_nb.data.watermark"  # maximum of the watermark column among the ingested rows
+TAG_GATE_PASSED = "mlops_nb.gate.passed"  # "true" | "false" | "no_reference" on a gate step
+TAG_MODEL_VERSION = "mlops_nb.model.version"  # on a registration step: the version it created
+TAG_SWEEP_RUN = "mlops_nb.sweep.run_id"  # on each pipeline run of a sweep
+TAG_SWEEP_POINT = "mlops_nb.sweep.point"  # the point's parameters as JSON
+TAG_SWEEP_BEST = "mlops_nb.sweep.best"  # "true" on the best pipeline run of a sweep
+ARTIFACT_OUTPUT_NOTEBOOK_DIR = "notebook"  # the executed output notebook of a training step
+ARTIFACT_INGESTED_DIR = "data"  # train.parquet and test.parquet handed out by ingestion
+ARTIFACT_INGESTED_PROFILE = "data/profile.json"  # statistics of the ingested rows (split format)
+ARTIFACT_DATA_REPORT = "gates/data.json"
+ARTIFACT_MODEL_REPORT = "gates/model.json"
+ARTIFACT_EVALUATION = "evaluation/metrics.json"
+ARTIFACT_PIPELINE_SUMMARY = "pipeline/summary.json"
+ARTIFACT_PIPELINE_FILE_DIR = "pipeline"  # a copy of the pipeline file
+
+
+# Model registry (mlops_nb.registry): aliases, and the tags a model version carries. Its lineage tags reuse
+# the run tag names (TAG_PIPELINE_RUN, TAG_NOTEBOOK_HASH, SOURCE_GIT_COMMIT) plus one digest tag per split.
+ALIAS_CHAMPION = "champion"
+ALIAS_CHALLENGER = "challenger"
+TAG_MV_DATASET_DIGEST_PREFIX = TAG_DATA_DIGEST + "."  # + split name: the split's full-content fingerprint
+TAG_GATE_PREFIX = "mlops_nb.gate."  # gate_tag(gate, field) on model versions
+TAG_PROMOTION_PREFIX = "mlops_nb.promotion."
+TAG_PROMOTION_HISTORY = TAG_PROMOTION_PREFIX + "history"  # JSON list of {alias, by, at, reason, previous}
+
+
+def dataset_digest_tag(split: str) -> str:
+    """Model version tag holding the digest of the split `split` the model was trained with."""
+    return TAG_MV_DATASET_DIGEST_PREFIX + split
+
+
+def gate_tag(gate: str, field: str = "verdict") -> str:
+    """Model version tag with a gate's result at registration: verdict ("passed" | "failed") or summary."""
+    return f"{TAG_GATE_PREFIX}{gate}.{field}"
+
+
+def promotion_tag(alias: str, field: str) -> str:
+    """Model version tag on the last move of `alias`: by, at, reason, previous, replaced_by, replaced_at."""
+    return f"{TAG_PROMOTION_PREFIX}{alias}.{field}"

@@ -1,0 +1,1 @@
+"""Notebook → pipeline: pipeline files (spec), parameter contracts, validation, gated runs and sweeps."""

@@ -1,0 +1,439 @@
+"""Pipeline files: what a pipeline runs, on which data, with which gates, in which environment.
+
+A pipeline file is YAML (see ``pipelines/train_classifier.yaml``)::
+
+    name: train_classifier                 # default: the file's stem
+    notebook: ../notebooks/train_classifier.ipynb   # relative to this file
+    parameters: {n_estimators: 100}        # overrides of the parameters cell's defaults
+    smoke: {n_estimators: 5}               # parameters of `mlops-nb validate`'s smoke run
+    data:
+      source: ../data/iris.csv             # CSV or Parquet file, or a glob of them
+      watermark: ingested_at               # optional: only rows newer than the last successful run's maximum
+      test_split: {fraction: 0.2, seed: 42, stratify: species}
+    evaluation: {target: species, task: classification, slice_column: petal_size}
+    model: {name: iris-classifier, metric: test_accuracy, greater_is_better: true}
+    gates:
+      data: {...}                          # thresholds for mlops_nb.gates.data.validate_data
+      model: {test_accuracy: {threshold: 0.8, min_absolute_change: 0.0, greater_is_better: true}}
+    environments:
+      dev: {experiment: iris-dev, tracking_uri: ..., data: {source: ...}, resources: {workers: 2}}
+    timeouts: {cell: 600, run: 3600, start: 60}
+    retries: {attempts: 2, backoff: 5, when: [dead_kernel, timeout]}
+
+Every error names the key and its line.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlops_nb.exceptions import ConfigError, MlopsError
+from mlops_nb.pipelines import parameters as params_mod
+
+FAILURE_KINDS = ("cell_error", "dead_kernel", "timeout")
+TASKS = ("classification", "regression")
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a pipeline reads its data."""
+
+    source: str  # absolute path or glob
+    format: str = "auto"  # auto | csv | parquet
+    watermark: str | None = None
+
+    def files(self) -> list[Path]:
+        """The files the source names, sorted; ConfigError when there are none."""
+        if not self.source:
+            raise ConfigError(
+                "This pipeline has no data source outside its environments.",
+                hint="Pass --env ENV, or set `data.source` at the top level of the pipeline file.",
+            )
+        matches = (
+            sorted(Path(p) for p in glob.glob(self.source))
+            if glob.has_magic(self.source)
+            else [Path(self.source)]
+        )
+        files = [p for p in matches if p.is_file()]
+        if not files:
+            raise ConfigError(
+                f"Data source {self.source} matches no file.",
+                hint="Fix `data.source` or the environment's data source.",
+            )
+        return files
+
+
+@dataclass(frozen=True)
+class TestSplit:
+    """How ingestion holds out the test split that evaluation scores (the notebook never sees it)."""
+
+    fraction: float = 0.2
+    seed: int = 0
+    stratify: str | None = None
+
+
+@dataclass(frozen=True)
+class Retries:
+    """Retries of the training step with exponential backoff."""
+
+    attempts: int = 1  # total attempts
+    backoff: float = 2.0  # seconds before the second attempt, doubled after each
+    when: tuple[str, ...] = ("dead_kernel", "timeout")  # failure kinds worth another attempt
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Per-cell, whole-run and kernel start-up timeouts in seconds (None: no limit)."""
+
+    cell: float | None = None
+    run: float | None = None
+    start: float = 60.0
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Overrides for one deployment environment."""
+
+    name: str
+    tracking_uri: str | None = None
+    experiment: str | None = None
+    data: DataSource | None = None
+    resources: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """A parsed pipeline file."""
+
+    path: Path
+    name: str
+    notebook: Path
+    contract: params_mod.Contract
+    data: DataSource
+    test_split: TestSplit
+    model_name: str
+    metric: str
+    greater_is_better: bool
+    target: str
+    task: str
+    slice_column: str | None
+    data_gate: dict[str, Any]
+    model_gate: dict[str, Any]
+    timeouts: Timeouts
+    retries: Retries
+    smoke: dict[str, Any]
+    kernel: str | None
+    environments: dict[str, Environment]
+    experiment: str | None = None
+    tracking_uri: str | None = None
+    env: str | None = None
+    lines: dict[tuple[str, ...], int] = field(default_factory=dict, repr=False)
+
+    def line(self, *key: str) -> int | None:
+        """The line of `key` (a path into the YAML) in the pipeline file."""
+        return self.lines.get(tuple(key))
+
+    def for_env(self, env: str | None) -> PipelineSpec:
+        """The spec with environment `env`'s overrides applied (None: unchanged)."""
+        if env is None:
+            return self
+        if env not in self.environments:
+            raise ConfigError(
+                f"Environment {env!r} is not defined in {self.path}.",
+                hint=f"Known: {', '.join(self.environments) or '(none)'}; add it under `environments:`.",
+            )
+        chosen = self.environments[env]
+        return replace(
+            self,
+            env=env,
+            data=chosen.data or self.data,
+            experiment=chosen.experiment or self.experiment,
+            tracking_uri=chosen.tracking_uri or self.tracking_uri,
+        )
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        """The chosen environment's resources (workers, cpus, memory)."""
+        return self.environments[self.env].resources if self.env else {}
+
+
+class _Reader:
+    """Typed access to the loaded YAML with errors that name the key and its line."""
+
+    def __init__(self, path: Path, lines: dict[tuple[str, ...], int]) -> None:
+        self.path = path
+        self.lines = lines
+
+    def fail(self, key: tuple[str, ...], message: str, hint: str) -> ConfigError:
+        line = self.lines.get(key) or self.lines.get(key[:-1]) or 1
+        return ConfigError(f"{self.path}:{line}: `{'.'.join(key)}` {message}.", hint=hint)
+
+    def mapping(self, data: Any, key: tuple[str, ...], known: set[str] | None = None) -> dict[str, Any]:
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise self.fail(
+                key, f"must be a mapping, not {type(data).__name__}", "Write it as `key: value` lines."
+            )
+        if known is not None:
+            for name in data:
+                if name not in known:
+                    raise self.fail(
+                        (*key, str(name)),
+                        "is not a known key",
+                        f"Known keys here: {', '.join(sorted(known))}.",
+                    )
+        return data
+
+    def value(
+        self,
+        data: Mapping[str, Any],
+        key: tuple[str, ...],
+        kinds: tuple[type, ...],
+        *,
+        required: bool = False,
+        default: Any = None,
+        choices: tuple[Any, ...] = (),
+    ) -> Any:
+        name = key[-1]
+        if name not in data or data[name] is None:
+            if required:
+                raise self.fail(key, "is required", f"Add `{name}:` to the pipeline file.")
+            return default
+        value = data[name]
+        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            expected = " or ".join(k.__name__ for k in kinds)
+            raise self.fail(
+                key, f"must be {expected}, not {type(value).__name__} ({value!r})", f"Give a {expected}."
+            )
+        if choices and value not in choices:
+            raise self.fail(
+                key, f"must be one of {list(choices)}, not {value!r}", "Pick one of the listed values."
+            )
+        return value
+
+
+def _line_map(node: yaml.Node, path: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            sub = (*path, str(key.value))
+            lines[sub] = key.start_mark.line + 1
+            _line_map(value, sub, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _line_map(item, (*path, str(index)), lines)
+
+
+def _resolve(base: Path, value: str) -> str:
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else (base / path).resolve())
+
+
+_TOP = {
+    "name",
+    "notebook",
+    "kernel",
+    "parameters",
+    "smoke",
+    "data",
+    "evaluation",
+    "model",
+    "gates",
+    "environments",
+    "timeouts",
+    "retries",
+    "experiment",
+    "tracking_uri",
+}
+
+
+def _data_source(
+    r: _Reader, data: Mapping[str, Any], key: tuple[str, ...], base: Path, required: bool
+) -> DataSource | None:
+    source = r.value(data, (*key, "source"), (str,), required=required)
+    if source is None:
+        return None
+    fmt = r.value(data, (*key, "format"), (str,), default="auto", choices=("auto", "csv", "parquet"))
+    watermark = r.value(data, (*key, "watermark"), (str,))
+    return DataSource(_resolve(base, source), fmt, watermark)
+
+
+def _check_gates(r: _Reader, data_gate: Mapping[str, Any], model_gate: Mapping[str, Any]) -> None:
+    """Thresholds as the gates read them, each error located at its own key's line."""
+    from mlops_nb.gates.data import DataThresholds
+    from mlops_nb.gates.model import MetricThreshold
+
+    for key, value in data_gate.items():
+        try:
+            DataThresholds.from_dict({key: value})
+        except MlopsError as exc:
+            raise r.fail(("gates", "data", str(key)), exc.message.rstrip("."), exc.hint or "") from None
+    for metric, threshold in model_gate.items():
+        try:
+            MetricThreshold.from_dict(threshold, where=f"gates.model.{metric}")
+        except MlopsError as exc:
+            raise r.fail(("gates", "model", str(metric)), exc.message.rstrip("."), exc.hint or "") from None
+
+
+def load(path: str | Path) -> PipelineSpec:
+    """Read and check a pipeline file, and the parameters cell of the notebook it names."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise ConfigError(
+            f"Pipeline file {path} does not exist.", hint="Check the path, e.g. pipelines/<name>.yaml."
+        )
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        raise ConfigError(
+            f"{path}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}.",
+            hint="Fix the indentation or quoting on that line.",
+        ) from exc
+    lines: dict[tuple[str, ...], int] = {}
+    if node is not None:
+        _line_map(node, (), lines)
+    r = _Reader(path, lines)
+    top = r.mapping(raw, (), _TOP)
+    base = path.parent
+
+    notebook = Path(_resolve(base, r.value(top, ("notebook",), (str,), required=True)))
+    if not notebook.is_file():
+        raise r.fail(
+            ("notebook",),
+            f"names {notebook}, which does not exist",
+            "Give the notebook's path relative to this file.",
+        )
+    contract = params_mod.contract_of(notebook)
+    overrides = r.mapping(top.get("parameters"), ("parameters",))
+    smoke = r.mapping(top.get("smoke"), ("smoke",))
+    for section, values in (("parameters", overrides), ("smoke", smoke)):
+        for name in values:
+            try:
+                contract.resolve(
+                    {name: values[name]},
+                    where=f"{path.name}:{lines.get((section, name))}",
+                    check_required=False,
+                )
+            except MlopsError as exc:
+                raise r.fail((section, str(name)), exc.message, exc.hint or "") from exc
+    contract = contract.with_defaults(overrides, where=path.name)
+
+    data = r.mapping(top.get("data"), ("data",), {"source", "format", "watermark", "test_split"})
+    environments_raw = r.mapping(top.get("environments"), ("environments",))
+    all_envs_have_data = bool(environments_raw) and all(
+        isinstance(e, dict) and isinstance(e.get("data"), dict) and e["data"].get("source")
+        for e in environments_raw.values()
+    )
+    source = _data_source(r, data, ("data",), base, required=not all_envs_have_data)
+    split_raw = r.mapping(data.get("test_split"), ("data", "test_split"), {"fraction", "seed", "stratify"})
+    fraction = r.value(split_raw, ("data", "test_split", "fraction"), (float,), default=0.2)
+    if not 0 < fraction < 1:
+        raise r.fail(
+            ("data", "test_split", "fraction"), f"must be between 0 and 1, not {fraction}", "E.g. 0.2."
+        )
+    test_split = TestSplit(
+        fraction,
+        r.value(split_raw, ("data", "test_split", "seed"), (int,), default=0),
+        r.value(split_raw, ("data", "test_split", "stratify"), (str,)),
+    )
+
+    evaluation = r.mapping(top.get("evaluation"), ("evaluation",), {"target", "task", "slice_column"})
+    target = r.value(evaluation, ("evaluation", "target"), (str,), required=True)
+    task = r.value(evaluation, ("evaluation", "task"), (str,), default="classification", choices=TASKS)
+    slice_column = r.value(evaluation, ("evaluation", "slice_column"), (str,))
+
+    model = r.mapping(top.get("model"), ("model",), {"name", "metric", "greater_is_better"})
+    model_name = r.value(model, ("model", "name"), (str,), required=True)
+    default_metric = "test_accuracy" if task == "classification" else "test_rmse"
+    metric = r.value(model, ("model", "metric"), (str,), default=default_metric)
+    greater = r.value(
+        model, ("model", "greater_is_better"), (bool,), default=not metric.endswith(("rmse", "mae", "loss"))
+    )
+
+    gates = r.mapping(top.get("gates"), ("gates",), {"data", "model"})
+    data_gate = r.mapping(gates.get("data"), ("gates", "data"))
+    model_gate = r.mapping(gates.get("model"), ("gates", "model"))
+    _check_gates(r, data_gate, model_gate)
+
+    t = r.mapping(top.get("timeouts"), ("timeouts",), {"cell", "run", "start"})
+    timeouts = Timeouts(
+        r.value(t, ("timeouts", "cell"), (float,)),
+        r.value(t, ("timeouts", "run"), (float,)),
+        r.value(t, ("timeouts", "start"), (float,), default=60.0),
+    )
+    for name in ("cell", "run", "start"):
+        if (getattr(timeouts, name) or 1) <= 0:
+            raise r.fail(("timeouts", name), "must be positive", "Give seconds, e.g. 600.")
+
+    rt = r.mapping(top.get("retries"), ("retries",), {"attempts", "backoff", "when"})
+    attempts = r.value(rt, ("retries", "attempts"), (int,), default=1)
+    if attempts < 1:
+        raise r.fail(("retries", "attempts"), "must be at least 1 (the total number of attempts)", "E.g. 2.")
+    when = rt.get("when", list(Retries.when))
+    if not isinstance(when, list) or any(kind not in FAILURE_KINDS for kind in when):
+        raise r.fail(
+            ("retries", "on"),
+            f"must be a list of {list(FAILURE_KINDS)}, not {when!r}",
+            "E.g. [dead_kernel, timeout].",
+        )
+    retries = Retries(attempts, r.value(rt, ("retries", "backoff"), (float,), default=2.0), tuple(when))
+
+    environments: dict[str, Environment] = {}
+    for env_name, env_raw in environments_raw.items():
+        key = ("environments", str(env_name))
+        env_map = r.mapping(env_raw, key, {"tracking_uri", "experiment", "data", "resources"})
+        env_data = r.mapping(env_map.get("data"), (*key, "data"), {"source", "format", "watermark"})
+        resources = r.mapping(env_map.get("resources"), (*key, "resources"), {"workers", "cpus", "memory"})
+        workers = r.value(resources, (*key, "resources", "workers"), (int,), default=1)
+        if workers < 1:
+            raise r.fail((*key, "resources", "workers"), "must be at least 1", "E.g. 2.")
+        tracking_uri = r.value(env_map, (*key, "tracking_uri"), (str,))
+        environments[str(env_name)] = Environment(
+            str(env_name),
+            tracking_uri,
+            r.value(env_map, (*key, "experiment"), (str,)),
+            _data_source(r, env_data, (*key, "data"), base, required=False),
+            dict(resources),
+        )
+    kernel = r.value(top, ("kernel",), (str,))
+    name = r.value(top, ("name",), (str,), default=path.stem)
+    spec = PipelineSpec(
+        path=path,
+        name=name,
+        notebook=notebook,
+        contract=contract,
+        data=source or DataSource(""),
+        test_split=test_split,
+        model_name=model_name,
+        metric=metric,
+        greater_is_better=greater,
+        target=target,
+        task=task,
+        slice_column=slice_column,
+        data_gate=dict(data_gate),
+        model_gate=dict(model_gate),
+        timeouts=timeouts,
+        retries=retries,
+        smoke=dict(smoke),
+        kernel=kernel,
+        environments=environments,
+        experiment=r.value(top, ("experiment",), (str,)),
+        tracking_uri=r.value(top, ("tracking_uri",), (str,)),
+        lines=lines,
+    )
+    if spec.test_split.stratify is None and task == "classification":
+        spec = replace(spec, test_split=replace(spec.test_split, stratify=target))
+    return spec

@@ -1,0 +1,408 @@
+"""``mlops-nb sweep``: one pipeline run per point of a parameter grid, in parallel, best one registered.
+
+A sweep is a parent MLflow run whose children are complete pipeline runs (each with its own steps).
+Points run on local worker processes or on a Dask ``distributed`` cluster. Only the best point by the
+pipeline's metric (``model.metric``) is registered, unless ``register_all``.
+
+Speed: two zygotes (see ``warm.py``) import MLflow, pandas, scikit-learn, papermill and the notebook's
+modules once, side by side; each point's step runner is a process forked from one, each notebook's
+kernel from the other: no point pays interpreter start-up or heavy imports, yet each starts from a
+fresh interpreter state. Kernels
+talk over IPC sockets in private folders, so parallel points never race for TCP ports. On Dask, each
+worker process keeps its own zygote for its kernels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import random
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops_nb import records, store
+from mlops_nb.exceptions import PipelineFailedError, UsageError
+from mlops_nb.pipelines import run as run_mod
+from mlops_nb.pipelines import spec as spec_mod
+from mlops_nb.pipelines.parameters import parse_pairs
+from mlops_nb.pipelines.warm import WarmKernels, shared
+
+_FORWARDED_ENV = (records.ENV_PROJECT, "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:
+    """``["lr=0.01,0.1", "depth=3,5"]`` into ``{"lr": ["0.01", "0.1"], "depth": ["3", "5"]}``."""
+    grid: dict[str, list[str]] = {}
+    for name, value in parse_pairs(list(items)).items():
+        values = [v.strip() for v in value.split(",") if v.strip()]
+        if not values:
+            raise UsageError(f"--grid {name}= has no values.", hint="Write e.g. --grid lr=0.01,0.1.")
+        grid[name] = values
+    if not grid:
+        raise UsageError("A sweep needs at least one --grid name=v1,v2.")
+    return grid
+
+
+def points(
+    grid: Mapping[str, Sequence[str]], *, sample: int | None = None, seed: int | None = None
+) -> list[dict[str, str]]:
+    """Every combination of the grid, or `sample` of them drawn without replacement with `seed`."""
+    names = list(grid)
+    combos = [
+        dict(zip(names, values, strict=True)) for values in itertools.product(*(grid[n] for n in names))
+    ]
+    if sample is not None:
+        if sample < 1:
+            raise UsageError("--random N needs N >= 1.")
+        combos = random.Random(seed).sample(combos, min(sample, len(combos)))
+    return combos
+
+
+@dataclass
+class SweepOptions:
+    """How to sweep."""
+
+    grid: dict[str, list[str]]
+    env: str | None = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)  # fixed -p values for every point
+    sample: int | None = None
+    seed: int | None = None
+    workers: int | None = None  # default: the environment's resources.workers, else 2
+    executor: str | None = None  # None: local processes; "dask://HOST:PORT"
+    register_all: bool = False
+    progress: bool = True
+
+
+@dataclass
+class PointResult:
+    """One point of a sweep."""
+
+    index: int
+    parameters: dict[str, str]
+    run_id: str | None
+    status: str
+    metric: float | None = None
+    error: str | None = None
+    kind: str | None = None
+    model_version: str | None = None
+
+
+@dataclass
+class SweepResult:
+    """What a sweep did; ``to_dict()`` is the ``--json`` summary."""
+
+    pipeline: str
+    run_id: str
+    metric: str
+    status: str = "RUNNING"
+    points: list[PointResult] = field(default_factory=list)
+    best: PointResult | None = None
+    model_version: str | None = None
+    error: str | None = None
+    seconds: float = 0.0
+    workers: int = 1
+    executor: str = "local"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PointTask:
+    """Everything a worker needs to run one point (picklable for processes and Dask)."""
+
+    path: str
+    env: str | None
+    params: dict[str, Any]
+    sweep_run_id: str
+    index: int
+    register: bool
+    environ: dict[str, str]
+    warm_dirs: list[str] | None  # None: a Dask worker keeps its own zygote
+    modules: list[str]
+
+
+def _run_point(task: PointTask) -> tuple[PointResult, run_mod.PipelineResult | None]:
+    """Run one point (in a worker process or a Dask worker); never raises for a failed pipeline."""
+    os.environ.update(task.environ)
+    warm_dirs = task.warm_dirs if task.warm_dirs is not None else shared(task.modules).kernel_dirs
+    index, path = task.index, task.path
+    point = {k: str(v) for k, v in task.params.items()}
+    options = run_mod.RunOptions(
+        env=task.env,
+        parameters=task.params,
+        register=task.register,
+        progress=False,
+        parent_run_id=task.sweep_run_id,
+        extra_tags={
+            records.TAG_SWEEP_RUN: task.sweep_run_id,
+            records.TAG_SWEEP_POINT: json.dumps(point),
+            records.RUN_NAME: f"point-{index}",
+        },
+        warm_dirs=warm_dirs,
+    )
+    try:
+        result = run_mod.run(path, options)
+    except PipelineFailedError as exc:
+        result = exc.result
+        if not isinstance(result, run_mod.PipelineResult):
+            return PointResult(index, point, None, "FAILED", error=str(exc), kind="error"), None
+        failed = next((s for s in reversed(result.steps) if s.status == "FAILED"), None)
+        return PointResult(
+            index, point, result.run_id, "FAILED", error=result.error, kind=failed.kind if failed else "error"
+        ), result
+    metric = spec_mod.load(path).metric
+    return PointResult(
+        index,
+        point,
+        result.run_id,
+        "FINISHED",
+        metric=result.metrics.get(metric),
+        model_version=result.model_version,
+    ), result
+
+
+def _dask_client(executor: str) -> Any:
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise UsageError(
+            "--executor dask://... needs the `distributed` package.", hint="pip install 'mlops_nb[dask]'."
+        ) from exc
+    address = "tcp://" + executor.removeprefix("dask://")
+    try:
+        return Client(address, timeout=15)
+    except OSError as exc:
+        raise UsageError(
+            f"No Dask scheduler answers at {address}: {exc}.",
+            hint="Start one (`dask scheduler`) or fix --executor dask://HOST:PORT.",
+        ) from exc
+
+
+def sweep(path: str | Path, options: SweepOptions) -> SweepResult:
+    """Run the sweep; returns its result, or raises PipelineFailedError carrying it."""
+    started = time.monotonic()
+    spec = spec_mod.load(path).for_env(options.env)
+    fixed = dict(options.parameters)
+    overlap = set(fixed) & set(options.grid)
+    if overlap:
+        raise UsageError(f"{', '.join(sorted(overlap))} given both as -p and in --grid.", hint="Keep one.")
+    todo = points(options.grid, sample=options.sample, seed=options.seed)
+    typed = [{**fixed, **point} for point in todo]
+    for values in typed:
+        run_mod.resolve_parameters(spec, values)  # every point's types are checked before anything runs
+    workers = options.workers or int(spec.resources.get("workers", 2))
+    if workers < 1:
+        raise UsageError("--workers must be at least 1.")
+    modules = run_mod.notebook_modules(spec)
+    client: Any = None
+    result: SweepResult | None = None
+    outcomes: dict[int, run_mod.PipelineResult | None] = {}
+    try:
+        with _executor(options, workers, modules) as (submit, warm_dirs):  # the zygotes warm up meanwhile
+            client, result, environ = _open(spec, options, todo, workers)
+            futures = [
+                submit(
+                    _run_point,
+                    PointTask(
+                        str(spec.path),
+                        options.env,
+                        values,
+                        result.run_id,
+                        index,
+                        options.register_all,
+                        environ,
+                        warm_dirs,
+                        modules,
+                    ),
+                )
+                for index, values in enumerate(typed)
+            ]
+            for point, outcome in _progress(futures, options.progress, spec.name):
+                result.points.append(point)
+                outcomes[point.index] = outcome
+            result.points.sort(key=lambda p: p.index)
+            _finish(
+                client,
+                spec,
+                result,
+                outcomes=outcomes,
+                register_all=options.register_all,
+                submit=submit,
+                environ=environ,
+            )
+    except BaseException as exc:
+        if result is None:
+            raise
+        result.status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        result.error = result.error or f"{type(exc).__name__}: {exc}"
+        _close(client, result, started)
+        if isinstance(exc, PipelineFailedError | KeyboardInterrupt):
+            raise
+        raise PipelineFailedError(f"Sweep {spec.name} failed: {result.error}", result=result) from exc
+    _close(client, result, started)
+    return result
+
+
+def _open(
+    spec: spec_mod.PipelineSpec, options: SweepOptions, todo: list[dict[str, str]], workers: int
+) -> tuple[Any, SweepResult, dict[str, str]]:
+    """The sweep run, its result, and the environment every point runs with."""
+    settings = run_mod._settings_for(spec)
+    client = store.client(settings)
+    run_mod.use_store(settings)
+    experiment_id = store.experiment_id(spec.experiment or settings.experiment or spec.name, settings)
+    tags = {
+        records.RUN_NAME: f"{spec.name}-sweep",
+        records.TAG_MODE: records.MODE_PIPELINE,
+        records.TAG_PIPELINE_KIND: records.PIPELINE_KIND_SWEEP,
+        records.TAG_PIPELINE_NAME: spec.name,
+        records.TAG_PIPELINE_FILE: str(spec.path),
+        records.TAG_PIPELINE_ENV: spec.env or "",
+    }
+    sweep_run = client.create_run(experiment_id, tags={k: v for k, v in tags.items() if v})
+    result = SweepResult(
+        spec.name, sweep_run.info.run_id, spec.metric, workers=workers, executor=options.executor or "local"
+    )
+    fixed = {k: str(v) for k, v in options.parameters.items()}
+    client.log_dict(result.run_id, {"grid": options.grid, "fixed": fixed, "points": todo}, "sweep/grid.json")
+    environ = {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ}
+    environ[records.ENV_PROJECT] = str(settings.root)
+    environ["MLFLOW_TRACKING_URI"] = settings.tracking_uri
+    environ["MLFLOW_REGISTRY_URI"] = settings.registry_uri or settings.tracking_uri
+    return client, result, environ
+
+
+@contextlib.contextmanager
+def _executor(
+    options: SweepOptions, workers: int, modules: list[str]
+) -> Iterator[tuple[Any, list[str] | None]]:
+    """A submit function and the warm-kernel folders for the points (None: each Dask worker has its own)."""
+    if options.executor:
+        if not options.executor.startswith("dask://"):
+            raise UsageError(f"Unknown executor {options.executor!r}.", hint="Use dask://HOST:PORT.")
+        dask = _dask_client(options.executor)
+        try:
+            yield (lambda fn, task: dask.submit(fn, task, pure=False)), None
+        finally:
+            dask.close()
+        return
+    # Two zygotes warm up side by side (one per core): one forks the points' step runners, the other
+    # the notebooks' kernels.
+    kernels = WarmKernels(modules)
+    runners = WarmKernels(run_mod.RUNNER_MODULES)
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep") as pool:
+            yield (lambda fn, task: pool.submit(runners.call, fn, task)), kernels.kernel_dirs
+    finally:
+        runners.close()
+        kernels.close()
+
+
+def _progress(futures: list[Any], show: bool, name: str) -> Iterator[tuple[PointResult, Any]]:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(futures), desc=f"sweep {name}", unit="point", disable=not show)
+    try:
+        if futures and hasattr(futures[0], "key"):  # Dask futures
+            from distributed import as_completed as dask_completed
+
+            done = dask_completed(futures)
+        else:
+            done = as_completed(futures)
+        for future in done:
+            point, outcome = future.result()
+            bar.set_postfix_str(f"point {point.index}: {point.status.lower()}")
+            bar.update(1)
+            yield point, outcome
+    finally:
+        bar.close()
+
+
+@dataclass(frozen=True)
+class RegisterTask:
+    """The deferred registration of a sweep's best point (picklable)."""
+
+    path: str
+    env: str | None
+    outcome: run_mod.PipelineResult | None
+    environ: dict[str, str]
+
+
+def _register_best(task: RegisterTask) -> str:
+    """Register the best point's model (in a warm step runner or on a Dask worker)."""
+    os.environ.update(task.environ)
+    spec = spec_mod.load(task.path).for_env(task.env)
+    settings = run_mod._settings_for(spec)
+    run_mod.use_store(settings)
+    return run_mod.register_deferred(store.client(settings), spec, task.outcome)
+
+
+def _finish(
+    client: Any,
+    spec: spec_mod.PipelineSpec,
+    result: SweepResult,
+    *,
+    outcomes: Mapping[int, run_mod.PipelineResult | None],
+    register_all: bool,
+    submit: Any,
+    environ: dict[str, str],
+) -> None:
+    finished = [p for p in result.points if p.status == "FINISHED" and p.metric is not None]
+    errors = [p for p in result.points if p.status == "FAILED" and p.kind != "gate"]
+    if finished:
+        pick = max if spec.greater_is_better else min
+        result.best = pick(finished, key=lambda p: p.metric)
+        client.set_tag(result.best.run_id, records.TAG_SWEEP_BEST, "true")
+        client.log_metric(result.run_id, f"best_{spec.metric}", result.best.metric)
+        client.log_dict(result.run_id, result.best.parameters, "sweep/best.json")
+        if register_all:
+            result.model_version = result.best.model_version
+        else:
+            # registered by a warm runner: this process has not imported MLflow's model flavours
+            task = RegisterTask(str(spec.path), spec.env, outcomes[result.best.index], environ)
+            result.model_version = submit(_register_best, task).result()
+            result.best.model_version = result.model_version
+    if errors or not finished:
+        failed = (
+            ", ".join(f"point {p.index} ({p.kind}: {p.error})" for p in errors) or "no point passed its gates"
+        )
+        result.status = "FAILED"
+        result.error = failed
+        raise PipelineFailedError(f"Sweep {spec.name} failed: {failed}", result=result)
+    result.status = "FINISHED"
+
+
+def _close(client: Any, result: SweepResult, started: float) -> None:
+    result.seconds = time.monotonic() - started
+    if result.error:
+        client.set_tag(result.run_id, records.TAG_ERROR, result.error[:5000])
+    client.log_dict(result.run_id, result.to_dict(), records.ARTIFACT_PIPELINE_SUMMARY)
+    client.set_terminated(result.run_id, "FINISHED" if result.status == "FINISHED" else result.status)
+
+
+def render(result: SweepResult) -> str:
+    """A readable table of the sweep."""
+    lines = [
+        f"sweep {result.pipeline}  run {result.run_id}  {result.status}  ({result.seconds:.1f} s, "
+        f"{len(result.points)} points, {result.workers} workers, {result.executor})"
+    ]
+    for p in result.points:
+        mark = "*" if result.best and p.index == result.best.index else " "
+        value = f"{p.metric:.4g}" if p.metric is not None else "-"
+        lines.append(
+            f" {mark} {p.index:>3}  {json.dumps(p.parameters):<40} {p.status:<8} {result.metric}={value}"
+            + (f"  {p.error}" if p.error else "")
+        )
+    if result.model_version:
+        lines.append(
+            f"  registered version {result.model_version} (alias challenger) from the best point (*)"
+        )
+    return "\n".join(lines)

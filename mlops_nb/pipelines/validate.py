@@ -1,0 +1,260 @@
+"""``mlops-nb validate``: is this notebook ready to become a pipeline?
+
+Static checks: a ``parameters``-tagged cell of typed literal assignments; no undefined names
+(pyflakes over the code cells in order); no install commands (``!pip``, ``%pip``, ``%conda``); a
+``%mlops track``. Dynamic check: restart-and-run-all in a fresh kernel (papermill) with the smoke
+parameters and a timeout, attached to a validation run that must end with a logged model and at
+least one metric. Every problem names the cell and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from mlops_nb import config, records, store
+from mlops_nb.exceptions import NotebookFailedError
+from mlops_nb.pipelines import parameters as params_mod
+from mlops_nb.pipelines import spec as spec_mod
+from mlops_nb.pipelines.execution import Execution, execute
+from mlops_nb.pipelines.parameters import Problem
+
+VALIDATION_EXPERIMENT = "mlops-nb-validate"
+_INSTALL = re.compile(r"^\s*(!\s*(pip|pip3|conda|mamba|uv)\b|%\s*(pip|conda|mamba)\b|!.*-m\s+pip\b)")
+_TRACK = re.compile(r"^\s*%mlops\s+track\b|mlops_nb\.track\(")
+_IPYTHON_NAMES = {"display", "get_ipython", "In", "Out", "exit", "quit"}
+
+
+@dataclass
+class ValidationReport:
+    """Problems found; ``passed`` when there are none."""
+
+    notebook: str
+    problems: list[Problem] = field(default_factory=list)
+    dynamic: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        """True when no check failed."""
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` output."""
+        return {
+            "notebook": self.notebook,
+            "passed": self.passed,
+            "problems": [asdict(p) for p in self.problems],
+            "dynamic": self.dynamic,
+        }
+
+
+def _code_lines(source: str) -> list[str]:
+    """Cell lines with magics and shell escapes commented out (so pyflakes reads plain Python)."""
+    return ["#" + ln if ln.lstrip().startswith(("%", "!")) else ln for ln in source.splitlines()]
+
+
+def static_problems(nb: nbformat.NotebookNode) -> list[Problem]:
+    """Every static problem of the notebook."""
+    _, problems = params_mod.inspect(nb)
+    problems = list(problems)
+    tracked = False
+    combined: list[str] = []
+    origin: list[tuple[int, int]] = []  # combined line -> (cell, line)
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        for number, line in enumerate(cell.source.splitlines(), start=1):
+            if _INSTALL.match(line):
+                problems.append(
+                    Problem(
+                        "install",
+                        f"`{line.strip()}` installs packages at run time",
+                        "Declare the dependency in the project (pyproject.toml / requirements) and delete "
+                        "this line: pipeline runs must be reproducible.",
+                        index,
+                        number,
+                    )
+                )
+            if _TRACK.search(line):
+                tracked = True
+        for number, line in enumerate(_code_lines(cell.source), start=1):
+            combined.append(line)
+            origin.append((index, number))
+    if not tracked:
+        problems.append(
+            Problem(
+                "tracking",
+                "the notebook never calls `%mlops track`",
+                "Add a cell `%load_ext mlops_nb` and, after the parameters cell, `%mlops track`, so that "
+                "pipeline runs attach to their training step.",
+            )
+        )
+    problems.extend(_undefined_names("\n".join(combined), origin))
+    return problems
+
+
+def _undefined_names(source: str, origin: list[tuple[int, int]]) -> list[Problem]:
+    from pyflakes import api, messages
+    from pyflakes.reporter import Reporter
+
+    class Collect(Reporter):
+        def __init__(self) -> None:
+            self.found: list[Any] = []
+            self.syntax: list[tuple[int, str]] = []
+
+        def flake(self, message: Any) -> None:
+            self.found.append(message)
+
+        def syntaxError(self, filename: str, msg: str, lineno: int, offset: int, text: str) -> None:
+            self.syntax.append((lineno, msg))
+
+        def unexpectedError(self, filename: str, msg: str) -> None:
+            self.syntax.append((1, msg))
+
+    reporter = Collect()
+    api.check(source, "notebook", reporter)
+    problems = []
+    for lineno, msg in reporter.syntax:
+        cell, line = origin[min(lineno, len(origin)) - 1] if origin else (None, None)
+        problems.append(Problem("syntax", f"syntax error: {msg}", "Fix the syntax of this line.", cell, line))
+    for message in reporter.found:
+        if isinstance(message, messages.UndefinedName | messages.UndefinedLocal):
+            name = message.message_args[0]
+            if name in _IPYTHON_NAMES:
+                continue
+            cell, line = origin[message.lineno - 1]
+            problems.append(
+                Problem(
+                    "undefined",
+                    f"name `{name}` is used but never defined (in cell order)",
+                    f"Define or import `{name}` here or in an earlier cell: a fresh run goes top to bottom.",
+                    cell,
+                    line,
+                )
+            )
+    return problems
+
+
+def _smoke_data(spec: spec_mod.PipelineSpec, folder: Path) -> str:
+    from mlops_nb.pipelines import source
+
+    return str(source.ingest(spec.data, spec.test_split, spec.target, folder).train_path)
+
+
+def validate(
+    notebook: str | Path,
+    *,
+    pipeline: str | Path | None = None,
+    smoke: dict[str, Any] | None = None,
+    timeout: float = 600.0,
+    dynamic: bool = True,
+    kernel_name: str | None = None,
+) -> ValidationReport:
+    """Check `notebook` statically, then (unless that fails or `dynamic` is False) by a smoke run."""
+    path = Path(notebook).resolve()
+    nb = params_mod.read_notebook(path)
+    report = ValidationReport(str(path), static_problems(nb))
+    if not dynamic or report.problems:
+        report.dynamic = {"ran": False, "reason": "static problems" if report.problems else "not requested"}
+        return report
+    spec = spec_mod.load(pipeline) if pipeline else None
+    contract, _ = params_mod.inspect(nb)
+    given = dict(spec.smoke if spec else {}) | dict(smoke or {})
+    values = contract.values(given, where="smoke parameters")
+    settings = config.current()
+    client = store.client(settings)
+    experiment_id = store.experiment_id(VALIDATION_EXPERIMENT, settings)
+    run = client.create_run(
+        experiment_id,
+        tags={
+            records.RUN_NAME: f"validate {path.name}",
+            records.TAG_NOTEBOOK_PATH: str(path),
+            records.TAG_MODE: records.MODE_PIPELINE,
+        },
+    )
+    run_id = run.info.run_id
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="validate-") as folder:
+        if spec is not None and "data_path" in contract.parameters:
+            values["data_path"] = _smoke_data(spec, Path(folder) / "data")
+        output = Path(folder) / path.name
+        env = {
+            records.ENV_RUN_ID: run_id,
+            records.ENV_NOTEBOOK: str(path),
+            records.ENV_PROJECT: str(settings.root),
+            "MLFLOW_TRACKING_URI": settings.tracking_uri,
+        }
+        try:
+            execute(Execution(path, output, values, env, run_timeout=timeout, kernel_name=kernel_name))
+        except NotebookFailedError as exc:
+            report.problems.append(Problem("run", str(exc.message), exc.hint or "", exc.cell))
+        finally:
+            if output.is_file():
+                client.log_artifact(run_id, str(output), records.ARTIFACT_OUTPUT_NOTEBOOK_DIR)
+    seconds = time.monotonic() - started
+    data = client.get_run(run_id).data
+    models = client.search_logged_models(
+        experiment_ids=[experiment_id], filter_string=f"source_run_id = '{run_id}'", max_results=5
+    )
+    report.dynamic = {
+        "ran": True,
+        "run_id": run_id,
+        "seconds": round(seconds, 2),
+        "metrics": len(data.metrics),
+        "models": len(models),
+        "parameters": {k: v for k, v in values.items() if k != "data_path"},
+    }
+    if not any(p.check == "run" for p in report.problems):
+        if not data.metrics:
+            report.problems.append(
+                Problem(
+                    "run",
+                    "the run logged no metric",
+                    "Log at least one metric, e.g. "
+                    "mlops_nb.log_metrics({'val_accuracy': acc}) or mlflow.log_metric(...).",
+                )
+            )
+        if not models:
+            report.problems.append(
+                Problem(
+                    "run",
+                    "the run logged no model",
+                    "Log the model, e.g. mlflow.sklearn.log_model(model, name='model'), or enable autolog.",
+                )
+            )
+    client.set_terminated(run_id, "FINISHED" if report.passed else "FAILED")
+    return report
+
+
+def render(report: ValidationReport) -> str:
+    """The report as a table for the terminal."""
+    verdict = "PASSED" if report.passed else f"FAILED ({len(report.problems)} problem(s))"
+    lines = [f"validate {report.notebook}: {verdict}"]
+    if report.dynamic.get("ran"):
+        d = report.dynamic
+        lines.append(
+            f"  smoke run {d['run_id']}: {d['seconds']} s, {d['metrics']} metric(s), {d['models']} model(s)"
+        )
+    if report.problems:
+        rows = [("check", "cell", "line", "problem", "fix")] + [
+            (
+                p.check,
+                "-" if p.cell is None else str(p.cell),
+                "-" if p.line is None else str(p.line),
+                p.message,
+                p.fix,
+            )
+            for p in report.problems
+        ]
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        for row in rows:
+            lines.append(
+                "  " + "  ".join(v.ljust(w) for v, w in zip(row[:4], widths, strict=True)) + "  " + row[4]
+            )
+    return "\n".join(lines)

@@ -1,0 +1,395 @@
+"""Registering models and moving their aliases: the registry side of a pipeline run.
+
+- `register(run_id, model_uri, name, tags=...)` makes a model version with lineage tags and the alias
+  `challenger`; it never touches `champion`, and a failure half-way deletes what it made.
+- `champion(name)`, `champion_metrics(name)`, `champion_reference_split(name)`: what the gates compare
+  a candidate with.
+- `promote(name, version, reason=..., who=...)` moves an alias and records who, when, why and what it
+  replaced in model version tags, so a rollback is one more `promote`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from mlops_nb import records, store
+from mlops_nb.exceptions import MlopsError, NotFoundError, StoreError, UsageError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+    from mlflow.entities.model_registry import ModelVersion
+
+T = TypeVar("T")
+_HISTORY_LIMIT = 50  # promotions kept in a version's history tag
+_SUMMARY_LIMIT = 4000  # characters of a gate summary kept in a tag
+_READY_TIMEOUT = 300.0  # seconds to wait for a registry that creates versions asynchronously
+
+
+def register(
+    run_id: str,
+    model_uri: str,
+    name: str,
+    *,
+    tags: Mapping[str, str] | None = None,
+    gates: Mapping[str, Any] | None = None,
+    client: MlflowClient | None = None,
+) -> ModelVersion:
+    """Register the model `model_uri` logged by run `run_id` as a new version of `name`.
+
+    `model_uri` is `models:/<model_id>` (what `log_model` returns) or `runs:/<run_id>/<name>`. The
+    version is tagged with the lineage found on the run (pipeline run, notebook hash, git commit,
+    dataset digests per split, see `lineage_tags`), with the result of each gate in `gates`
+    ({"data": DataReport, "model": ModelReport}, see `gate_tags`), then with `tags`, which win. It
+    gets the alias `challenger`; `champion` is left alone. If tagging or aliasing fails, the new
+    version (and the registered model, if this call created it) is deleted and a StoreError raised.
+    """
+    client = client or store.client()
+    run = _get(lambda: client.get_run(run_id), f"Run {run_id!r}", "Pass the id of a tracked run.")
+    source, model_id = _resolve_model(client, run, model_uri)
+    version_tags = {
+        **lineage_tags(run),
+        **gate_tags(gates or {}),
+        **{str(k): str(v) for k, v in (tags or {}).items()},
+    }
+    created_model = _ensure_registered_model(client, name)
+    version: ModelVersion | None = None
+    try:
+        version = store.retrying(
+            lambda: client.create_model_version(
+                name, source, run_id=run_id, tags=version_tags, model_id=model_id, await_creation_for=0
+            )
+        )
+        version = _wait_ready(client, version)
+        store.retrying(
+            lambda: client.set_registered_model_alias(name, records.ALIAS_CHALLENGER, version.version)
+        )
+        if model_id:
+            _link_logged_model(client, model_id, name, version.version)
+        return client.get_model_version(name, version.version)
+    except Exception as exc:
+        _undo(client, name, version, created_model)
+        if isinstance(exc, MlopsError):
+            raise
+        made = f"version {version.version} of " if version is not None else "a version of "
+        raise StoreError(
+            f"Registering {made}model {name!r} failed and was rolled back: {exc}",
+            hint="Nothing was left half-made; fix the cause and register again.",
+        ) from exc
+
+
+def lineage_tags(run: Run) -> dict[str, str]:
+    """The lineage a model version inherits from the run that logged it.
+
+    Its pipeline run (`records.TAG_PIPELINE_RUN`), notebook hash, git commit, and one
+    `records.dataset_digest_tag(split)` per dataset input (the split's full-content fingerprint).
+    """
+    run_tags = run.data.tags
+    tags = {
+        key: run_tags[key]
+        for key in (records.TAG_PIPELINE_RUN, records.TAG_NOTEBOOK_HASH, records.SOURCE_GIT_COMMIT)
+        if run_tags.get(key)
+    }
+    for dataset_input in run.inputs.dataset_inputs if run.inputs else []:
+        input_tags = {tag.key: tag.value for tag in dataset_input.tags}
+        split = input_tags.get(records.INPUT_SPLIT) or dataset_input.dataset.name
+        tags[records.dataset_digest_tag(split)] = dataset_input.dataset.digest
+    return tags
+
+
+def gate_tags(gates: Mapping[str, Any]) -> dict[str, str]:
+    """`records.gate_tag(gate)` = "passed" | "failed" and `gate_tag(gate, "summary")` per gate report
+    (anything with `passed` and `summary()`, such as the gates' DataReport and ModelReport)."""
+    tags = {}
+    for gate, report in gates.items():
+        tags[records.gate_tag(gate)] = "passed" if report.passed else "failed"
+        tags[records.gate_tag(gate, "summary")] = report.summary()[:_SUMMARY_LIMIT]
+    return tags
+
+
+def champion(
+    name: str, *, alias: str = records.ALIAS_CHAMPION, client: MlflowClient | None = None
+) -> ModelVersion | None:
+    """The version of `name` holding `alias` (champion by default), or None if there is none."""
+    client = client or store.client()
+    from mlflow.exceptions import MlflowException
+
+    try:
+        model = store.retrying(lambda: client.get_registered_model(name))
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise StoreError(f"Could not read registered model {name!r}: {exc}") from exc
+    version = model.aliases.get(alias) if model.aliases else None
+    return None if version is None else client.get_model_version(name, str(version))
+
+
+def champion_metrics(
+    name: str, keys: Iterable[str] | None = None, *, client: MlflowClient | None = None
+) -> dict[str, float] | None:
+    """The champion's metrics (all, or only `keys` it has), or None when `name` has no champion.
+
+    Read from the version's training run, then from its pipeline run, whose values win: that is where
+    a pipeline's evaluation step logs the metrics the model gate compares.
+    """
+    client = client or store.client()
+    version = champion(name, client=client)
+    if version is None:
+        return None
+    metrics: dict[str, float] = {}
+    if version.run_id:
+        metrics.update(client.get_run(version.run_id).data.metrics)
+    pipeline_run = (version.tags or {}).get(records.TAG_PIPELINE_RUN)
+    if pipeline_run:
+        with contextlib.suppress(Exception):  # a deleted pipeline run leaves the training run's values
+            metrics.update(client.get_run(pipeline_run).data.metrics)
+    if keys is None:
+        return metrics
+    return {key: metrics[key] for key in keys if key in metrics}
+
+
+def champion_reference_split(
+    name: str, split: str = "train", *, client: MlflowClient | None = None
+) -> dict[str, Any] | None:
+    """The statistics of the split `split` of the champion's training run, or None without a champion.
+
+    A NotFoundError when the champion's run recorded no such split.
+    """
+    client = client or store.client()
+    version = champion(name, client=client)
+    if version is None:
+        return None
+    if not version.run_id:
+        raise NotFoundError(
+            f"{name}@champion (version {version.version}) has no source run, hence no training split.",
+            hint="Promote a version registered from a tracked run.",
+        )
+    return split_profile(version.run_id, split, client=client)
+
+
+def split_profile(run_id: str, split: str = "train", *, client: MlflowClient | None = None) -> dict[str, Any]:
+    """The `splits/<split>.json` statistics of a run; `train` also finds a split logged as training data."""
+    client = client or store.client()
+    run = _get(lambda: client.get_run(run_id), f"Run {run_id!r}", "Pass the id of a tracked run.")
+    names = [split]
+    context = records.SPLIT_CONTEXTS.get(split)
+    for dataset_input in run.inputs.dataset_inputs if run.inputs else []:
+        input_tags = {tag.key: tag.value for tag in dataset_input.tags}
+        logged = input_tags.get(records.INPUT_SPLIT)
+        if logged and logged not in names and context and input_tags.get(records.INPUT_CONTEXT) == context:
+            names.append(logged)
+    for candidate in names:
+        with contextlib.suppress(Exception):
+            return _load_json(client, run_id, records.split_artifact(candidate))
+    available = sorted(
+        item.path.removeprefix(records.ARTIFACT_SPLITS_DIR + "/").removesuffix(".json")
+        for item in client.list_artifacts(run_id, records.ARTIFACT_SPLITS_DIR)
+    )
+    raise NotFoundError(
+        f"Run {run_id} recorded no split {split!r} (splits: {', '.join(available) or 'none'}).",
+        hint="Log it with mlops_nb.log_split(train=...) in the training notebook.",
+    )
+
+
+def _load_json(client: MlflowClient, run_id: str, path: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="mlops_nb-") as folder:
+        local = client.download_artifacts(run_id, path, folder)
+        return json.loads(Path(local).read_text(encoding="utf-8"))
+
+
+def promote(
+    name: str,
+    version: str | int,
+    alias: str = records.ALIAS_CHAMPION,
+    *,
+    reason: str,
+    who: str | None = None,
+    client: MlflowClient | None = None,
+) -> ModelVersion:
+    """Point `alias` of `name` at `version`, recording who, when, why and the version it replaced.
+
+    The tags on the promoted version: `records.promotion_tag(alias, "by"|"at"|"reason"|"previous")`
+    and a JSON list of all its moves (with the gate verdicts it was registered with) under
+    `records.TAG_PROMOTION_HISTORY`; the version that lost the
+    alias gets `promotion_tag(alias, "replaced_by"|"replaced_at")`. Promoting to champion also clears
+    `challenger` if it pointed at the same version. If recording fails, the alias is moved back.
+    """
+    client = client or store.client()
+    if not reason or not reason.strip():
+        raise UsageError(
+            "A promotion needs a reason.", hint="Say why, e.g. reason='beats v3 on test_accuracy'."
+        )
+    number = str(version)
+    target = _get(
+        lambda: client.get_model_version(name, number),
+        f"Version {number} of model {name!r}",
+        "List the versions with `mlflow models` or the registry panel.",
+    )
+    previous = champion(name, alias=alias, client=client)
+    replaced = None if previous is None else str(previous.version)
+    if replaced == str(target.version):
+        raise UsageError(f"Version {number} of {name!r} already holds the alias {alias!r}.")
+    who = who or getpass.getuser()
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    gates = {  # the gate verdicts the version was registered with
+        key.removeprefix(records.TAG_GATE_PREFIX).removesuffix(".verdict"): value
+        for key, value in (target.tags or {}).items()
+        if key.startswith(records.TAG_GATE_PREFIX) and key.endswith(".verdict")
+    }
+    move = {
+        "alias": alias,
+        "by": who,
+        "at": at,
+        "reason": reason.strip(),
+        "previous": replaced,
+        "gates": gates,
+    }
+    history = json.loads((target.tags or {}).get(records.TAG_PROMOTION_HISTORY, "[]"))
+    tags = {
+        records.promotion_tag(alias, "by"): who,
+        records.promotion_tag(alias, "at"): at,
+        records.promotion_tag(alias, "reason"): move["reason"],
+        records.promotion_tag(alias, "previous"): replaced or "",
+        records.TAG_PROMOTION_HISTORY: json.dumps([*history, move][-_HISTORY_LIMIT:]),
+    }
+    writes = [(target, key, value) for key, value in tags.items()]
+    if previous is not None:
+        writes += [(previous, records.promotion_tag(alias, "replaced_by"), number)]
+        writes += [(previous, records.promotion_tag(alias, "replaced_at"), at)]
+    done: list[tuple[ModelVersion, str]] = []
+    try:
+        store.retrying(lambda: client.set_registered_model_alias(name, alias, number))
+        for holder, key, value in writes:
+            store.retrying(
+                lambda h=holder, k=key, v=value: client.set_model_version_tag(name, h.version, k, v)
+            )
+            done.append((holder, key))
+    except Exception as exc:
+        _undo_promotion(client, name, alias, replaced, done)
+        raise StoreError(
+            f"Promoting version {number} of {name!r} to {alias!r} failed and was undone: {exc}"
+        ) from exc
+    if alias == records.ALIAS_CHAMPION and records.ALIAS_CHALLENGER in (target.aliases or []):
+        store.retrying(lambda: client.delete_registered_model_alias(name, records.ALIAS_CHALLENGER))
+    return client.get_model_version(name, number)
+
+
+# --- helpers ------------------------------------------------------------------------------------------
+
+
+def _get(action: Callable[[], T], what: str, hint: str) -> T:
+    """`action()` reading `what`, with MLflow's "does not exist" turned into a NotFoundError."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return store.retrying(action)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            raise NotFoundError(f"{what} does not exist.", hint=hint) from None
+        raise StoreError(f"{what} could not be read: {exc}") from exc
+
+
+def _resolve_model(client: MlflowClient, run: Run, model_uri: str) -> tuple[str, str | None]:
+    """(source, logged model id) of a `models:/<id>` or `runs:/<run>/<name>` URI of `run`'s model."""
+    run_id = run.info.run_id
+    if model_uri.startswith("models:/") and "/" not in model_uri.removeprefix("models:/"):
+        model_id = model_uri.removeprefix("models:/")
+        logged = _get(
+            lambda: client.get_logged_model(model_id),
+            f"Logged model {model_id!r}",
+            "Pass the model_uri that log_model returned.",
+        )
+        if logged.source_run_id and logged.source_run_id != run_id:
+            raise UsageError(
+                f"Model {model_uri} was logged by run {logged.source_run_id}, not by run {run_id}.",
+                hint="Register a model with the run that logged it, so its lineage is right.",
+            )
+        return model_uri, model_id
+    if model_uri.startswith("runs:/"):
+        uri_run, _, artifact = model_uri.removeprefix("runs:/").partition("/")
+        if uri_run != run_id:
+            raise UsageError(f"{model_uri} names run {uri_run}, not run {run_id}.")
+        found = client.search_logged_models(
+            experiment_ids=[run.info.experiment_id], filter_string=f"name = '{artifact.strip('/')}'"
+        )
+        found = [model for model in found if model.source_run_id == run_id]
+        if not found:
+            raise NotFoundError(
+                f"Run {run_id} logged no model named {artifact!r}.",
+                hint="Log it with mlflow.<flavor>.log_model.",
+            )
+        latest = max(found, key=lambda model: model.creation_timestamp)
+        return f"models:/{latest.model_id}", latest.model_id
+    raise UsageError(
+        f"Cannot register {model_uri!r}: expected models:/<model_id> or runs:/<run_id>/<model name>.",
+        hint="Use the model_uri that log_model returned.",
+    )
+
+
+def _ensure_registered_model(client: MlflowClient, name: str) -> bool:
+    """Create the registered model if needed; True when this call created it."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        store.retrying(lambda: client.create_registered_model(name))
+        return True
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_ALREADY_EXISTS":
+            return False
+        raise StoreError(f"Could not create registered model {name!r}: {exc}") from exc
+
+
+def _wait_ready(client: MlflowClient, version: ModelVersion) -> ModelVersion:
+    deadline = time.monotonic() + _READY_TIMEOUT
+    while version.status == "PENDING_REGISTRATION" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        version = client.get_model_version(version.name, version.version)
+    if version.status != "READY":
+        raise StoreError(
+            f"Version {version.version} of {version.name!r} is {version.status}: {version.status_message}"
+        )
+    return version
+
+
+def _link_logged_model(client: MlflowClient, model_id: str, name: str, version: str) -> None:
+    """Record the version on the logged model, as mlflow.register_model does (the UI links them)."""
+    from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
+
+    logged = client.get_logged_model(model_id)
+    links = json.loads(logged.tags.get(MLFLOW_MODEL_VERSIONS, "[]"))
+    links.append({"name": name, "version": version})
+    store.retrying(lambda: client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(links)}))
+
+
+def _undo_promotion(
+    client: MlflowClient, name: str, alias: str, replaced: str | None, done: list[tuple[ModelVersion, str]]
+) -> None:
+    """Put the alias and the tags written so far back as they were (best effort)."""
+    with contextlib.suppress(Exception):
+        if replaced is not None:
+            client.set_registered_model_alias(name, alias, replaced)
+        else:
+            client.delete_registered_model_alias(name, alias)
+    for holder, key in done:
+        with contextlib.suppress(Exception):
+            if key in (holder.tags or {}):
+                client.set_model_version_tag(name, holder.version, key, holder.tags[key])
+            else:
+                client.delete_model_version_tag(name, holder.version, key)
+
+
+def _undo(client: MlflowClient, name: str, version: ModelVersion | None, created_model: bool) -> None:
+    """Delete what a failed registration made (best effort: the original error is what matters)."""
+    with contextlib.suppress(Exception):
+        if version is not None:
+            client.delete_model_version(name, version.version)
+        if created_model and not client.search_model_versions(f"name = '{name}'", max_results=1):
+            client.delete_registered_model(name)

@@ -1,0 +1,92 @@
+"""Sweeps: one pipeline run per grid point, in parallel on local processes or a Dask LocalCluster."""
+
+from __future__ import annotations
+
+import json
+
+from mlops_nb import cli, records
+from mlops_nb.pipelines import sweep
+from tests.integration.pipeline_project import MODEL_NAME, Project, project_fixture  # noqa: F401 (the fixture)
+
+
+def _children(project: Project, run_id: str) -> list:
+    experiment = project.client.get_run(run_id).info.experiment_id
+    return project.client.search_runs(
+        [experiment], f"tags.`{records.PARENT_RUN_ID}` = '{run_id}'", order_by=["attributes.start_time ASC"]
+    )
+
+
+def test_sweep_on_two_local_workers_registers_only_the_best(project: Project, capsys) -> None:
+    code = cli.main(
+        [
+            "sweep",
+            str(project.pipeline),
+            "--grid",
+            "C=0.01,1.0",
+            "max_iter=20,200",
+            "--workers",
+            "2",
+            "--json",
+            "--no-progress",
+        ]
+    )
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0, summary["error"]
+    assert summary["status"] == "FINISHED"
+    assert len(summary["points"]) == 4
+    assert {json.dumps(p["parameters"], sort_keys=True) for p in summary["points"]} == {
+        json.dumps({"C": c, "max_iter": m}, sort_keys=True) for c in ("0.01", "1.0") for m in ("20", "200")
+    }
+    metrics = [p["metric"] for p in summary["points"]]
+    assert summary["best"]["metric"] == max(metrics)
+
+    sweep_run = project.client.get_run(summary["run_id"])
+    assert sweep_run.info.status == "FINISHED"
+    assert sweep_run.data.tags[records.TAG_PIPELINE_KIND] == records.PIPELINE_KIND_SWEEP
+    pipelines = _children(project, summary["run_id"])
+    assert len(pipelines) == 4
+    assert all(r.info.status == "FINISHED" for r in pipelines)
+    assert all(r.data.tags[records.TAG_SWEEP_RUN] == summary["run_id"] for r in pipelines)
+    best = [r for r in pipelines if r.data.tags.get(records.TAG_SWEEP_BEST) == "true"]
+    assert [r.info.run_id for r in best] == [summary["best"]["run_id"]]
+    registration = {r.info.run_id: r.data.tags[records.TAG_PIPELINE_REGISTRATION] for r in pipelines}
+    assert sorted(registration.values()) == ["deferred", "deferred", "deferred", "registered"]
+    assert registration[summary["best"]["run_id"]] == "registered"
+    for pipeline in pipelines:  # each point is a full pipeline run with its own steps
+        steps = {r.data.tags[records.TAG_PIPELINE_STEP] for r in _children(project, pipeline.info.run_id)}
+        expected = {"ingestion", "data_validation", "training", "evaluation", "model_validation"}
+        if pipeline.info.run_id == summary["best"]["run_id"]:
+            expected.add("registration")
+        assert steps == expected
+
+    versions = project.client.search_model_versions(f"name = '{MODEL_NAME}'")
+    assert len(versions) == 1
+    assert versions[0].tags[records.TAG_PIPELINE_RUN] == summary["best"]["run_id"]
+    assert versions[0].tags[records.gate_tag("model")] == "passed"  # the deferred registration keeps it
+
+
+def test_sweep_on_a_dask_local_cluster(project: Project) -> None:
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        address = cluster.scheduler_address.removeprefix("tcp://")
+        result = sweep.sweep(
+            project.pipeline,
+            sweep.SweepOptions(
+                grid={"C": ["0.1", "1.0"]},
+                executor=f"dask://{address}",
+                register_all=True,
+                progress=False,
+            ),
+        )
+    assert result.status == "FINISHED"
+    assert result.executor.startswith("dask://")
+    assert [p.status for p in result.points] == ["FINISHED", "FINISHED"]
+    versions = project.client.search_model_versions(f"name = '{MODEL_NAME}'")
+    registered = sorted(v.tags[records.TAG_PIPELINE_RUN] for v in versions)
+    assert registered == sorted(p.run_id for p in result.points), json.dumps(
+        [(v.version, v.run_id, v.tags) for v in versions] + [result.to_dict()], default=str
+    )
+    assert len(_children(project, result.run_id)) == 2
