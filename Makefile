@@ -19,6 +19,9 @@ demo: $(STAMP)
 	mkdir -p notebooks/output
 	$(VENV)/bin/papermill --log-level WARNING notebooks/train_classifier.ipynb notebooks/output/train_classifier.ipynb
 	$(VENV)/bin/mlops-nb summary --experiment train_classifier
+	$(VENV)/bin/mlops-nb validate notebooks/train_classifier.ipynb --pipeline pipelines/train_classifier.yaml
+	$(VENV)/bin/mlops-nb run pipelines/train_classifier.yaml --env dev
+	$(VENV)/bin/mlops-nb sweep pipelines/train_classifier.yaml --env dev --grid alpha=0.0001,0.001 epochs=5,15 --workers 2
 	@echo
 	@echo "Executed notebook: notebooks/output/train_classifier.ipynb"
 	@echo "Store:             .mlops/ (MLflow SQLite store and artifacts)"

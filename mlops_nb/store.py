@@ -101,14 +101,18 @@ def client(settings: config.Settings | None = None) -> MlflowClient:
     return MlflowClient(settings.tracking_uri, settings.registry_uri or settings.tracking_uri)
 
 
+_TRANSIENT = ("database is locked", "UNIQUE constraint failed: datasets")
+
+
 def retrying(action: Callable[[], T], *, attempts: int = 8, first_delay: float = 0.05) -> T:
-    """Run `action`, retrying with backoff while SQLite reports the database as locked."""
+    """Run `action`, retrying with backoff on SQLite's transient conflicts between processes: a locked
+    database, and two processes inserting the same new dataset at once (MLflow checks, then inserts)."""
     delay = first_delay
     for attempt in range(attempts):
         try:
             return action()
         except Exception as exc:
-            if "database is locked" not in str(exc) or attempt == attempts - 1:
+            if not any(text in str(exc) for text in _TRANSIENT) or attempt == attempts - 1:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
