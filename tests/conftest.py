@@ -14,9 +14,11 @@ from mlops_nb.capture import history, session
 
 @pytest.fixture(autouse=True)
 def _isolated_process_state() -> Iterator[None]:
-    """Each test starts with the process as it found it: environment (MLflow's set_tracking_uri writes
+    """Each test leaves the process as it found it: the environment (MLflow's set_tracking_uri writes
     MLFLOW_TRACKING_URI into it), MLflow's global URI and mlops_nb's session state."""
-    environ = dict(os.environ)
+    import mlflow.tracking._tracking_service.utils as tracking_utils
+
+    environ, tracking_uri = dict(os.environ), tracking_utils._tracking_uri
     yield
     with contextlib.suppress(Exception):
         session.stop()
@@ -25,9 +27,7 @@ def _isolated_process_state() -> Iterator[None]:
     session.execution_log = history.ExecutionLog()
     os.environ.clear()
     os.environ.update(environ)
-    import mlflow.tracking._tracking_service.utils as tracking_utils
-
-    tracking_utils._tracking_uri = None
+    tracking_utils._tracking_uri = tracking_uri
 
 
 @pytest.fixture

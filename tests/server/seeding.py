@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 
 from mlops_nb import config, records, store
@@ -135,7 +136,10 @@ def seed_project(root: Path) -> Seeded:
     """Create the project at `root` (``.mlops/`` store) and fill experiment "demo"."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "mlops.toml").write_text('experiment = "demo"\n', encoding="utf-8")
-    settings = config.load(root)
+    with pytest.MonkeyPatch.context() as patch:  # the project's own store, whatever the process says
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        patch.delenv(records.ENV_PROJECT, raising=False)
+        settings = config.load(root)
     seeded = Seeded(settings=settings, experiment_id=store.experiment_id("demo", settings))
     client = store.client(settings)
     parent = client.create_run(
