@@ -15,10 +15,12 @@ from mlops_nb.capture import history, session
 @pytest.fixture(autouse=True)
 def _isolated_process_state() -> Iterator[None]:
     """Each test leaves the process as it found it: the environment (MLflow's set_tracking_uri writes
-    MLFLOW_TRACKING_URI into it), MLflow's global URI and mlops_nb's session state."""
+    MLFLOW_TRACKING_URI into it), MLflow's global tracking and registry URIs and mlops_nb's session state."""
+    import mlflow.tracking._model_registry.utils as registry_utils
     import mlflow.tracking._tracking_service.utils as tracking_utils
 
-    environ, tracking_uri = dict(os.environ), tracking_utils._tracking_uri
+    environ = dict(os.environ)
+    tracking_uri, registry_uri = tracking_utils._tracking_uri, registry_utils._registry_uri
     yield
     with contextlib.suppress(Exception):
         session.stop()
@@ -27,7 +29,7 @@ def _isolated_process_state() -> Iterator[None]:
     session.execution_log = history.ExecutionLog()
     os.environ.clear()
     os.environ.update(environ)
-    tracking_utils._tracking_uri = tracking_uri
+    tracking_utils._tracking_uri, registry_utils._registry_uri = tracking_uri, registry_uri
 
 
 @pytest.fixture
