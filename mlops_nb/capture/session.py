@@ -59,6 +59,7 @@ class Session:
     warnings: dict[str, str] = field(default_factory=dict)
     resumed: bool = False
     ended: bool = False
+    autologging: bool = False  # we turned MLflow autologging on, and turn it off at the end
 
     # configuration
 
@@ -247,6 +248,10 @@ class Session:
         self.ended = True
         stats = self.writer.close()
         _pop_fluent_run(self.run_id)
+        if self.autologging:  # or the next fit() would open an MLflow run of its own
+            import mlflow
+
+            mlflow.autolog(disable=True, silent=True)
         try:
             self.record_execution_order()
             _snapshot(self)
@@ -416,6 +421,7 @@ def track(
                 import mlflow
 
                 mlflow.autolog(log_datasets=False, silent=True)
+                session.autologging = True
         except BaseException:
             session.ended = True
             session.writer.close(timeout=5)

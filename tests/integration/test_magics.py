@@ -79,3 +79,15 @@ def test_load_ext_imports_nothing_heavy() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_stop_turns_autologging_off(shell: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
+    import mlflow
+    from sklearn.linear_model import LinearRegression
+
+    _mlops(shell, "track --experiment auto", capsys)
+    _mlops(shell, "stop", capsys)
+    LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0])
+    assert mlflow.active_run() is None  # no run opened behind the user's back
+    experiments = store.client().search_experiments()
+    assert sum(len(store.client().search_runs([e.experiment_id])) for e in experiments) == 1
