@@ -24,10 +24,9 @@ import nbformat
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
+from mlops_nb.capture.code import INJECTED_TAG
 from mlops_nb.exceptions import NotebookFailedError
 from mlops_nb.pipelines.warm import KERNEL_NAME
-
-INJECTED_TAG = "injected-parameters"
 
 
 @dataclass

@@ -17,9 +17,9 @@ from typing import Any
 
 import nbformat
 
+from mlops_nb.capture.code import PARAMETERS_TAG
 from mlops_nb.exceptions import ConfigError, UsageError
 
-PARAMETERS_TAG = "parameters"
 _BASIC = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict}
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
