@@ -214,7 +214,9 @@ class Session:
         warnings = dict(self.warnings)
         report = self.execution_order()
         if report is not None and not report.in_order:
-            warnings[records.TAG_WARNING_EXECUTION_ORDER] = "cells ran out of order: " + "; ".join(report.problems)
+            warnings[records.TAG_WARNING_EXECUTION_ORDER] = "cells ran out of order: " + "; ".join(
+                report.problems
+            )
         stats = self.writer.stats
         with self.writer._lock:
             pending = len(self.writer._pending)
