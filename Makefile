@@ -26,9 +26,10 @@ demo: $(STAMP)
 	@echo "Executed notebook: notebooks/output/train_classifier.ipynb"
 	@echo "Store:             .mlops/ (MLflow SQLite store and artifacts)"
 
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 chromium:
 	@command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium || \
-		(apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null)
 
 test: $(STAMP) chromium
 	$(VENV)/bin/ruff check .
