@@ -7,6 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 unexport MLFLOW_TRACKING_URI
 
 .PHONY: demo test lab bench lint chromium clean
+EXT_SRC := package.json yarn.lock tsconfig.json $(wildcard labextension/*.ts labextension/components/*/*.ts labextension/components/*/*.tsx style/*)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -30,7 +31,14 @@ test: $(STAMP) chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest -q
 
-lab: $(STAMP)
+# Link the extension's build output into the venv, so a later `jlpm build` shows on reload.
+mlops_nb/labextension/package.json: $(STAMP) $(EXT_SRC)
+	jlpm install
+	jlpm build
+	$(VENV)/bin/jupyter labextension develop --overwrite .
+	touch $@
+
+lab: $(STAMP) mlops_nb/labextension/package.json
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser notebooks/train_classifier.ipynb
 
 bench: $(STAMP)
@@ -39,6 +47,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	jlpm typecheck
 
 clean:
-	rm -rf $(VENV) .mlops notebooks/output node_modules mlops_nb/labextension
+	rm -rf $(VENV) .mlops notebooks/output node_modules mlops_nb/labextension lib tsconfig.tsbuildinfo test-output
