@@ -47,6 +47,8 @@ def test_compare_magic_renders_table_and_charts(tmp_path: Path, monkeypatch: pyt
     )
     assert len(options) == 4
     assert any("⚠ split_leakage" in label for label in options)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in state  # the HTML run name shows escaped in the runs table
+    assert "<td><img" not in state
     assert "parcoords" in state  # the parallel-coordinates figure, captured in an Output widget
     assert "loss over steps" in state
     assert seeded.experiment_id
