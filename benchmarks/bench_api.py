@@ -19,6 +19,7 @@ import json
 import os
 import random
 import secrets
+import signal
 import socket
 import sqlite3
 import statistics
@@ -210,6 +211,7 @@ def main() -> None:
     )
     parser.add_argument("--full-baseline", action="store_true", help="time every get_metric_history call")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stopped early: still stop the jupyter server
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     os.environ["MLOPS_NB_PROJECT"] = str(args.dir.resolve())
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"

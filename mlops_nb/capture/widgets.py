@@ -1,7 +1,8 @@
 """``%mlops compare``: an in-notebook comparison widget (ipywidgets + plotly), fed by mlops_nb.explore.
 
-A runs table with selection, a metric picker, parallel coordinates (params → metric) and metric curves
-over steps for the selected runs. The same queries as the JupyterLab sidebar's REST API.
+A run list to select from, a metric picker, a table of the selected runs (differing params, warnings),
+parallel coordinates (params → metric) and metric curves over steps for the selected runs.
+The same queries as the JupyterLab sidebar's REST API.
 """
 
 from __future__ import annotations
@@ -59,6 +60,27 @@ def _label(row: dict[str, Any], metric: str | None) -> str:
     return "  |  ".join(part for part in parts if part)
 
 
+def _details(chosen: list[dict[str, Any]], metric: str | None) -> str:
+    """An HTML table of the chosen runs: status, mode, warnings, the params that differ, the metric (escaped)."""
+    keys = sorted({p for row in chosen for p in row["params"]})
+    differing = [k for k in keys if len({row["params"].get(k) for row in chosen}) > 1]
+    head = ["run", "status", "mode", "warnings", *differing, *([metric] if metric else [])]
+    lines = []
+    for row in chosen:
+        value = row["metrics"].get(metric) if metric else None
+        cells = [
+            row["run_name"],
+            row["status"].lower(),
+            row["mode"] or "",
+            ", ".join(w["code"] for w in row["warnings"]),
+            *(row["params"].get(k) or "" for k in differing),
+            *([f"{value:.4g}" if isinstance(value, float) else ""] if metric else []),
+        ]
+        lines.append("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in cells) + "</tr>")
+    header = "".join(f"<th>{html.escape(name)}</th>" for name in head)
+    return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
+
+
 def compare_widget(experiment: str | None = None, last: int = 20, metric: str | None = None) -> Any:
     """The comparison widget for the `last` runs of `experiment` (default: the project's), on `metric`."""
     import ipywidgets as widgets
@@ -91,12 +113,14 @@ def compare_widget(experiment: str | None = None, last: int = 20, metric: str | 
         layout=widgets.Layout(width="100%"),
     )
     picker = widgets.Dropdown(options=metrics, value=metric, description="Metric")
+    details = widgets.HTML()
     coordinates = widgets.Output()
     curves = widgets.Output()
 
     def draw(*_: Any) -> None:
         chosen = [by_id[run_id] for run_id in table.value] or runs
         key = picker.value
+        details.value = _details(chosen, key)
         scored = [row for row in chosen if key and row["metrics"].get(key) is not None]
         params = sorted({p for row in scored for p in row["params"]})
         dims = [_dimension(p, [row["params"].get(p) for row in scored]) for p in params]
@@ -128,4 +152,4 @@ def compare_widget(experiment: str | None = None, last: int = 20, metric: str | 
     table.observe(draw, names="value")
     picker.observe(draw, names="value")
     draw()
-    return widgets.VBox([title, table, picker, coordinates, curves])
+    return widgets.VBox([title, table, picker, details, coordinates, curves])

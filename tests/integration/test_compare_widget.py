@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from tests.helpers import make_notebook, papermill
+from tests.helpers import BIN, make_notebook
 from tests.server.seeding import seed_project
 
 
@@ -20,7 +22,13 @@ def test_compare_magic_renders_table_and_charts(tmp_path: Path, monkeypatch: pyt
     notebook = make_notebook(
         root / "compare.ipynb", ["%load_ext mlops_nb", "%mlops compare --last 4 --metric loss"]
     )
-    papermill(notebook, root / "out.ipynb", env={"MLOPS_NB_PROJECT": str(root)})
+    done = subprocess.run(
+        [str(BIN / "papermill"), "--log-level", "WARNING", "-k", "python3", "--start-timeout", "120",
+         "--execution-timeout", "240", str(notebook), str(root / "out.ipynb")],
+        env={**os.environ, "MLOPS_NB_PROJECT": str(root)}, cwd=root, capture_output=True, text=True, timeout=420,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
     executed = nbformat.read(root / "out.ipynb", as_version=4)
     (view,) = [
         out
@@ -39,6 +47,8 @@ def test_compare_magic_renders_table_and_charts(tmp_path: Path, monkeypatch: pyt
     )
     assert len(options) == 4
     assert any("⚠ split_leakage" in label for label in options)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in state  # the HTML run name shows escaped in the runs table
+    assert "<td><img" not in state
     assert "parcoords" in state  # the parallel-coordinates figure, captured in an Output widget
     assert "loss over steps" in state
     assert seeded.experiment_id
