@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from mlops_nb.exceptions import MlopsError
+from mlops_nb.exceptions import MlopsError, PipelineFailedError
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
@@ -37,26 +38,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from mlops_nb.exceptions import PipelineFailedError
     from mlops_nb.pipelines import run
 
     options = run.RunOptions(env=args.env, parameters=_pairs(args.param), progress=not args.no_progress)
-    try:
-        result = run.run(args.pipeline, options)
-    except PipelineFailedError as exc:
-        if not isinstance(exc.result, run.PipelineResult):
-            raise
-        print(
-            json.dumps(exc.result.to_dict(), indent=2, default=str) if args.json else run.render(exc.result)
-        )
-        print(f"mlops-nb: error: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(result.to_dict(), indent=2, default=str) if args.json else run.render(result))
-    return 0
+    return _outcome(lambda: run.run(args.pipeline, options), run.PipelineResult, run.render, args.json)
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from mlops_nb.exceptions import PipelineFailedError
     from mlops_nb.pipelines import sweep
 
     options = sweep.SweepOptions(
@@ -70,17 +58,24 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         register_all=args.register_all,
         progress=not args.no_progress,
     )
+    return _outcome(lambda: sweep.sweep(args.pipeline, options), sweep.SweepResult, sweep.render, args.json)
+
+
+def _outcome(action: Callable[[], Any], kind: type, render: Callable[[Any], str], as_json: bool) -> int:
+    """Run a pipeline or sweep and print its result; a failed one still prints its result, then the error."""
+
+    def show(result: Any) -> None:
+        print(json.dumps(result.to_dict(), indent=2, default=str) if as_json else render(result))
+
     try:
-        result = sweep.sweep(args.pipeline, options)
+        result = action()
     except PipelineFailedError as exc:
-        if not isinstance(exc.result, sweep.SweepResult):
+        if not isinstance(exc.result, kind):
             raise
-        print(
-            json.dumps(exc.result.to_dict(), indent=2, default=str) if args.json else sweep.render(exc.result)
-        )
+        show(exc.result)
         print(f"mlops-nb: error: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(result.to_dict(), indent=2, default=str) if args.json else sweep.render(result))
+    show(result)
     return 0
 
 

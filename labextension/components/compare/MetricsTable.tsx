@@ -2,7 +2,7 @@ import * as React from 'react';
 
 import type { Comparison } from '../../types';
 import { formatNumber } from '../common/format';
-import { runLabel } from './charts';
+import { RunHeaderRow } from './RunHeaderRow';
 
 /** The last value of every metric per run; the best run of each metric is marked. */
 export function MetricsTable(props: { comparison: Comparison }): JSX.Element {
@@ -13,14 +13,7 @@ export function MetricsTable(props: { comparison: Comparison }): JSX.Element {
       <div className="mlops-nb-table-wrap">
         <table className="mlops-nb-table">
           <thead>
-            <tr>
-              <th>metric</th>
-              {comparison.runs.map(run => (
-                <th key={run.run_id} title={run.run_id}>
-                  {runLabel(run)}
-                </th>
-              ))}
-            </tr>
+            <RunHeaderRow comparison={comparison} label="metric" />
           </thead>
           <tbody>
             {comparison.metrics.map(metric => {

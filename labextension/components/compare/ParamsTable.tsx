@@ -1,7 +1,7 @@
 import * as React from 'react';
 
 import type { Comparison } from '../../types';
-import { runLabel } from './charts';
+import { RunHeaderRow } from './RunHeaderRow';
 
 /** Params side by side, one column per run; "differences only" hides params equal in every run. */
 export function ParamsTable(props: { comparison: Comparison }): JSX.Element {
@@ -27,14 +27,7 @@ export function ParamsTable(props: { comparison: Comparison }): JSX.Element {
       <div className="mlops-nb-table-wrap">
         <table className="mlops-nb-table">
           <thead>
-            <tr>
-              <th>param</th>
-              {comparison.runs.map(run => (
-                <th key={run.run_id} title={run.run_id}>
-                  {runLabel(run)}
-                </th>
-              ))}
-            </tr>
+            <RunHeaderRow comparison={comparison} label="param" />
           </thead>
           <tbody>
             {rows.map(param => (
