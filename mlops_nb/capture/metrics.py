@@ -156,6 +156,12 @@ class MetricWriter:
             if len(self._pending) >= BATCH:
                 self._wake.set()
 
+    @property
+    def pending(self) -> int:
+        """Points queued and not yet handed to the store."""
+        with self._lock:
+            return len(self._pending)
+
     def flush(self, timeout: float | None = 60.0) -> WriterStats:
         """Write (or spool) everything queued so far; returns the counts."""
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_nb import config, records, store
 from mlops_nb.capture import code, history, notebook
 from mlops_nb.capture.metrics import MetricWriter, replay_spool, sink_for
+from mlops_nb.capture.notebook import find_notebook
 from mlops_nb.exceptions import NoActiveRunError, NotFoundError, StoreError, UnsupportedDataError, UsageError
 
 if TYPE_CHECKING:
@@ -218,8 +219,7 @@ class Session:
                 report.problems
             )
         stats = self.writer.stats
-        with self.writer._lock:
-            pending = len(self.writer._pending)
+        pending = self.writer.pending
         return {
             "run_id": self.run_id,
             "experiment": self.experiment_name,
@@ -388,7 +388,7 @@ def track(
             _active.resumed = True
             return _active
         user_ns = user_ns if user_ns is not None else _host.get("user_ns")
-        nb_path = Path(notebook).resolve() if notebook else mlops_notebook(user_ns)
+        nb_path = Path(notebook).resolve() if notebook else find_notebook(user_ns)
         run_id, exp_id, exp_name, mode = _open(experiment, run_name, nb_path)
         settings = store.ensure_store()
         client = store.client(settings)
@@ -433,11 +433,6 @@ def track(
         _active = session
         atexit.register(_at_exit)
         return session
-
-
-def mlops_notebook(user_ns: dict[str, Any] | None) -> Path | None:
-    """The notebook this kernel runs (see ``notebook.find_notebook``)."""
-    return notebook.find_notebook(user_ns)
 
 
 def _replay_old_spools(settings: config.Settings, client: MlflowClient, spool_dir: Path) -> None:
