@@ -175,12 +175,19 @@ class MlopsPanel:
     def open(self, lab: JupyterLab) -> None:
         self.page.goto(lab.url)
         self.page.wait_for_selector("#jp-main-dock-panel", timeout=90_000)
+        # The splash screen goes once the layout is restored: a click before that can be undone by it.
+        self.page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=90_000)
         tab = self.page.locator(".jp-SideBar [data-id='mlops-nb-panel']")
         tab.wait_for(timeout=30_000)
         body = self.page.locator(".mlops-nb-panel-body")
-        if not body.is_visible():  # the workspace may have restored the panel open already
-            tab.click()
-        body.wait_for(timeout=30_000)
+        deadline = time.monotonic() + 60
+        while not body.is_visible():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the MLOps panel did not open within 60 s")
+            # Click only a tab that is not current: clicking the current one collapses the sidebar.
+            if "lm-mod-current" not in (tab.get_attribute("class") or ""):
+                tab.click()
+            self.page.wait_for_timeout(500)
         self.widen()
 
     def widen(self, width: int = 640) -> None:
