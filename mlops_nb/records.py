@@ -7,6 +7,9 @@ Every module that reads or writes a run uses these names; nothing spells them ou
 ENV_RUN_ID = "MLOPS_NB_RUN_ID"  # attach `%mlops track` to this run instead of opening one
 ENV_NOTEBOOK = "MLOPS_NB_NOTEBOOK"  # path of the notebook being executed
 ENV_PROJECT = "MLOPS_NB_PROJECT"  # project root (where `.mlops/` lives)
+ENV_REQUIREMENTS_CACHE = (
+    "MLOPS_NB_REQUIREMENTS_CACHE"  # folder of the run's or sweep's requirement inferences
+)
 
 # MLflow's standard tags.
 SOURCE_NAME = "mlflow.source.name"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_nb import config, records, store
-from mlops_nb.capture import code, history, notebook
+from mlops_nb.capture import code, history, notebook, requirements
 from mlops_nb.capture.metrics import MetricWriter, replay_spool, sink_for
 from mlops_nb.capture.notebook import find_notebook
 from mlops_nb.exceptions import NoActiveRunError, NotFoundError, StoreError, UnsupportedDataError, UsageError
@@ -360,6 +360,8 @@ def _open(experiment: str | None, run_name: str | None, nb_path: Path | None) ->
                 hint="The pipeline runner and the kernel must use the same store (MLFLOW_TRACKING_URI).",
             ) from exc
         mlflow.start_run(run_id=attach)
+        if os.environ.get(records.ENV_REQUIREMENTS_CACHE):
+            requirements.install(os.environ[records.ENV_REQUIREMENTS_CACHE])
         name = client.get_experiment(run.info.experiment_id).name
         return attach, run.info.experiment_id, name, records.MODE_PIPELINE
     name = experiment or settings.experiment or (nb_path.stem if nb_path else "default")

@@ -374,6 +374,9 @@ class _Runner:
             records.ENV_RUN_ID: step.run_id,
             records.ENV_NOTEBOOK: str(spec.notebook),
             records.ENV_PROJECT: str(self.settings.root),
+            # A sweep shares one folder across its points; a lone run keeps its own (retries share it).
+            records.ENV_REQUIREMENTS_CACHE: os.environ.get(records.ENV_REQUIREMENTS_CACHE)
+            or str(self.workdir / "requirements"),
             "MLFLOW_TRACKING_URI": self.settings.tracking_uri,
         }
         if self.settings.registry_uri:

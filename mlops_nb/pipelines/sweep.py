@@ -19,6 +19,8 @@ import itertools
 import json
 import os
 import random
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -205,9 +207,11 @@ def sweep(path: str | Path, options: SweepOptions) -> SweepResult:
     client: Any = None
     result: SweepResult | None = None
     outcomes: dict[int, run_mod.PipelineResult | None] = {}
+    requirements = tempfile.mkdtemp(prefix="mlops-nb-requirements-")  # shared by the points' kernels
     try:
         with _executor(options, workers, modules) as (submit, warm_dirs):  # the zygotes warm up meanwhile
             client, result, environ = _open(spec, options, todo, workers)
+            environ[records.ENV_REQUIREMENTS_CACHE] = requirements
             futures = [
                 submit(
                     _run_point,
@@ -247,6 +251,8 @@ def sweep(path: str | Path, options: SweepOptions) -> SweepResult:
         if isinstance(exc, PipelineFailedError | KeyboardInterrupt):
             raise
         raise PipelineFailedError(f"Sweep {spec.name} failed: {result.error}", result=result) from exc
+    finally:
+        shutil.rmtree(requirements, ignore_errors=True)
     _close(client, result, started)
     return result
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 from mlops_nb import cli, records
 from mlops_nb.pipelines import sweep
@@ -17,6 +19,7 @@ def _children(project: Project, run_id: str) -> list:
 
 
 def test_sweep_on_two_local_workers_registers_only_the_best(project: Project, capsys) -> None:
+    caches_before = set(Path(tempfile.gettempdir()).glob("mlops-nb-requirements-*"))
     code = cli.main(
         [
             "sweep",
@@ -63,6 +66,8 @@ def test_sweep_on_two_local_workers_registers_only_the_best(project: Project, ca
     assert len(versions) == 1
     assert versions[0].tags[records.TAG_PIPELINE_RUN] == summary["best"]["run_id"]
     assert versions[0].tags[records.gate_tag("model")] == "passed"  # the deferred registration keeps it
+
+    assert not set(Path(tempfile.gettempdir()).glob("mlops-nb-requirements-*")) - caches_before
 
 
 def test_sweep_on_a_dask_local_cluster(project: Project) -> None:
