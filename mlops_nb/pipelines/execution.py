@@ -184,7 +184,25 @@ def execute(ex: Execution) -> nbformat.NotebookNode:
         papermill_log.setLevel(level)
         if timer:
             timer.cancel()
+        _shut_down(km)
         shutil.rmtree(sockets, ignore_errors=True)
+
+
+def _shut_down(km: _KernelManager) -> None:
+    """End the kernel papermill leaves running (it does not own a `km` it is given) and remove its files.
+
+    Gracefully, so that the kernel's exit handlers run: a session without `%mlops stop` ends there,
+    flushing its metrics and recording its execution order and notebook snapshot."""
+    from jupyter_core.utils import run_sync
+
+    async def stop() -> None:
+        if km.has_kernel:
+            await km.shutdown_kernel(now=False)  # also removes the connection file
+        else:
+            await km.cleanup_resources()
+
+    with contextlib.suppress(Exception):
+        run_sync(stop)()
 
 
 def _run_timeout(ex: Execution) -> NotebookFailedError:
