@@ -331,6 +331,9 @@ class _Runner:
         from mlops_nb.gates.data import DataThresholds, validate_data
 
         thresholds = DataThresholds.from_dict(self.spec.data_gate)
+        if self.spec.data.watermark:  # new rows are newer by construction: that column always "drifts"
+            ignored = (*thresholds.ignore_columns, self.spec.data.watermark)
+            thresholds = dataclasses.replace(thresholds, ignore_columns=ignored)
         reference, origin = self._reference_profile()
         if reference is None:
             self._set_tags(step.run_id, {records.TAG_GATE_PASSED: "no_reference"})

@@ -9,6 +9,7 @@ A pipeline file is YAML (see ``pipelines/train_classifier.yaml``)::
     data:
       source: ../data/iris.csv             # CSV or Parquet file, or a glob of them
       watermark: ingested_at               # optional: only rows newer than the last successful run's maximum
+                                           # (that column is left out of the data gate)
       test_split: {fraction: 0.2, seed: 42, stratify: species}
     evaluation: {target: species, task: classification, slice_column: petal_size}
     model: {name: iris-classifier, metric: test_accuracy, greater_is_better: true}
