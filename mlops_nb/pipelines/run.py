@@ -676,10 +676,10 @@ def _run_steps(spec: spec_mod.PipelineSpec, options: RunOptions, values: dict[st
         runner.close()
         if isinstance(exc, KeyboardInterrupt):
             raise
+        hint = getattr(exc, "hint", None)
+        where = result.error.removesuffix(f" {hint}") if hint else result.error  # the hint once, at the end
         raise PipelineFailedError(
-            f"Pipeline {spec.name} failed at {result.error}",
-            result=result,
-            hint=getattr(exc, "hint", None),
+            f"Pipeline {spec.name} failed at {where}", result=result, hint=hint
         ) from exc
     if options.register:
         runner._set_tags(result.run_id, {records.TAG_PIPELINE_REGISTRATION: "registered"})

@@ -165,3 +165,11 @@ def test_the_watermark_column_is_left_out_of_the_data_gate(project: Project) -> 
     )
     assert first.run_id in report["reference_source"]
     assert "day" not in {c["column"] for c in report["checks"]}
+
+
+def test_the_error_line_gives_the_hint_once(project: Project, capsys) -> None:
+    project.write_pipeline(data={"source": str(project.root / "nothing-*.csv")})
+    assert cli.main(["run", str(project.pipeline), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "failed at ingestion: Data source" in err
+    assert err.count("Fix `data.source`") == 1
