@@ -222,16 +222,24 @@ class _Reader:
         return value
 
 
-def _line_map(node: yaml.Node, path: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> None:
+def _line_map(node: yaml.Node, path: tuple[str, ...], lines: dict[tuple[str, ...], int], file: Path) -> None:
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
         for key, value in node.value:
             sub = (*path, str(key.value))
+            if sub[-1] in seen:
+                raise ConfigError(
+                    f"{file}:{key.start_mark.line + 1}: `{'.'.join(sub)}` is given twice "
+                    f"(first on line {lines[sub]}).",
+                    hint="Keep one of them: YAML would silently use the last.",
+                )
+            seen.add(sub[-1])
             lines[sub] = key.start_mark.line + 1
-            _line_map(value, sub, lines)
+            _line_map(value, sub, lines, file)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _line_map(item, (*path, str(index)), lines)
+            _line_map(item, (*path, str(index)), lines, file)
 
 
 def _resolve(base: Path, value: str) -> str:
@@ -285,6 +293,22 @@ def _check_gates(r: _Reader, data_gate: Mapping[str, Any], model_gate: Mapping[s
             raise r.fail(("gates", "model", str(metric)), exc.message.rstrip("."), exc.hint or "") from None
 
 
+def _check_metric(r: _Reader, key: tuple[str, ...], name: str, task: str, slice_column: str | None) -> None:
+    """`name` must be a metric that evaluation logs: ``test_<metric>``, or per slice of the slice column."""
+    from mlops_nb.pipelines.evaluation import METRICS
+
+    known = [f"test_{m}" for m in METRICS[task]]
+    base, dot, rest = name.partition(".")
+    if base in known and (not dot or (slice_column and rest.startswith(f"{slice_column}."))):
+        return
+    per_slice = f", or per slice test_<metric>.{slice_column}.<value>" if slice_column else ""
+    raise r.fail(
+        key,
+        f"names the metric {name!r}, which evaluation ({task}) does not log",
+        f"Use one of {', '.join(known)}{per_slice}.",
+    )
+
+
 def load(path: str | Path) -> PipelineSpec:
     """Read and check a pipeline file, and the parameters cell of the notebook it names."""
     path = Path(path).resolve()
@@ -305,7 +329,7 @@ def load(path: str | Path) -> PipelineSpec:
         ) from exc
     lines: dict[tuple[str, ...], int] = {}
     if node is not None:
-        _line_map(node, (), lines)
+        _line_map(node, (), lines, path)
     r = _Reader(path, lines)
     top = r.mapping(raw, (), _TOP)
     base = path.parent
@@ -368,6 +392,9 @@ def load(path: str | Path) -> PipelineSpec:
     data_gate = r.mapping(gates.get("data"), ("gates", "data"))
     model_gate = r.mapping(gates.get("model"), ("gates", "model"))
     _check_gates(r, data_gate, model_gate)
+    _check_metric(r, ("model", "metric") if "metric" in model else ("model",), metric, task, slice_column)
+    for gated in model_gate:
+        _check_metric(r, ("gates", "model", str(gated)), str(gated), task, slice_column)
 
     t = r.mapping(top.get("timeouts"), ("timeouts",), {"cell", "run", "start"})
     timeouts = Timeouts(
@@ -386,11 +413,14 @@ def load(path: str | Path) -> PipelineSpec:
     when = rt.get("when", list(Retries.when))
     if not isinstance(when, list) or any(kind not in FAILURE_KINDS for kind in when):
         raise r.fail(
-            ("retries", "on"),
+            ("retries", "when"),
             f"must be a list of {list(FAILURE_KINDS)}, not {when!r}",
             "E.g. [dead_kernel, timeout].",
         )
-    retries = Retries(attempts, r.value(rt, ("retries", "backoff"), (float,), default=2.0), tuple(when))
+    backoff = r.value(rt, ("retries", "backoff"), (float,), default=2.0)
+    if backoff < 0:
+        raise r.fail(("retries", "backoff"), f"must be 0 or more seconds, not {backoff:g}", "E.g. 5.")
+    retries = Retries(attempts, backoff, tuple(when))
 
     environments: dict[str, Environment] = {}
     for env_name, env_raw in environments_raw.items():
