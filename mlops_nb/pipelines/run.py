@@ -89,6 +89,10 @@ class RunOptions:
     extra_tags: Mapping[str, str] = field(default_factory=dict)
     warm_dirs: list[str] | None = None  # kernel-spec folders of a running zygote (sweeps); None: start one
     use_warm: bool = True
+    # A sweep reads the last watermark once for all its points (None: no earlier run), so that every point
+    # trains on the same rows; False: each run reads it from the last successful run.
+    fixed_watermark: bool = False
+    watermark_after: str | None = None
 
 
 def _settings_for(spec: spec_mod.PipelineSpec) -> config.Settings:
@@ -274,7 +278,12 @@ class _Runner:
         from mlops_nb.capture import data as capture_data
 
         data = self.spec.data
-        after = self._last_watermark() if data.watermark else None
+        if not data.watermark:
+            after = None
+        elif self.options.fixed_watermark:
+            after = self.options.watermark_after
+        else:
+            after = last_watermark(self.client, self.experiment_id, self.spec.name)
         ingested = source_mod.ingest(
             data, self.spec.test_split, self.spec.target, self.workdir / "data", after=after
         )
@@ -477,23 +486,7 @@ class _Runner:
         )
 
     def _previous_runs(self, max_results: int = 1) -> list[Any]:
-        filter_string = (
-            f"tags.`{records.TAG_PIPELINE_NAME}` = '{self.spec.name}' and "
-            f"tags.`{records.TAG_PIPELINE_KIND}` = '{records.PIPELINE_KIND_PIPELINE}' and "
-            "attributes.status = 'FINISHED'"
-        )
-        return self.client.search_runs(
-            [self.experiment_id],
-            filter_string,
-            max_results=max_results,
-            order_by=["attributes.start_time DESC"],
-        )
-
-    def _last_watermark(self) -> Any:
-        for run in self._previous_runs(5):
-            if records.TAG_DATA_WATERMARK in run.data.tags:
-                return run.data.tags[records.TAG_DATA_WATERMARK]
-        return None
+        return _previous_runs(self.client, self.experiment_id, self.spec.name, max_results)
 
     def _reference_profile(self) -> tuple[dict[str, Any] | None, str]:
         from mlops_nb.registry.register import champion_reference_split
@@ -525,6 +518,26 @@ class _Runner:
 
     def close(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _previous_runs(client: MlflowClient, experiment_id: str, name: str, max_results: int) -> list[Any]:
+    """The last successful runs of pipeline `name` in the experiment, newest first."""
+    filter_string = (
+        f"tags.`{records.TAG_PIPELINE_NAME}` = '{name}' and "
+        f"tags.`{records.TAG_PIPELINE_KIND}` = '{records.PIPELINE_KIND_PIPELINE}' and "
+        "attributes.status = 'FINISHED'"
+    )
+    return client.search_runs(
+        [experiment_id], filter_string, max_results=max_results, order_by=["attributes.start_time DESC"]
+    )
+
+
+def last_watermark(client: MlflowClient, experiment_id: str, name: str) -> str | None:
+    """The watermark of the last successful run of pipeline `name` that recorded one (None: none did)."""
+    for run in _previous_runs(client, experiment_id, name, 5):
+        if records.TAG_DATA_WATERMARK in run.data.tags:
+            return run.data.tags[records.TAG_DATA_WATERMARK]
+    return None
 
 
 def _load_json(client: MlflowClient, run_id: str, path: str) -> dict[str, Any]:

@@ -127,6 +127,7 @@ class PointTask:
     environ: dict[str, str]
     warm_dirs: list[str] | None  # None: a Dask worker keeps its own zygote
     modules: list[str]
+    watermark_after: str | None = None  # read once for all points: they all train on the same rows
 
 
 def _run_point(task: PointTask) -> tuple[PointResult, run_mod.PipelineResult | None]:
@@ -147,6 +148,8 @@ def _run_point(task: PointTask) -> tuple[PointResult, run_mod.PipelineResult | N
             records.RUN_NAME: f"point-{index}",
         },
         warm_dirs=warm_dirs,
+        fixed_watermark=True,
+        watermark_after=task.watermark_after,
     )
     try:
         result = run_mod.run(path, options)
@@ -208,6 +211,11 @@ def sweep(path: str | Path, options: SweepOptions) -> SweepResult:
     try:
         with _executor(options, workers, modules) as (submit, warm_dirs):  # the zygotes warm up meanwhile
             client, result, environ = _open(spec, options, todo, workers)
+            after = (
+                run_mod.last_watermark(client, client.get_run(result.run_id).info.experiment_id, spec.name)
+                if spec.data.watermark
+                else None
+            )
             futures = [
                 submit(
                     _run_point,
@@ -221,6 +229,7 @@ def sweep(path: str | Path, options: SweepOptions) -> SweepResult:
                         environ,
                         warm_dirs,
                         modules,
+                        after,
                     ),
                 )
                 for index, values in enumerate(typed)

@@ -90,3 +90,21 @@ def test_sweep_on_a_dask_local_cluster(project: Project) -> None:
         [(v.version, v.run_id, v.tags) for v in versions] + [result.to_dict()], default=str
     )
     assert len(_children(project, result.run_id)) == 2
+
+
+def test_every_point_reads_the_same_rows_after_the_watermark(project: Project) -> None:
+    import pandas as pd
+
+    frame = pd.read_csv(project.data)
+    frame.assign(day=1).to_csv(project.data, index=False)
+    project.write_pipeline(
+        data={"source": str(project.data), "watermark": "day", "test_split": {"fraction": 0.25, "seed": 3}}
+    )
+    result = sweep.sweep(
+        project.pipeline, sweep.SweepOptions(grid={"C": ["0.1", "1.0"]}, workers=1, progress=False)
+    )
+    assert [p.status for p in result.points] == ["FINISHED", "FINISHED"], result.error
+    rows = [
+        project.steps(p.run_id or "")["ingestion"].data.tags[records.TAG_DATA_ROWS] for p in result.points
+    ]
+    assert rows == ["400", "400"]  # the second point did not start from the first one's watermark
