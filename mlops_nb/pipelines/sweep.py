@@ -372,8 +372,12 @@ def _finish(
         client.set_tag(result.best.run_id, records.TAG_SWEEP_BEST, "true")
         client.log_metric(result.run_id, f"best_{spec.metric}", result.best.metric)
         client.log_dict(result.run_id, result.best.parameters, "sweep/best.json")
-        if register_all:
+        if register_all:  # the points registered in the order they finished: challenger goes to the best
             result.model_version = result.best.model_version
+            if result.model_version:
+                client.set_registered_model_alias(
+                    spec.model_name, records.ALIAS_CHALLENGER, result.model_version
+                )
         else:
             # registered by a warm runner: this process has not imported MLflow's model flavours
             task = RegisterTask(str(spec.path), spec.env, outcomes[result.best.index], environ)

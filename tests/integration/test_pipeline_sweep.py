@@ -108,3 +108,16 @@ def test_every_point_reads_the_same_rows_after_the_watermark(project: Project) -
         project.steps(p.run_id or "")["ingestion"].data.tags[records.TAG_DATA_ROWS] for p in result.points
     ]
     assert rows == ["400", "400"]  # the second point did not start from the first one's watermark
+
+
+def test_register_all_leaves_the_challenger_alias_on_the_best_point(project: Project) -> None:
+    result = sweep.sweep(
+        project.pipeline,
+        sweep.SweepOptions(grid={"C": ["0.003", "1.0"]}, workers=1, register_all=True, progress=False),
+    )
+    assert [p.status for p in result.points] == ["FINISHED", "FINISHED"], result.error
+    assert [p.model_version for p in result.points] == ["1", "2"]  # in the order the points finished
+    assert result.best is not None
+    assert result.best.index == 0  # the stronger regularization wins on this data
+    challenger = project.client.get_model_version_by_alias(MODEL_NAME, "challenger")
+    assert str(challenger.version) == result.model_version == result.best.model_version == "1"
