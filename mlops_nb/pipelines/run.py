@@ -104,8 +104,11 @@ def _settings_for(spec: spec_mod.PipelineSpec) -> config.Settings:
     return settings
 
 
-def resolve_parameters(spec: spec_mod.PipelineSpec, given: Mapping[str, Any]) -> dict[str, Any]:
-    """The typed values papermill will inject (without ``data_path``, which ingestion provides)."""
+def resolve_parameters(
+    spec: spec_mod.PipelineSpec, given: Mapping[str, Any], *, where: str = "-p"
+) -> dict[str, Any]:
+    """The typed values papermill will inject (without ``data_path``, which ingestion provides);
+    errors name `where` the values came from."""
     if DATA_PARAMETER not in spec.contract.parameters:
         raise ConfigError(
             f"{spec.notebook.name} has no `{DATA_PARAMETER}` parameter: the pipeline cannot hand it data.",
@@ -117,14 +120,14 @@ def resolve_parameters(spec: spec_mod.PipelineSpec, given: Mapping[str, Any]) ->
             f"`{DATA_PARAMETER}` is set by the pipeline's ingestion step.",
             hint="Change the data with `data.source` in the pipeline file (or its environment).",
         )
-    values = spec.contract.values(given, check_required=False)
+    values = spec.contract.values(given, where=where, check_required=False)
     missing = [
         p.name
         for p in spec.contract.parameters.values()
         if p.required and p.name not in given and p.name != DATA_PARAMETER
     ]
     if missing:
-        spec.contract.resolve(given)  # raises the standard missing-parameter error
+        spec.contract.resolve(given, where=where)  # raises the standard missing-parameter error
     values.pop(DATA_PARAMETER, None)
     return values
 

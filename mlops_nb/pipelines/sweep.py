@@ -200,8 +200,8 @@ def sweep(path: str | Path, options: SweepOptions) -> SweepResult:
     todo = points(options.grid, sample=options.sample, seed=options.seed)
     typed = [{**fixed, **point} for point in todo]
     for values in typed:
-        run_mod.resolve_parameters(spec, values)  # every point's types are checked before anything runs
-    workers = options.workers or int(spec.resources.get("workers", 2))
+        run_mod.resolve_parameters(spec, values, where="--grid/-p")  # every point, before anything runs
+    workers = options.workers if options.workers is not None else int(spec.resources.get("workers", 2))
     if workers < 1:
         raise UsageError("--workers must be at least 1.")
     modules = run_mod.notebook_modules(spec)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from mlops_nb import cli, records
+from mlops_nb.exceptions import UsageError
 from mlops_nb.pipelines import sweep
 from tests.integration.pipeline_project import MODEL_NAME, Project, project_fixture  # noqa: F401 (the fixture)
 
@@ -121,3 +124,11 @@ def test_register_all_leaves_the_challenger_alias_on_the_best_point(project: Pro
     assert result.best.index == 0  # the stronger regularization wins on this data
     challenger = project.client.get_model_version_by_alias(MODEL_NAME, "challenger")
     assert str(challenger.version) == result.model_version == result.best.model_version == "1"
+
+
+def test_bad_sweep_options_are_errors_before_anything_runs(project: Project) -> None:
+    with pytest.raises(UsageError, match="--workers must be at least 1"):
+        sweep.sweep(project.pipeline, sweep.SweepOptions(grid={"C": ["0.1"]}, workers=0, progress=False))
+    with pytest.raises(UsageError, match=r"Unknown parameter\(s\) depth \(--grid/-p\)"):
+        sweep.sweep(project.pipeline, sweep.SweepOptions(grid={"depth": ["3"]}, progress=False))
+    assert project.client.search_runs([e.experiment_id for e in project.client.search_experiments()]) == []
