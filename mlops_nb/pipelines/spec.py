@@ -18,6 +18,7 @@ A pipeline file is YAML (see ``pipelines/train_classifier.yaml``)::
       model: {test_accuracy: {threshold: 0.8, min_absolute_change: 0.0, greater_is_better: true}}
     environments:
       dev: {experiment: iris-dev, tracking_uri: ..., data: {source: ...}, resources: {workers: 2}}
+                                           # (an environment's data keeps `data.watermark` unless it sets one)
     timeouts: {cell: 600, run: 3600, start: 60}
     retries: {attempts: 2, backoff: 5, when: [dead_kernel, timeout]}
 
@@ -150,10 +151,13 @@ class PipelineSpec:
                 hint=f"Known: {', '.join(self.environments) or '(none)'}; add it under `environments:`.",
             )
         chosen = self.environments[env]
+        data = self.data
+        if chosen.data is not None:  # its own source; the watermark filter is kept unless it names another
+            data = replace(chosen.data, watermark=chosen.data.watermark or self.data.watermark)
         return replace(
             self,
             env=env,
-            data=chosen.data or self.data,
+            data=data,
             experiment=chosen.experiment or self.experiment,
             tracking_uri=chosen.tracking_uri or self.tracking_uri,
         )
@@ -267,13 +271,11 @@ _TOP = {
 
 def _data_source(
     r: _Reader, data: Mapping[str, Any], key: tuple[str, ...], base: Path, required: bool
-) -> DataSource | None:
+) -> DataSource:
     source = r.value(data, (*key, "source"), (str,), required=required)
-    if source is None:
-        return None
     fmt = r.value(data, (*key, "format"), (str,), default="auto", choices=("auto", "csv", "parquet"))
     watermark = r.value(data, (*key, "watermark"), (str,))
-    return DataSource(_resolve(base, source), fmt, watermark)
+    return DataSource(_resolve(base, source) if source else "", fmt, watermark)
 
 
 def _check_gates(r: _Reader, data_gate: Mapping[str, Any], model_gate: Mapping[str, Any]) -> None:
@@ -436,7 +438,7 @@ def load(path: str | Path) -> PipelineSpec:
             str(env_name),
             tracking_uri,
             r.value(env_map, (*key, "experiment"), (str,)),
-            _data_source(r, env_data, (*key, "data"), base, required=False),
+            _data_source(r, env_data, (*key, "data"), base, required=True) if env_data else None,
             dict(resources),
         )
     kernel = r.value(top, ("kernel",), (str,))
@@ -446,7 +448,7 @@ def load(path: str | Path) -> PipelineSpec:
         name=name,
         notebook=notebook,
         contract=contract,
-        data=source or DataSource(""),
+        data=source,
         test_split=test_split,
         model_name=model_name,
         metric=metric,

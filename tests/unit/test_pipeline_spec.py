@@ -69,6 +69,10 @@ def test_a_good_file_resolves_paths_defaults_and_environments(folder: Path) -> N
             ":11: `model.metric` names",
         ),
         (("    test_accuracy:", "    val_accuracy:"), ":13: `gates.model.val_accuracy` names the metric"),
+        (
+            ("data: {source: dev.csv}", "data: {watermark: day}"),
+            ":15: `environments.dev.data.source` is required",
+        ),
     ],
 )
 def test_errors_name_the_key_and_the_line(folder: Path, change: tuple[str, str], expected: str) -> None:
@@ -87,3 +91,11 @@ def test_gates_may_name_a_slice_metric(folder: Path) -> None:
         "    test_accuracy:", "    test_accuracy.segment.1:"
     )
     assert list(_load(folder, text).model_gate) == ["test_accuracy.segment.1"]
+
+
+def test_an_environments_data_source_keeps_the_watermark_filter(folder: Path) -> None:
+    loaded = _load(folder, GOOD.replace("  source: data.csv\n", "  source: data.csv\n  watermark: day\n"))
+    assert (loaded.for_env("dev").data.source, loaded.for_env("dev").data.watermark) == (
+        str(folder / "dev.csv"),
+        "day",
+    )
