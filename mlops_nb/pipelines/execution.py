@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_client.manager import AsyncKernelManager
 
 from mlops_nb.capture.code import INJECTED_TAG
@@ -170,6 +170,13 @@ def execute(ex: Execution) -> nbformat.NotebookNode:
             exit_code=code,
             output=ex.output,
             hint="Look for os._exit, a crash in a C extension or memory exhaustion (exit code 137) there.",
+        ) from None
+    except NoSuchKernel:
+        raise NotebookFailedError(
+            f"There is no kernel named {kernel_name!r} on this machine",
+            kind="kernel_start",
+            output=ex.output,
+            hint="Fix `kernel:` in the pipeline file (see `jupyter kernelspec list`) or install that kernel.",
         ) from None
     except RuntimeError as exc:
         if fired.is_set():

@@ -36,3 +36,11 @@ def test_a_session_without_mlops_stop_ends_at_kernel_shutdown(project: Project) 
     training = project.steps(result.run_id)["training"]
     artifacts = {a.path for a in project.client.list_artifacts(training.info.run_id, "execution")}
     assert artifacts == {"execution/order.json"}  # written by the session's end in the kernel's atexit
+
+
+def test_an_unknown_kernel_is_a_kernel_start_failure_naming_it(tmp_path: Path) -> None:
+    notebook = make_notebook(tmp_path / "ok.ipynb", ["x = 1"])
+    with pytest.raises(NotebookFailedError, match="no kernel named 'nosuchkernel'") as caught:
+        execute(Execution(notebook, tmp_path / "out" / "ok.ipynb", kernel_name="nosuchkernel"))
+    assert caught.value.kind == "kernel_start"
+    assert "jupyter kernelspec list" in (caught.value.hint or "")
