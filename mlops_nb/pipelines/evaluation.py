@@ -44,6 +44,13 @@ class Evaluation:
         }
 
 
+# What evaluation computes per task (logged as ``test_<name>``; roc_auc only for binary classifiers).
+METRICS = {
+    "classification": ("accuracy", "f1_macro", "precision_macro", "recall_macro", "roc_auc"),
+    "regression": ("rmse", "mae", "r2"),
+}
+
+
 def _clean(value: Any) -> str:
     return re.sub(r"[^A-Za-z0-9_\-. /]", "_", str(value))[:60] or "_"
 

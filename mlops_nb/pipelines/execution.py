@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_client.manager import AsyncKernelManager
 
 from mlops_nb.capture.code import INJECTED_TAG
@@ -171,6 +171,13 @@ def execute(ex: Execution) -> nbformat.NotebookNode:
             output=ex.output,
             hint="Look for os._exit, a crash in a C extension or memory exhaustion (exit code 137) there.",
         ) from None
+    except NoSuchKernel:
+        raise NotebookFailedError(
+            f"There is no kernel named {kernel_name!r} on this machine",
+            kind="kernel_start",
+            output=ex.output,
+            hint="Fix `kernel:` in the pipeline file (see `jupyter kernelspec list`) or install that kernel.",
+        ) from None
     except RuntimeError as exc:
         if fired.is_set():
             raise _run_timeout(ex) from None
@@ -184,7 +191,25 @@ def execute(ex: Execution) -> nbformat.NotebookNode:
         papermill_log.setLevel(level)
         if timer:
             timer.cancel()
+        _shut_down(km)
         shutil.rmtree(sockets, ignore_errors=True)
+
+
+def _shut_down(km: _KernelManager) -> None:
+    """End the kernel papermill leaves running (it does not own a `km` it is given) and remove its files.
+
+    Gracefully, so that the kernel's exit handlers run: a session without `%mlops stop` ends there,
+    flushing its metrics and recording its execution order and notebook snapshot."""
+    from jupyter_core.utils import run_sync
+
+    async def stop() -> None:
+        if km.has_kernel:
+            await km.shutdown_kernel(now=False)  # also removes the connection file
+        else:
+            await km.cleanup_resources()
+
+    with contextlib.suppress(Exception):
+        run_sync(stop)()
 
 
 def _run_timeout(ex: Execution) -> NotebookFailedError:

@@ -1,9 +1,9 @@
 """The parameter contract of a notebook: its ``parameters``-tagged cell, parsed with ``ast``.
 
-The cell may hold only assignments of literals. Each parameter's type is its annotation
-(``int``, ``float``, ``str``, ``bool``, ``list``, ``dict``, ``Literal[...]``, ``Optional[X]``,
-``X | None``) or, without one, the type of its literal. ``name: T`` without a value, or
-``name: T = None`` with a non-optional ``T``, is required. Values given as strings
+The cell may hold only assignments of literals (and the ``typing`` import its annotations need).
+Each parameter's type is its annotation (``int``, ``float``, ``str``, ``bool``, ``list``, ``dict``,
+``Literal[...]``, ``Optional[X]``, ``X | None``) or, without one, the type of its literal.
+``name: T`` without a value, or ``name: T = None`` with a non-optional ``T``, is required. Values given as strings
 (``-p name=value``) are converted to the declared type or rejected naming the expected type.
 """
 
@@ -23,6 +23,7 @@ from mlops_nb.exceptions import ConfigError, UsageError
 _BASIC = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict}
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
+_TYPING_MODULES = {"typing", "typing_extensions"}
 
 
 @dataclass(frozen=True)
@@ -255,8 +256,8 @@ def parse_cell(source: str, cell: int | None = None) -> tuple[Contract, list[Pro
             isinstance(stmt, ast.Expr)
             and isinstance(stmt.value, ast.Constant)
             and isinstance(stmt.value.value, str)
-        ):
-            continue  # a docstring-like comment
+        ) or _imports_typing(stmt):
+            continue  # a docstring-like comment, or the import the annotations need (evaluated at run time)
         else:
             problems.append(
                 Problem(
@@ -308,6 +309,13 @@ def parse_cell(source: str, cell: int | None = None) -> tuple[Contract, list[Pro
                 continue
         contract.parameters[name] = Parameter(name, ptype, value, required, line)
     return contract, problems
+
+
+def _imports_typing(stmt: ast.stmt) -> bool:
+    """True for ``from typing import ...`` / ``import typing``: what ``Literal``/``Optional`` need."""
+    if isinstance(stmt, ast.ImportFrom):
+        return stmt.level == 0 and stmt.module in _TYPING_MODULES
+    return isinstance(stmt, ast.Import) and all(a.name in _TYPING_MODULES for a in stmt.names)
 
 
 def _strip_magics(source: str) -> str:

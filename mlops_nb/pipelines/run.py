@@ -89,6 +89,10 @@ class RunOptions:
     extra_tags: Mapping[str, str] = field(default_factory=dict)
     warm_dirs: list[str] | None = None  # kernel-spec folders of a running zygote (sweeps); None: start one
     use_warm: bool = True
+    # A sweep reads the last watermark once for all its points (None: no earlier run), so that every point
+    # trains on the same rows; False: each run reads it from the last successful run.
+    fixed_watermark: bool = False
+    watermark_after: str | None = None
 
 
 def _settings_for(spec: spec_mod.PipelineSpec) -> config.Settings:
@@ -100,8 +104,11 @@ def _settings_for(spec: spec_mod.PipelineSpec) -> config.Settings:
     return settings
 
 
-def resolve_parameters(spec: spec_mod.PipelineSpec, given: Mapping[str, Any]) -> dict[str, Any]:
-    """The typed values papermill will inject (without ``data_path``, which ingestion provides)."""
+def resolve_parameters(
+    spec: spec_mod.PipelineSpec, given: Mapping[str, Any], *, where: str = "-p"
+) -> dict[str, Any]:
+    """The typed values papermill will inject (without ``data_path``, which ingestion provides);
+    errors name `where` the values came from."""
     if DATA_PARAMETER not in spec.contract.parameters:
         raise ConfigError(
             f"{spec.notebook.name} has no `{DATA_PARAMETER}` parameter: the pipeline cannot hand it data.",
@@ -113,14 +120,14 @@ def resolve_parameters(spec: spec_mod.PipelineSpec, given: Mapping[str, Any]) ->
             f"`{DATA_PARAMETER}` is set by the pipeline's ingestion step.",
             hint="Change the data with `data.source` in the pipeline file (or its environment).",
         )
-    values = spec.contract.values(given, check_required=False)
+    values = spec.contract.values(given, where=where, check_required=False)
     missing = [
         p.name
         for p in spec.contract.parameters.values()
         if p.required and p.name not in given and p.name != DATA_PARAMETER
     ]
     if missing:
-        spec.contract.resolve(given)  # raises the standard missing-parameter error
+        spec.contract.resolve(given, where=where)  # raises the standard missing-parameter error
     values.pop(DATA_PARAMETER, None)
     return values
 
@@ -274,7 +281,12 @@ class _Runner:
         from mlops_nb.capture import data as capture_data
 
         data = self.spec.data
-        after = self._last_watermark() if data.watermark else None
+        if not data.watermark:
+            after = None
+        elif self.options.fixed_watermark:
+            after = self.options.watermark_after
+        else:
+            after = last_watermark(self.client, self.experiment_id, self.spec.name)
         ingested = source_mod.ingest(
             data, self.spec.test_split, self.spec.target, self.workdir / "data", after=after
         )
@@ -331,6 +343,9 @@ class _Runner:
         from mlops_nb.gates.data import DataThresholds, validate_data
 
         thresholds = DataThresholds.from_dict(self.spec.data_gate)
+        if self.spec.data.watermark:  # new rows are newer by construction: that column always "drifts"
+            ignored = (*thresholds.ignore_columns, self.spec.data.watermark)
+            thresholds = dataclasses.replace(thresholds, ignore_columns=ignored)
         reference, origin = self._reference_profile()
         if reference is None:
             self._set_tags(step.run_id, {records.TAG_GATE_PASSED: "no_reference"})
@@ -477,23 +492,7 @@ class _Runner:
         )
 
     def _previous_runs(self, max_results: int = 1) -> list[Any]:
-        filter_string = (
-            f"tags.`{records.TAG_PIPELINE_NAME}` = '{self.spec.name}' and "
-            f"tags.`{records.TAG_PIPELINE_KIND}` = '{records.PIPELINE_KIND_PIPELINE}' and "
-            "attributes.status = 'FINISHED'"
-        )
-        return self.client.search_runs(
-            [self.experiment_id],
-            filter_string,
-            max_results=max_results,
-            order_by=["attributes.start_time DESC"],
-        )
-
-    def _last_watermark(self) -> Any:
-        for run in self._previous_runs(5):
-            if records.TAG_DATA_WATERMARK in run.data.tags:
-                return run.data.tags[records.TAG_DATA_WATERMARK]
-        return None
+        return _previous_runs(self.client, self.experiment_id, self.spec.name, max_results)
 
     def _reference_profile(self) -> tuple[dict[str, Any] | None, str]:
         from mlops_nb.registry.register import champion_reference_split
@@ -525,6 +524,26 @@ class _Runner:
 
     def close(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _previous_runs(client: MlflowClient, experiment_id: str, name: str, max_results: int) -> list[Any]:
+    """The last successful runs of pipeline `name` in the experiment, newest first."""
+    filter_string = (
+        f"tags.`{records.TAG_PIPELINE_NAME}` = '{name}' and "
+        f"tags.`{records.TAG_PIPELINE_KIND}` = '{records.PIPELINE_KIND_PIPELINE}' and "
+        "attributes.status = 'FINISHED'"
+    )
+    return client.search_runs(
+        [experiment_id], filter_string, max_results=max_results, order_by=["attributes.start_time DESC"]
+    )
+
+
+def last_watermark(client: MlflowClient, experiment_id: str, name: str) -> str | None:
+    """The watermark of the last successful run of pipeline `name` that recorded one (None: none did)."""
+    for run in _previous_runs(client, experiment_id, name, 5):
+        if records.TAG_DATA_WATERMARK in run.data.tags:
+            return run.data.tags[records.TAG_DATA_WATERMARK]
+    return None
 
 
 def _load_json(client: MlflowClient, run_id: str, path: str) -> dict[str, Any]:
@@ -676,10 +695,10 @@ def _run_steps(spec: spec_mod.PipelineSpec, options: RunOptions, values: dict[st
         runner.close()
         if isinstance(exc, KeyboardInterrupt):
             raise
+        hint = getattr(exc, "hint", None)
+        where = result.error.removesuffix(f" {hint}") if hint else result.error  # the hint once, at the end
         raise PipelineFailedError(
-            f"Pipeline {spec.name} failed at {result.error}",
-            result=result,
-            hint=getattr(exc, "hint", None),
+            f"Pipeline {spec.name} failed at {where}", result=result, hint=hint
         ) from exc
     if options.register:
         runner._set_tags(result.run_id, {records.TAG_PIPELINE_REGISTRATION: "registered"})

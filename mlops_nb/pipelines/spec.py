@@ -9,6 +9,7 @@ A pipeline file is YAML (see ``pipelines/train_classifier.yaml``)::
     data:
       source: ../data/iris.csv             # CSV or Parquet file, or a glob of them
       watermark: ingested_at               # optional: only rows newer than the last successful run's maximum
+                                           # (that column is left out of the data gate)
       test_split: {fraction: 0.2, seed: 42, stratify: species}
     evaluation: {target: species, task: classification, slice_column: petal_size}
     model: {name: iris-classifier, metric: test_accuracy, greater_is_better: true}
@@ -17,6 +18,7 @@ A pipeline file is YAML (see ``pipelines/train_classifier.yaml``)::
       model: {test_accuracy: {threshold: 0.8, min_absolute_change: 0.0, greater_is_better: true}}
     environments:
       dev: {experiment: iris-dev, tracking_uri: ..., data: {source: ...}, resources: {workers: 2}}
+                                           # (an environment's data keeps `data.watermark` unless it sets one)
     timeouts: {cell: 600, run: 3600, start: 60}
     retries: {attempts: 2, backoff: 5, when: [dead_kernel, timeout]}
 
@@ -149,10 +151,13 @@ class PipelineSpec:
                 hint=f"Known: {', '.join(self.environments) or '(none)'}; add it under `environments:`.",
             )
         chosen = self.environments[env]
+        data = self.data
+        if chosen.data is not None:  # its own source; the watermark filter is kept unless it names another
+            data = replace(chosen.data, watermark=chosen.data.watermark or self.data.watermark)
         return replace(
             self,
             env=env,
-            data=chosen.data or self.data,
+            data=data,
             experiment=chosen.experiment or self.experiment,
             tracking_uri=chosen.tracking_uri or self.tracking_uri,
         )
@@ -221,16 +226,24 @@ class _Reader:
         return value
 
 
-def _line_map(node: yaml.Node, path: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> None:
+def _line_map(node: yaml.Node, path: tuple[str, ...], lines: dict[tuple[str, ...], int], file: Path) -> None:
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
         for key, value in node.value:
             sub = (*path, str(key.value))
+            if sub[-1] in seen:
+                raise ConfigError(
+                    f"{file}:{key.start_mark.line + 1}: `{'.'.join(sub)}` is given twice "
+                    f"(first on line {lines[sub]}).",
+                    hint="Keep one of them: YAML would silently use the last.",
+                )
+            seen.add(sub[-1])
             lines[sub] = key.start_mark.line + 1
-            _line_map(value, sub, lines)
+            _line_map(value, sub, lines, file)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _line_map(item, (*path, str(index)), lines)
+            _line_map(item, (*path, str(index)), lines, file)
 
 
 def _resolve(base: Path, value: str) -> str:
@@ -258,13 +271,11 @@ _TOP = {
 
 def _data_source(
     r: _Reader, data: Mapping[str, Any], key: tuple[str, ...], base: Path, required: bool
-) -> DataSource | None:
+) -> DataSource:
     source = r.value(data, (*key, "source"), (str,), required=required)
-    if source is None:
-        return None
     fmt = r.value(data, (*key, "format"), (str,), default="auto", choices=("auto", "csv", "parquet"))
     watermark = r.value(data, (*key, "watermark"), (str,))
-    return DataSource(_resolve(base, source), fmt, watermark)
+    return DataSource(_resolve(base, source) if source else "", fmt, watermark)
 
 
 def _check_gates(r: _Reader, data_gate: Mapping[str, Any], model_gate: Mapping[str, Any]) -> None:
@@ -282,6 +293,22 @@ def _check_gates(r: _Reader, data_gate: Mapping[str, Any], model_gate: Mapping[s
             MetricThreshold.from_dict(threshold, where=f"gates.model.{metric}")
         except MlopsError as exc:
             raise r.fail(("gates", "model", str(metric)), exc.message.rstrip("."), exc.hint or "") from None
+
+
+def _check_metric(r: _Reader, key: tuple[str, ...], name: str, task: str, slice_column: str | None) -> None:
+    """`name` must be a metric that evaluation logs: ``test_<metric>``, or per slice of the slice column."""
+    from mlops_nb.pipelines.evaluation import METRICS
+
+    known = [f"test_{m}" for m in METRICS[task]]
+    base, dot, rest = name.partition(".")
+    if base in known and (not dot or (slice_column and rest.startswith(f"{slice_column}."))):
+        return
+    per_slice = f", or per slice test_<metric>.{slice_column}.<value>" if slice_column else ""
+    raise r.fail(
+        key,
+        f"names the metric {name!r}, which evaluation ({task}) does not log",
+        f"Use one of {', '.join(known)}{per_slice}.",
+    )
 
 
 def load(path: str | Path) -> PipelineSpec:
@@ -304,7 +331,7 @@ def load(path: str | Path) -> PipelineSpec:
         ) from exc
     lines: dict[tuple[str, ...], int] = {}
     if node is not None:
-        _line_map(node, (), lines)
+        _line_map(node, (), lines, path)
     r = _Reader(path, lines)
     top = r.mapping(raw, (), _TOP)
     base = path.parent
@@ -367,6 +394,9 @@ def load(path: str | Path) -> PipelineSpec:
     data_gate = r.mapping(gates.get("data"), ("gates", "data"))
     model_gate = r.mapping(gates.get("model"), ("gates", "model"))
     _check_gates(r, data_gate, model_gate)
+    _check_metric(r, ("model", "metric") if "metric" in model else ("model",), metric, task, slice_column)
+    for gated in model_gate:
+        _check_metric(r, ("gates", "model", str(gated)), str(gated), task, slice_column)
 
     t = r.mapping(top.get("timeouts"), ("timeouts",), {"cell", "run", "start"})
     timeouts = Timeouts(
@@ -385,11 +415,14 @@ def load(path: str | Path) -> PipelineSpec:
     when = rt.get("when", list(Retries.when))
     if not isinstance(when, list) or any(kind not in FAILURE_KINDS for kind in when):
         raise r.fail(
-            ("retries", "on"),
+            ("retries", "when"),
             f"must be a list of {list(FAILURE_KINDS)}, not {when!r}",
             "E.g. [dead_kernel, timeout].",
         )
-    retries = Retries(attempts, r.value(rt, ("retries", "backoff"), (float,), default=2.0), tuple(when))
+    backoff = r.value(rt, ("retries", "backoff"), (float,), default=2.0)
+    if backoff < 0:
+        raise r.fail(("retries", "backoff"), f"must be 0 or more seconds, not {backoff:g}", "E.g. 5.")
+    retries = Retries(attempts, backoff, tuple(when))
 
     environments: dict[str, Environment] = {}
     for env_name, env_raw in environments_raw.items():
@@ -405,7 +438,7 @@ def load(path: str | Path) -> PipelineSpec:
             str(env_name),
             tracking_uri,
             r.value(env_map, (*key, "experiment"), (str,)),
-            _data_source(r, env_data, (*key, "data"), base, required=False),
+            _data_source(r, env_data, (*key, "data"), base, required=True) if env_data else None,
             dict(resources),
         )
     kernel = r.value(top, ("kernel",), (str,))
@@ -415,7 +448,7 @@ def load(path: str | Path) -> PipelineSpec:
         name=name,
         notebook=notebook,
         contract=contract,
-        data=source or DataSource(""),
+        data=source,
         test_split=test_split,
         model_name=model_name,
         metric=metric,

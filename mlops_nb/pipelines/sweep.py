@@ -129,6 +129,7 @@ class PointTask:
     environ: dict[str, str]
     warm_dirs: list[str] | None  # None: a Dask worker keeps its own zygote
     modules: list[str]
+    watermark_after: str | None = None  # read once for all points: they all train on the same rows
 
 
 def _run_point(task: PointTask) -> tuple[PointResult, run_mod.PipelineResult | None]:
@@ -149,6 +150,8 @@ def _run_point(task: PointTask) -> tuple[PointResult, run_mod.PipelineResult | N
             records.RUN_NAME: f"point-{index}",
         },
         warm_dirs=warm_dirs,
+        fixed_watermark=True,
+        watermark_after=task.watermark_after,
     )
     try:
         result = run_mod.run(path, options)
@@ -199,8 +202,8 @@ def sweep(path: str | Path, options: SweepOptions) -> SweepResult:
     todo = points(options.grid, sample=options.sample, seed=options.seed)
     typed = [{**fixed, **point} for point in todo]
     for values in typed:
-        run_mod.resolve_parameters(spec, values)  # every point's types are checked before anything runs
-    workers = options.workers or int(spec.resources.get("workers", 2))
+        run_mod.resolve_parameters(spec, values, where="--grid/-p")  # every point, before anything runs
+    workers = options.workers if options.workers is not None else int(spec.resources.get("workers", 2))
     if workers < 1:
         raise UsageError("--workers must be at least 1.")
     modules = run_mod.notebook_modules(spec)
@@ -212,6 +215,11 @@ def sweep(path: str | Path, options: SweepOptions) -> SweepResult:
         with _executor(options, workers, modules) as (submit, warm_dirs):  # the zygotes warm up meanwhile
             client, result, environ = _open(spec, options, todo, workers)
             environ[records.ENV_REQUIREMENTS_CACHE] = requirements
+            after = (
+                run_mod.last_watermark(client, client.get_run(result.run_id).info.experiment_id, spec.name)
+                if spec.data.watermark
+                else None
+            )
             futures = [
                 submit(
                     _run_point,
@@ -225,6 +233,7 @@ def sweep(path: str | Path, options: SweepOptions) -> SweepResult:
                         environ,
                         warm_dirs,
                         modules,
+                        after,
                     ),
                 )
                 for index, values in enumerate(typed)
@@ -369,8 +378,12 @@ def _finish(
         client.set_tag(result.best.run_id, records.TAG_SWEEP_BEST, "true")
         client.log_metric(result.run_id, f"best_{spec.metric}", result.best.metric)
         client.log_dict(result.run_id, result.best.parameters, "sweep/best.json")
-        if register_all:
+        if register_all:  # the points registered in the order they finished: challenger goes to the best
             result.model_version = result.best.model_version
+            if result.model_version:
+                client.set_registered_model_alias(
+                    spec.model_name, records.ALIAS_CHALLENGER, result.model_version
+                )
         else:
             # registered by a warm runner: this process has not imported MLflow's model flavours
             task = RegisterTask(str(spec.path), spec.env, outcomes[result.best.index], environ)

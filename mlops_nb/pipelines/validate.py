@@ -164,7 +164,9 @@ def validate(
         report.dynamic = {"ran": False, "reason": "static problems" if report.problems else "not requested"}
         return report
     spec = spec_mod.load(pipeline) if pipeline else None
-    contract, _ = params_mod.inspect(nb)
+    contract = (
+        spec.contract if spec and spec.notebook == path else params_mod.inspect(nb)[0]
+    )  # with its defaults
     given = dict(spec.smoke if spec else {}) | dict(smoke or {})
     values = contract.values(given, where="smoke parameters")
     settings = config.current()

@@ -142,3 +142,34 @@ def test_the_whole_run_timeout_kills_the_kernel(project: Project) -> None:
     assert training.data.tags[records.TAG_ERROR_KIND] == "timeout"
     assert "whole-run timeout expired in cell 5" in result.error
     assert result.seconds < 60
+
+
+def test_the_watermark_column_is_left_out_of_the_data_gate(project: Project) -> None:
+    import pandas as pd
+
+    batches = project.root / "batches"
+    batches.mkdir()
+    for day in (1, 2):
+        make_data(batches / f"day-{day}.csv", seed=day)
+        frame = pd.read_csv(batches / f"day-{day}.csv")
+        frame.assign(day=day).to_csv(batches / f"day-{day}.csv", index=False)
+        if day == 1:
+            project.write_pipeline(data={"source": str(batches / "*.csv"), "watermark": "day"})
+            first = run.run(project.pipeline, run.RunOptions(progress=False))
+            assert first.step("ingestion").details["rows"] == 400
+    second = run.run(project.pipeline, run.RunOptions(progress=False))
+    assert second.step("ingestion").details["rows"] == 400  # only day 2
+    assert second.step("data_validation").details["passed"] is True
+    report = project.artifact_json(
+        project.steps(second.run_id)["data_validation"].info.run_id, records.ARTIFACT_DATA_REPORT
+    )
+    assert first.run_id in report["reference_source"]
+    assert "day" not in {c["column"] for c in report["checks"]}
+
+
+def test_the_error_line_gives_the_hint_once(project: Project, capsys) -> None:
+    project.write_pipeline(data={"source": str(project.root / "nothing-*.csv")})
+    assert cli.main(["run", str(project.pipeline), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "failed at ingestion: Data source" in err
+    assert err.count("Fix `data.source`") == 1

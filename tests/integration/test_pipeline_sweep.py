@@ -6,7 +6,10 @@ import json
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from mlops_nb import cli, records
+from mlops_nb.exceptions import UsageError
 from mlops_nb.pipelines import sweep
 from tests.integration.pipeline_project import MODEL_NAME, Project, project_fixture  # noqa: F401 (the fixture)
 
@@ -95,3 +98,42 @@ def test_sweep_on_a_dask_local_cluster(project: Project) -> None:
         [(v.version, v.run_id, v.tags) for v in versions] + [result.to_dict()], default=str
     )
     assert len(_children(project, result.run_id)) == 2
+
+
+def test_every_point_reads_the_same_rows_after_the_watermark(project: Project) -> None:
+    import pandas as pd
+
+    frame = pd.read_csv(project.data)
+    frame.assign(day=1).to_csv(project.data, index=False)
+    project.write_pipeline(
+        data={"source": str(project.data), "watermark": "day", "test_split": {"fraction": 0.25, "seed": 3}}
+    )
+    result = sweep.sweep(
+        project.pipeline, sweep.SweepOptions(grid={"C": ["0.1", "1.0"]}, workers=1, progress=False)
+    )
+    assert [p.status for p in result.points] == ["FINISHED", "FINISHED"], result.error
+    rows = [
+        project.steps(p.run_id or "")["ingestion"].data.tags[records.TAG_DATA_ROWS] for p in result.points
+    ]
+    assert rows == ["400", "400"]  # the second point did not start from the first one's watermark
+
+
+def test_register_all_leaves_the_challenger_alias_on_the_best_point(project: Project) -> None:
+    result = sweep.sweep(
+        project.pipeline,
+        sweep.SweepOptions(grid={"C": ["0.003", "1.0"]}, workers=1, register_all=True, progress=False),
+    )
+    assert [p.status for p in result.points] == ["FINISHED", "FINISHED"], result.error
+    assert [p.model_version for p in result.points] == ["1", "2"]  # in the order the points finished
+    assert result.best is not None
+    assert result.best.index == 0  # the stronger regularization wins on this data
+    challenger = project.client.get_model_version_by_alias(MODEL_NAME, "challenger")
+    assert str(challenger.version) == result.model_version == result.best.model_version == "1"
+
+
+def test_bad_sweep_options_are_errors_before_anything_runs(project: Project) -> None:
+    with pytest.raises(UsageError, match="--workers must be at least 1"):
+        sweep.sweep(project.pipeline, sweep.SweepOptions(grid={"C": ["0.1"]}, workers=0, progress=False))
+    with pytest.raises(UsageError, match=r"Unknown parameter\(s\) depth \(--grid/-p\)"):
+        sweep.sweep(project.pipeline, sweep.SweepOptions(grid={"depth": ["3"]}, progress=False))
+    assert project.client.search_runs([e.experiment_id for e in project.client.search_experiments()]) == []

@@ -44,3 +44,11 @@ def test_a_failing_smoke_run_reports_the_cell(project: Project) -> None:
     assert not report.passed
     assert [(p.check, p.cell) for p in report.problems] == [("run", 5)]
     assert "boom from the notebook" in report.problems[0].message
+
+
+def test_the_smoke_run_starts_from_the_pipelines_parameters(project: Project) -> None:
+    project.write_pipeline(parameters={"C": 0.25, "max_iter": 200})
+    report = validate.validate(project.notebook, pipeline=project.pipeline, timeout=120)
+    assert report.passed, report.problems
+    assert report.dynamic["parameters"]["C"] == 0.25  # the pipeline's default, not the notebook's 1.0
+    assert report.dynamic["parameters"]["max_iter"] == 20  # its smoke value wins

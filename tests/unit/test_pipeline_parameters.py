@@ -92,3 +92,12 @@ def test_pairs_need_an_equals_sign() -> None:
     assert parse_pairs(["a=1", "b=x=y"]) == {"a": "1", "b": "x=y"}
     with pytest.raises(UsageError, match="name=value"):
         parse_pairs(["oops"])
+
+
+def test_the_typing_import_the_annotations_need_may_stay_in_the_cell() -> None:
+    cell = 'from typing import Literal, Optional\nimport typing\nmode: Literal["a", "b"] = "a"\nk: Optional[int] = None\n'
+    contract, problems = parse_cell(cell, cell=1)
+    assert problems == []
+    assert list(contract.parameters) == ["mode", "k"]
+    _, problems = parse_cell("from os import path\nimport typing, os\na = 1\n", cell=1)
+    assert [p.line for p in problems] == [1, 2]

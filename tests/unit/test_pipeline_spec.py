@@ -61,6 +61,18 @@ def test_a_good_file_resolves_paths_defaults_and_environments(folder: Path) -> N
         (("  target: label\n", "  target: label\n  task: ranking\n"), ":9: `evaluation.task` must be one of"),
         (("data:\n", "timeouts: {cell: -1}\ndata:\n"), ":5: `timeouts.cell` must be positive"),
         (("model:\n  name: demo-model\n", "model: [1, 2]\n"), ":9: `model` must be a mapping"),
+        (("data:\n", "retries:\n  when: [oom]\ndata:\n"), ":6: `retries.when` must be a list of"),
+        (("data:\n", "retries: {backoff: -1}\ndata:\n"), ":5: `retries.backoff` must be 0 or more"),
+        (("  C: 0.5\n", "  C: 0.5\n  C: 0.7\n"), ":5: `parameters.C` is given twice (first on line 4)"),
+        (
+            ("  name: demo-model\n", "  name: demo-model\n  metric: test_acuracy\n"),
+            ":11: `model.metric` names",
+        ),
+        (("    test_accuracy:", "    val_accuracy:"), ":13: `gates.model.val_accuracy` names the metric"),
+        (
+            ("data: {source: dev.csv}", "data: {watermark: day}"),
+            ":15: `environments.dev.data.source` is required",
+        ),
     ],
 )
 def test_errors_name_the_key_and_the_line(folder: Path, change: tuple[str, str], expected: str) -> None:
@@ -72,3 +84,18 @@ def test_errors_name_the_key_and_the_line(folder: Path, change: tuple[str, str],
 def test_yaml_syntax_errors_give_the_line(folder: Path) -> None:
     with pytest.raises(ConfigError, match=r":3: not valid YAML"):
         _load(folder, "name: x\nnotebook: classifier.ipynb\nparameters: a: b\n")
+
+
+def test_gates_may_name_a_slice_metric(folder: Path) -> None:
+    text = GOOD.replace("  target: label\n", "  target: label\n  slice_column: segment\n").replace(
+        "    test_accuracy:", "    test_accuracy.segment.1:"
+    )
+    assert list(_load(folder, text).model_gate) == ["test_accuracy.segment.1"]
+
+
+def test_an_environments_data_source_keeps_the_watermark_filter(folder: Path) -> None:
+    loaded = _load(folder, GOOD.replace("  source: data.csv\n", "  source: data.csv\n  watermark: day\n"))
+    assert (loaded.for_env("dev").data.source, loaded.for_env("dev").data.watermark) == (
+        str(folder / "dev.csv"),
+        "day",
+    )
