@@ -110,7 +110,13 @@ def _run(line: str, shell: Any) -> None:
     from mlops_nb.capture import session
 
     try:
-        args = _parser().parse_args(shlex.split(line))
+        tokens = shlex.split(line)
+    except ValueError as exc:  # e.g. an unterminated quote
+        raise UsageError(
+            f"Cannot read `%mlops {line}`: {exc}.", hint="Close the quotes around a value."
+        ) from None
+    try:
+        args = _parser().parse_args(tokens)
     except _Help:
         return
     if args.command is None:
