@@ -70,6 +70,8 @@ class Session:
     resumed: bool = False
     ended: bool = False
     autologging: bool = False  # we turned MLflow autologging on, and turn it off at the end
+    parameter_names: list[str] = field(default_factory=list)  # of the parameters and injected cells
+    parameter_sources: set[str] = field(default_factory=set)  # the parameters cells' sources, stripped
 
     # configuration
 
@@ -184,6 +186,13 @@ class Session:
             self.warnings.pop(records.TAG_WARNING_SPLIT_LEAKAGE)
             self.client.delete_tag(self.run_id, records.TAG_WARNING_SPLIT_LEAKAGE)
 
+    def record_parameters(self, user_ns: dict[str, Any] | None) -> None:
+        """Record the parameters the kernel holds now and the run does not have yet."""
+        if user_ns is not None:
+            values = {n: user_ns[n] for n in self.parameter_names if n in user_ns and n not in self.params}
+            if values:
+                self.log_config(values)
+
     # metrics
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
@@ -267,6 +276,7 @@ class Session:
 
             mlflow.autolog(disable=True, silent=True)
         try:
+            self.record_parameters(_host.get("user_ns"))  # a parameters cell that ran last
             self.record_execution_order()
             _snapshot(self)
             if self.mode == records.MODE_INTERACTIVE:
@@ -373,13 +383,25 @@ def _capture_code(session: Session, user_ns: dict[str, Any] | None) -> dict[str,
     )
     session.client.log_text(session.run_id, code.packages(), records.ARTIFACT_PACKAGES)
     _snapshot(session)
-    # the parameters cell (and papermill's injected cell): values as the kernel holds them now
-    raw = list(_host.get("raw_history") or [])
-    names = notebook.parameter_names(nb, raw)
-    values = {n: user_ns[n] for n in names if user_ns is not None and n in user_ns}
-    if values:
-        session.log_config({k: v for k, v in values.items() if k not in session.params})
+    # the parameters cell (and papermill's injected cell): values as the kernel holds them now, or, when
+    # those cells come after `%mlops track`, once they have run (see cell_ran)
+    session.parameter_names = notebook.parameter_names(nb, list(_host.get("raw_history") or []))
+    session.parameter_sources = {code.cell_source(c).strip() for c in notebook.parameter_cells(nb or {})}
+    session.record_parameters(user_ns)
     return tags
+
+
+def cell_ran(source: str) -> None:
+    """After each cell (IPython adapter): record the parameters once their cells have run. Nothing is
+    recorded right after a parameters cell, so that papermill's injected cell, which follows it, wins."""
+    session = _active
+    if session is None or session.ended:
+        return
+    if source.lstrip().startswith(notebook.PAPERMILL_HEADER):
+        names = notebook.assigned_names(source)
+        session.parameter_names += [n for n in names if n not in session.parameter_names]
+    elif source.strip() not in session.parameter_sources:
+        session.record_parameters(_host.get("user_ns"))
 
 
 def _script() -> Path | None:
