@@ -322,7 +322,13 @@ def _pop_fluent_run(run_id: str) -> None:
 
 
 def _param_text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, default=str)
+    """A param's text: JSON for numbers, booleans, None, lists and dicts; str() for anything else (a Path
+    or a date reads as itself, not as a quoted JSON string)."""
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, (bool, int, float, list, tuple, dict)):
+        return json.dumps(value, default=str)
+    return str(value)
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:

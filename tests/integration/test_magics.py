@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -79,10 +80,13 @@ def test_python_api_takes_numpy_integers_and_checks_config_names(
     digests = mlops_nb.log_split(train=np.arange(6.0), seed=np.int64(42))
     with pytest.raises(UsageError, match="Invalid config name 'learning rate!'"):
         mlops_nb.log_config({"learning rate!": 0.1})
+    mlops_nb.log_config({"data": Path("data/train.csv"), "since": date(2024, 1, 31), "C": np.float32(0.5)})
     assert tracked.writer.flush().written == 1
     client = store.client()
     assert [m.step for m in client.get_metric_history(tracked.run_id, "loss")] == [3]
-    assert set(digests) == {"train"} and "learning rate!" not in client.get_run(tracked.run_id).data.params
+    params = client.get_run(tracked.run_id).data.params
+    assert set(digests) == {"train"} and "learning rate!" not in params
+    assert (params["data"], params["since"], params["C"]) == ("data/train.csv", "2024-01-31", "0.5")
 
 
 def test_track_twice_resumes_and_config_is_typed(
