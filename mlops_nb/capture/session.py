@@ -141,7 +141,8 @@ class Session:
     def _log_datasets(self, profiles: dict[str, dict[str, Any]], schemas: dict[str, dict[str, Any]]) -> None:
         from mlflow.entities import Dataset, DatasetInput, InputTag
 
-        source = {"notebook": str(self.notebook) if self.notebook else sys.argv[0], "run_id": self.run_id}
+        # no run id: MLflow keeps one dataset per name and digest in an experiment, with the first source
+        source = {"notebook": str(self.notebook) if self.notebook else sys.argv[0]}
         inputs = [
             DatasetInput(
                 Dataset(

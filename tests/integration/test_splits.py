@@ -91,3 +91,13 @@ def test_bad_split_names_are_refused_before_anything_is_written(
         mlops_nb.log_split(train=np.arange(3), **{name: np.arange(3)})
     assert store.client().get_run(tracked.run_id).inputs.dataset_inputs == []
     assert mlops_nb.status()["splits"] == {}
+
+
+def test_a_dataset_shared_by_two_runs_names_neither_run_as_its_source(project: Path) -> None:
+    first = mlops_nb.track(experiment="shared", autolog=False)
+    mlops_nb.log_split(train=np.arange(10.0))
+    mlops_nb.stop()
+    second = mlops_nb.track(experiment="shared", autolog=False)
+    mlops_nb.log_split(train=np.arange(10.0))  # same name and digest: MLflow reuses the first dataset
+    (used,) = store.client().get_run(second.run_id).inputs.dataset_inputs
+    assert first.run_id not in used.dataset.source
