@@ -1,5 +1,7 @@
 """Every error mlops_nb raises on purpose: one root class, a message that says what to do, an HTTP status."""
 
+from collections.abc import Callable
+
 
 class MlopsError(Exception):
     """Root of mlops_nb's errors. The message names the problem and the fix."""
@@ -10,6 +12,14 @@ class MlopsError(Exception):
         self.message = message
         self.hint = hint
         super().__init__(message if not hint else f"{message} {hint}")
+
+    @property
+    def _render_traceback_(self) -> Callable[[], list[str]]:
+        """IPython shows a user mistake (a 4xx error) as its message, without a Python traceback; for
+        other errors the attribute is absent, so IPython shows its usual traceback."""
+        if self.status >= 500:
+            raise AttributeError("_render_traceback_")
+        return lambda: [f"{type(self).__name__}: {self}"]
 
 
 class UsageError(MlopsError):

@@ -3,6 +3,8 @@
 Every module that reads or writes a run uses these names; nothing spells them out elsewhere.
 """
 
+import re
+
 # Environment variables a pipeline runner sets for the kernel it starts.
 ENV_RUN_ID = "MLOPS_NB_RUN_ID"  # attach `%mlops track` to this run instead of opening one
 ENV_NOTEBOOK = "MLOPS_NB_NOTEBOOK"  # path of the notebook being executed
@@ -38,6 +40,9 @@ TAG_WARNING_PREFIX = "mlops_nb.warning."
 TAG_WARNING_EXECUTION_ORDER = TAG_WARNING_PREFIX + "execution_order"
 TAG_WARNING_SPLIT_LEAKAGE = TAG_WARNING_PREFIX + "split_leakage"
 TAG_WARNING_GIT_DIRTY = TAG_WARNING_PREFIX + "git_dirty"
+TAG_WARNING_NOTEBOOK_UNKNOWN = (
+    TAG_WARNING_PREFIX + "notebook_unknown"
+)  # a kernel whose notebook was not found
 
 # Dataset inputs.
 INPUT_CONTEXT = "mlflow.data.context"  # "training" | "validation" | "testing"
@@ -63,6 +68,20 @@ SPLIT_CONTEXTS = {
     "testing": "testing",
     "holdout": "testing",
 }
+
+
+def split_context(name: str) -> str | None:
+    """The dataset context a split's name implies: ``train``, ``X_train``, ``y_test``, ``trainX``, ``val_df``
+    give training, testing, validation; None when the name names no context or several."""
+    if name.lower() in SPLIT_CONTEXTS:
+        return SPLIT_CONTEXTS[name.lower()]
+    words = re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", name).lower())
+    found = set()
+    for word in words:
+        for candidate in (word, word[1:] if word[:1] in "xy" else "", word[:-1] if word[-1:] in "xy" else ""):
+            if candidate in SPLIT_CONTEXTS:
+                found.add(SPLIT_CONTEXTS[candidate])
+    return found.pop() if len(found) == 1 else None
 
 
 def split_artifact(name: str) -> str:

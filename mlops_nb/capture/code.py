@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 SECRET_NAME = re.compile(
-    r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD_|CREDENTIAL|AUTH|PRIVATE|COOKIE|SESSION_ID|CERT", re.I
+    r"KEY|TOKEN|SECRET|PASS|PWD|CREDENTIAL|AUTH|PRIVATE|COOKIE|SESSION_ID|CERT|SALT|DSN", re.I
 )
-_URL_PASSWORD = re.compile(r"(\w+://[^/:@\s]+):[^@/\s]+@")
+_NOT_SECRET = {"PWD", "OLDPWD"}  # the shell's working folders
+_URL_PASSWORD = re.compile(r"(\w+://[^/:@\s]*):[^@/\s]+@")
 INJECTED_TAG = "injected-parameters"
 PARAMETERS_TAG = "parameters"
 
@@ -100,7 +101,7 @@ def notebook_hash(notebook: dict[str, Any]) -> str:
 
 def is_secret(name: str) -> bool:
     """True for environment variable names that look like credentials."""
-    return bool(SECRET_NAME.search(name))
+    return name.upper() not in _NOT_SECRET and bool(SECRET_NAME.search(name))
 
 
 def redact_url(value: str) -> str:

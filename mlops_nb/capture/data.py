@@ -269,6 +269,13 @@ def row_hashes(data: Any) -> Any:
     return hashes.to_numpy(dtype=np.uint64)
 
 
+def has_repeats(hashes: Any) -> bool:
+    """Whether some rows are equal, given their `row_hashes`."""
+    import numpy as np
+
+    return int(np.unique(hashes).size) < len(hashes)
+
+
 def shared_row_count(a: Any, b: Any) -> int:
     """Rows of `b` whose content also appears as a row of `a` (train/test leakage)."""
     import numpy as np

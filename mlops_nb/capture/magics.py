@@ -110,7 +110,13 @@ def _run(line: str, shell: Any) -> None:
     from mlops_nb.capture import session
 
     try:
-        args = _parser().parse_args(shlex.split(line))
+        tokens = shlex.split(line)
+    except ValueError as exc:  # e.g. an unterminated quote
+        raise UsageError(
+            f"Cannot read `%mlops {line}`: {exc}.", hint="Close the quotes around a value."
+        ) from None
+    try:
+        args = _parser().parse_args(tokens)
     except _Help:
         return
     if args.command is None:
@@ -189,12 +195,17 @@ def register(ipython: Any) -> None:
 
     def post_run_cell(result: Any) -> None:
         info = result.info
+        source = info.raw_cell if info is not None else ""
         session.execution_log.record(
             result.execution_count,
-            info.raw_cell if info is not None else "",
+            source,
             getattr(info, "cell_id", None),
             result.error_in_exec is not None or result.error_before_exec is not None,
         )
+        try:
+            session.cell_ran(source or "")
+        except Exception as exc:  # a hook must not break the user's cell
+            print(f"mlops: the parameters could not be recorded: {exc}", file=sys.stderr)
 
     if not getattr(ipython, "_mlops_nb_registered", False):
         ipython.events.register("post_run_cell", post_run_cell)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import re
 import sqlite3
 import threading
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 BATCH = 1000  # MLflow's log_batch limit for metrics
 Point = tuple[str, float, int, int]  # key, value, timestamp (ms), step
 Sink = Callable[[list[Point]], None]
-_VALID_KEY = re.compile(r"^[/\w.\- :]{1,250}$")  # MLflow's rule for metric names
+_VALID_KEY = re.compile(r"^[/\w.\- :]{1,250}$")  # MLflow's rule for metric and param names
 _FLOAT_MAX = 1.7976931348623157e308
 
 
@@ -101,13 +102,20 @@ class WriterStats:
     last_error: str | None = None
 
 
+KEY_RULE = "Use up to 250 letters, digits, and _ - . space : / (no '..', no leading '/')."
+
+
+def valid_key(key: object) -> bool:
+    """Whether `key` is a name MLflow accepts for a metric or a param."""
+    return (
+        isinstance(key, str) and bool(_VALID_KEY.match(key)) and ".." not in key and not key.startswith("/")
+    )
+
+
 def _as_point_value(key: object, value: object, known: set[str]) -> float:
     if key not in known:
-        if not isinstance(key, str) or not _VALID_KEY.match(key) or ".." in key or key.startswith("/"):
-            raise UsageError(
-                f"Invalid metric name {key!r}.",
-                hint="Use up to 250 letters, digits, and _ - . space : / (no '..', no leading '/').",
-            )
+        if not valid_key(key):
+            raise UsageError(f"Invalid metric name {key!r}.", hint=KEY_RULE)
         known.add(key)
     try:
         number = float(value)  # type: ignore[arg-type]
@@ -146,10 +154,10 @@ class MetricWriter:
             raise UsageError(
                 "This run was stopped; metrics can no longer be logged to it.", hint="Run `%mlops track`."
             )
-        if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
+        if step is not None and (isinstance(step, bool) or not isinstance(step, numbers.Integral)):
             raise UsageError(f"step must be an integer, got {step!r}.")
         now = int(time.time() * 1000)
-        step = step or 0
+        step = int(step or 0)  # numpy integers too
         points = [(key, _as_point_value(key, value, self._keys), now, step) for key, value in metrics.items()]
         with self._lock:
             self._pending.extend(points)

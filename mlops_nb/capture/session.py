@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import atexit
 import json
+import numbers
 import os
+import re
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -17,9 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_nb import config, records, store
 from mlops_nb.capture import code, history, notebook, requirements
-from mlops_nb.capture.metrics import MetricWriter, replay_spool, sink_for
+from mlops_nb.capture.metrics import KEY_RULE, MetricWriter, replay_spool, sink_for, valid_key
 from mlops_nb.capture.notebook import find_notebook
-from mlops_nb.exceptions import NoActiveRunError, NotFoundError, StoreError, UnsupportedDataError, UsageError
+from mlops_nb.exceptions import (
+    MlopsError,
+    NoActiveRunError,
+    NotFoundError,
+    StoreError,
+    UnsupportedDataError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -61,6 +70,8 @@ class Session:
     resumed: bool = False
     ended: bool = False
     autologging: bool = False  # we turned MLflow autologging on, and turn it off at the end
+    parameter_names: list[str] = field(default_factory=list)  # of the parameters and injected cells
+    parameter_sources: set[str] = field(default_factory=set)  # the parameters cells' sources, stripped
 
     # configuration
 
@@ -70,8 +81,8 @@ class Session:
             raise UsageError(f"log_config expects a dict of name → value, got {type(values).__name__}.")
         new = {}
         for key, value in values.items():
-            if not isinstance(key, str) or not key:
-                raise UsageError(f"Config names must be non-empty strings, got {key!r}.")
+            if not valid_key(key):
+                raise UsageError(f"Invalid config name {key!r}.", hint=KEY_RULE)
             if key in self.params and _param_text(self.params[key]) != _param_text(value):
                 raise UsageError(
                     f"Config {key!r} is already {self.params[key]!r} in run {self.run_id}; a run's params cannot change.",
@@ -101,8 +112,9 @@ class Session:
             raise UsageError(
                 "No splits given.", hint="Example: log_split(train=X_train, test=X_test, seed=42)."
             )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
             raise UsageError(f"seed must be an integer, got {seed!r}.")
+        contexts = {name: _split_context(name) for name in splits}
         digests = {}
         for name, value in splits.items():  # fingerprint everything before writing anything
             try:
@@ -111,7 +123,7 @@ class Session:
                 raise UnsupportedDataError(f"Split {name!r}: {exc.message}", hint=exc.hint) from None
         profiles: dict[str, dict[str, Any]] = {}
         for name, value in splits.items():
-            context = records.SPLIT_CONTEXTS.get(name.lower(), name)
+            context = contexts[name]
             profile = data.profile(value, name=name, context=context, digest=digests[name], seed=seed)
             profiles[name] = profile
             self.splits[name] = SplitRecord(
@@ -129,7 +141,8 @@ class Session:
     def _log_datasets(self, profiles: dict[str, dict[str, Any]], schemas: dict[str, dict[str, Any]]) -> None:
         from mlflow.entities import Dataset, DatasetInput, InputTag
 
-        source = {"notebook": str(self.notebook) if self.notebook else sys.argv[0], "run_id": self.run_id}
+        # no run id: MLflow keeps one dataset per name and digest in an experiment, with the first source
+        source = {"notebook": str(self.notebook) if self.notebook else sys.argv[0]}
         inputs = [
             DatasetInput(
                 Dataset(
@@ -161,8 +174,10 @@ class Session:
         for i, first in enumerate(names):
             for second in names[i + 1 :]:
                 a, b = self.splits[first], self.splits[second]
-                if a.num_columns != b.num_columns:
-                    continue
+                if a.context == b.context or a.num_columns != b.num_columns:
+                    continue  # e.g. X_train and y_train: parts of the same data, not leakage
+                if a.num_columns == 1 and (data.has_repeats(a.row_hashes) or data.has_repeats(b.row_hashes)):
+                    continue  # a label or target column: its values repeat, equal values are not shared rows
                 shared = data.shared_row_count(a.row_hashes, b.row_hashes)
                 if shared:
                     overlaps.append(f"{first}∩{second}: {shared} rows")
@@ -171,6 +186,13 @@ class Session:
         elif records.TAG_WARNING_SPLIT_LEAKAGE in self.warnings:
             self.warnings.pop(records.TAG_WARNING_SPLIT_LEAKAGE)
             self.client.delete_tag(self.run_id, records.TAG_WARNING_SPLIT_LEAKAGE)
+
+    def record_parameters(self, user_ns: dict[str, Any] | None) -> None:
+        """Record the parameters the kernel holds now and the run does not have yet."""
+        if user_ns is not None:
+            values = {n: user_ns[n] for n in self.parameter_names if n in user_ns and n not in self.params}
+            if values:
+                self.log_config(values)
 
     # metrics
 
@@ -255,6 +277,7 @@ class Session:
 
             mlflow.autolog(disable=True, silent=True)
         try:
+            self.record_parameters(_host.get("user_ns"))  # a parameters cell that ran last
             self.record_execution_order()
             _snapshot(self)
             if self.mode == records.MODE_INTERACTIVE:
@@ -272,6 +295,24 @@ class Session:
             ) from None
 
 
+_SPLIT_NAME = re.compile(r"^(?!\.+$)[\w.\-]{1,200}$")
+
+
+def _split_context(name: str) -> str:
+    """The context (training, validation, testing) of a split, from its name; UsageError when it has none."""
+    if not _SPLIT_NAME.match(name):
+        raise UsageError(
+            f"{name!r} is not a split name.", hint="Use letters, digits, _ - . (e.g. train, X_test, val)."
+        )
+    context = records.split_context(name)
+    if context is None:
+        raise UsageError(
+            f"Cannot tell whether split {name!r} is training, validation or testing data.",
+            hint="Name it train, validation or test, or with one of them in it (X_train, y_test, val_df).",
+        )
+    return context
+
+
 def _pop_fluent_run(run_id: str) -> None:
     """Drop the run from MLflow's active-run stack without ending it (we end it through the client)."""
     import mlflow
@@ -282,7 +323,13 @@ def _pop_fluent_run(run_id: str) -> None:
 
 
 def _param_text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, default=str)
+    """A param's text: JSON for numbers, booleans, None, lists and dicts; str() for anything else (a Path
+    or a date reads as itself, not as a quoted JSON string)."""
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, (bool, int, float, list, tuple, dict)):
+        return json.dumps(value, default=str)
+    return str(value)
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
@@ -297,12 +344,23 @@ def _snapshot(session: Session) -> None:
 def _capture_code(session: Session, user_ns: dict[str, Any] | None) -> dict[str, str]:
     """Tags and artifacts for the code version, environment and parameters; returns the tags."""
     nb_path = session.notebook
-    source_path = nb_path or Path(sys.argv[0]).resolve()
+    kernel = sys.modules.get("ipykernel.kernelapp")
+    interactive = _host.get("user_ns") is not None or (
+        kernel is not None and kernel.IPKernelApp.initialized()
+    )
+    script = None if nb_path or interactive else _script()
     tags = {
-        records.SOURCE_NAME: str(source_path),
-        records.SOURCE_TYPE: "NOTEBOOK" if nb_path else "LOCAL",
+        records.SOURCE_TYPE: "NOTEBOOK" if nb_path or interactive else "LOCAL",
         records.TAG_KERNEL: code.kernel_name() or "",
     }
+    if nb_path or script:
+        tags[records.SOURCE_NAME] = str(nb_path or script)
+    elif interactive:
+        session.warnings[records.TAG_WARNING_NOTEBOOK_UNKNOWN] = (
+            "the notebook's path was not found, so its hash and snapshot are not recorded: "
+            "use `%mlops track --notebook PATH` (or set MLOPS_NB_NOTEBOOK)"
+        )
+        tags[records.TAG_WARNING_NOTEBOOK_UNKNOWN] = session.warnings[records.TAG_WARNING_NOTEBOOK_UNKNOWN]
     nb = code.read_notebook(nb_path) if nb_path else None
     if nb_path:
         tags[records.TAG_NOTEBOOK_PATH] = str(nb_path)
@@ -332,13 +390,31 @@ def _capture_code(session: Session, user_ns: dict[str, Any] | None) -> dict[str,
     )
     session.client.log_text(session.run_id, code.packages(), records.ARTIFACT_PACKAGES)
     _snapshot(session)
-    # the parameters cell (and papermill's injected cell): values as the kernel holds them now
-    raw = list(_host.get("raw_history") or [])
-    names = notebook.parameter_names(nb, raw)
-    values = {n: user_ns[n] for n in names if user_ns is not None and n in user_ns}
-    if values:
-        session.log_config({k: v for k, v in values.items() if k not in session.params})
+    # the parameters cell (and papermill's injected cell): values as the kernel holds them now, or, when
+    # those cells come after `%mlops track`, once they have run (see cell_ran)
+    session.parameter_names = notebook.parameter_names(nb, list(_host.get("raw_history") or []))
+    session.parameter_sources = {code.cell_source(c).strip() for c in notebook.parameter_cells(nb or {})}
+    session.record_parameters(user_ns)
     return tags
+
+
+def cell_ran(source: str) -> None:
+    """After each cell (IPython adapter): record the parameters once their cells have run. Nothing is
+    recorded right after a parameters cell, so that papermill's injected cell, which follows it, wins."""
+    session = _active
+    if session is None or session.ended:
+        return
+    if source.lstrip().startswith(notebook.PAPERMILL_HEADER):
+        names = notebook.assigned_names(source)
+        session.parameter_names += [n for n in names if n not in session.parameter_names]
+    elif source.strip() not in session.parameter_sources:
+        session.record_parameters(_host.get("user_ns"))
+
+
+def _script() -> Path | None:
+    """The script this process runs; None for ``python -c`` and an interactive interpreter."""
+    path = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    return path.resolve() if path is not None and path.is_file() else None
 
 
 def _open(experiment: str | None, run_name: str | None, nb_path: Path | None) -> tuple[str, str, str, str]:
@@ -390,8 +466,22 @@ def track(
             _active.resumed = True
             return _active
         user_ns = user_ns if user_ns is not None else _host.get("user_ns")
+        if notebook and not Path(notebook).is_file():
+            raise UsageError(
+                f"Notebook {notebook!r} does not exist (from {Path.cwd()}).",
+                hint="Give the path of the notebook you are running.",
+            )
         nb_path = Path(notebook).resolve() if notebook else find_notebook(user_ns)
-        run_id, exp_id, exp_name, mode = _open(experiment, run_name, nb_path)
+        try:
+            run_id, exp_id, exp_name, mode = _open(experiment, run_name, nb_path)
+        except MlopsError:
+            raise
+        except Exception as exc:  # MLflow's errors of an unreachable or unusable store
+            uri = code.redact_url(config.current().tracking_uri)
+            raise StoreError(
+                f"The MLflow store {uri} could not open a run: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                hint="Check MLFLOW_TRACKING_URI (or tracking_uri in [tool.mlops_nb]) and that its server is running.",
+            ) from exc
         settings = store.ensure_store()
         client = store.client(settings)
         spool_dir = settings.state_dir / "spool"
@@ -408,14 +498,18 @@ def track(
             git=code.git_state(nb_path or Path.cwd()),
         )
         try:
-            existing = client.get_run(run_id).data.params
-            session.params.update(existing)
+            existing = client.get_run(run_id).data
+            session.params.update(existing.params)
             tags = _capture_code(session, user_ns)
             tags[records.TAG_MODE] = mode
-            if mode == records.MODE_PIPELINE and (
-                parent := client.get_run(run_id).data.tags.get(records.PARENT_RUN_ID)
-            ):
+            if mode == records.MODE_PIPELINE and (parent := existing.tags.get(records.PARENT_RUN_ID)):
                 tags.setdefault(records.TAG_PIPELINE_RUN, parent)
+            if (
+                records.SOURCE_NAME not in tags
+                and sys.argv
+                and existing.tags.get(records.SOURCE_NAME) == sys.argv[0]
+            ):
+                client.delete_tag(run_id, records.SOURCE_NAME)  # MLflow's guess: ipykernel_launcher.py
             from mlflow.entities import RunTag
 
             store.retrying(

@@ -6,7 +6,7 @@ from typing import Any
 
 from mlops_nb import records, store
 from mlops_nb.config import Settings
-from mlops_nb.exceptions import NotFoundError, UsageError
+from mlops_nb.exceptions import NotFoundError, StoreError, UsageError
 from mlops_nb.explore import checks, embedded, links, rows, splits
 
 STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
@@ -54,14 +54,24 @@ def list_runs(
         _text("page_token", page_token, 4000)
     settings = store.ensure_store(settings)
     client = store.client(settings)
-    with checks.translated(f"the runs of experiment {experiment_id}"):
-        page = client.search_runs(
-            [experiment_id],
-            filter_string=" and ".join(c for c in clauses if c),
-            max_results=max_results,
-            order_by=order or None,
-            page_token=page_token or None,
-        )
+    try:
+        with checks.translated(f"the runs of experiment {experiment_id}"):
+            page = client.search_runs(
+                [experiment_id],
+                filter_string=" and ".join(c for c in clauses if c),
+                max_results=max_results,
+                order_by=order or None,
+                page_token=page_token or None,
+            )
+    except StoreError:
+        if not page_token:
+            raise
+        with checks.translated(f"the runs of experiment {experiment_id}"):
+            client.search_runs([experiment_id], max_results=1)  # the store answers: the token is at fault
+        raise UsageError(
+            f"page_token {page_token[:40]!r} is not a page token of this store.",
+            hint="Pass the next_page_token of the previous page; leave it out for the first page.",
+        ) from None
     if not page:  # an empty page: say so when it is because the experiment does not exist
         with checks.translated(f"experiment {experiment_id}"):
             client.get_experiment(experiment_id)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
+import mlops_nb
 from mlops_nb import store
 from mlops_nb.capture import session
+from mlops_nb.exceptions import NoActiveRunError, UnsupportedDataError, UsageError
 
 
 @pytest.fixture
@@ -42,6 +46,47 @@ def test_user_mistakes_get_plain_messages(
     assert "needs NAME=VARIABLE" in err
     _, err = _mlops(shell, "split train=X_missing", capsys)
     assert "X_missing" in err
+    _, err = _mlops(shell, "track --notebook no/such.ipynb", capsys)
+    assert "Notebook 'no/such.ipynb' does not exist" in err and session.status() == {"active": False}
+    _, err = _mlops(shell, 'config name="unterminated', capsys)
+    assert "No closing quotation" in err and "Close the quotes" in err
+
+
+def test_api_mistakes_in_ipython_show_the_message_without_a_traceback(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = shell.run_cell("import mlops_nb\nmlops_nb.log_metrics({'loss': 1.0})")
+    out, err = capsys.readouterr()
+    assert isinstance(result.error_in_exec, NoActiveRunError)  # the cell still fails (papermill stops)
+    assert "NoActiveRunError: No tracked run is active. Start one with `%mlops track`" in out + err
+    assert "Traceback" not in out + err and "session.py" not in out + err
+    _mlops(shell, "track --experiment api-mistakes --no-autolog", capsys)
+    result = shell.run_cell("mlops_nb.log_split(train=[1, 2, 3])")
+    out, err = capsys.readouterr()
+    assert isinstance(result.error_in_exec, UnsupportedDataError)
+    assert "Split 'train': A builtins.list cannot be recorded" in out + err and "Traceback" not in out + err
+    shell.run_cell("from mlops_nb.exceptions import StoreError\nraise StoreError('store down')")
+    out, err = capsys.readouterr()
+    assert "Traceback" in out + err and "StoreError" in out + err  # not a user mistake: the usual traceback
+
+
+def test_python_api_takes_numpy_integers_and_checks_config_names(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+
+    tracked = mlops_nb.track(experiment="numpy-ints", autolog=False)
+    mlops_nb.log_metrics({"loss": 0.5}, step=np.int64(3))
+    digests = mlops_nb.log_split(train=np.arange(6.0), seed=np.int64(42))
+    with pytest.raises(UsageError, match="Invalid config name 'learning rate!'"):
+        mlops_nb.log_config({"learning rate!": 0.1})
+    mlops_nb.log_config({"data": Path("data/train.csv"), "since": date(2024, 1, 31), "C": np.float32(0.5)})
+    assert tracked.writer.flush().written == 1
+    client = store.client()
+    assert [m.step for m in client.get_metric_history(tracked.run_id, "loss")] == [3]
+    params = client.get_run(tracked.run_id).data.params
+    assert set(digests) == {"train"} and "learning rate!" not in params
+    assert (params["data"], params["since"], params["C"]) == ("data/train.csv", "2024-01-31", "0.5")
 
 
 def test_track_twice_resumes_and_config_is_typed(
@@ -91,3 +136,16 @@ def test_stop_turns_autologging_off(shell: InteractiveShell, capsys: pytest.Capt
     assert mlflow.active_run() is None  # no run opened behind the user's back
     experiments = store.client().search_experiments()
     assert sum(len(store.client().search_runs([e.experiment_id])) for e in experiments) == 1
+
+
+def test_track_on_an_unreachable_tracking_server_is_a_plain_message(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    _, err = _mlops(shell, "track --experiment remote", capsys)
+    assert f"The MLflow store {url} could not open a run" in err and "MLFLOW_TRACKING_URI" in err
+    assert session.status() == {"active": False}

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -241,3 +242,42 @@ def test_interactive_series_and_numpy_splits(project: Path) -> None:
         {t.key: t.value for t in d.tags}[records.INPUT_CONTEXT] for d in run.inputs.dataset_inputs
     )
     assert contexts == ["training", "validation"]
+
+
+def test_notebook_run_by_papermills_python_api_never_claims_ipykernel_launcher(project: Path) -> None:
+    nb = make_notebook(
+        project / "step.ipynb",
+        ["%load_ext mlops_nb", "%mlops track --experiment pm-api --no-autolog", "%mlops stop"],
+    )
+    driver = project / "drive.py"  # papermill called from a script: no notebook path on any command line
+    driver.write_text(
+        "import papermill as pm\n"
+        f"pm.execute_notebook({str(nb)!r}, 'out.ipynb', kernel_name='python3', progress_bar=False)\n",
+        encoding="utf-8",
+    )
+    subprocess.run([sys.executable, str(driver)], cwd=project, check=True, capture_output=True, timeout=300)
+    client = store.client()
+    (run,) = client.search_runs([client.get_experiment_by_name("pm-api").experiment_id])
+    tags = run.data.tags
+    assert records.SOURCE_NAME not in tags  # not .../ipykernel_launcher.py
+    assert tags[records.SOURCE_TYPE] == "NOTEBOOK"
+    assert "--notebook PATH" in tags[records.TAG_WARNING_NOTEBOOK_UNKNOWN]
+    assert "WARNING: the notebook's path was not found" in outputs(project / "out.ipynb")
+
+
+def test_parameters_cell_after_track_is_recorded_with_papermills_values(project: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("%load_ext mlops_nb\n%mlops track --experiment late --no-autolog"),
+        nbformat.v4.new_code_cell("lr = 0.1\nepochs = 3"),
+        nbformat.v4.new_code_cell("print(lr * epochs)"),
+    ]
+    nb.cells[1].metadata["tags"] = ["parameters"]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, project / "late.ipynb")
+    papermill(project / "late.ipynb", project / "out.ipynb", params={"lr": 0.5})
+    client = store.client()
+    (run,) = client.search_runs([client.get_experiment_by_name("late").experiment_id])
+    assert run.data.params == {"lr": "0.5", "epochs": "3"}  # papermill's value, not the cell's default
+    config = json.loads(_artifact(client, run.info.run_id, records.ARTIFACT_CONFIG))
+    assert config == {"lr": 0.5, "epochs": 3}

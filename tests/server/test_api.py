@@ -99,6 +99,8 @@ async def test_runs_filter_order_status(api, seeded: Seeded):
         ({"max_results": "ten"}, ["max_results", "whole number"]),
         ({"status": "DONE"}, ["status"]),
         ({"page_token": "not-a-token"}, ["invalid"]),
+        ({"page_token": "W10="}, ["not a page token"]),  # base64 of [] (not MLflow's shape)
+        ({"page_token": "eyJvZmZzZXQiOiAxZTMwfQ=="}, ["not a page token"]),  # {"offset": 1e30}
         ({"colour": "red"}, ["unknown query parameter", "colour"]),
     ],
 )

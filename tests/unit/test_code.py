@@ -48,13 +48,21 @@ def test_notebook_hash_sees_source_and_cell_type_changes() -> None:
         "HTTP_AUTHORIZATION",
         "SSH_PRIVATE",
         "GOOGLE_APPLICATION_CREDENTIALS",
+        "MYSQL_PWD",
+        "SMTP_PASS",
+        "GPG_PASSPHRASE",
+        "PGPASSFILE",
+        "APP_SIGNING_SALT",
+        "SENTRY_DSN",
     ],
 )
 def test_secret_names_are_recognised(name: str) -> None:
     assert code.is_secret(name)
 
 
-@pytest.mark.parametrize("name", ["PATH", "HOME", "PWD", "LANG", "MLFLOW_TRACKING_URI", "PYTHONPATH", "TERM"])
+@pytest.mark.parametrize(
+    "name", ["PATH", "HOME", "PWD", "OLDPWD", "LANG", "MLFLOW_TRACKING_URI", "PYTHONPATH", "TERM"]
+)
 def test_ordinary_names_are_kept(name: str) -> None:
     assert not code.is_secret(name)
 
@@ -66,6 +74,11 @@ def test_environment_drops_secrets_and_redacts_url_passwords(monkeypatch: pytest
     assert "SERVICE_TOKEN" not in env["environment_variables"]
     assert env["environment_variables"]["MLFLOW_TRACKING_URI"] == "https://alice:***@mlflow.example.com/"
     assert "t0ps3cret" not in str(env) and "pa55" not in str(env)
+
+
+def test_url_password_without_user_is_redacted() -> None:
+    assert code.redact_url("redis://:hunter2@cache:6379/0") == "redis://:***@cache:6379/0"
+    assert code.redact_url("http://host:8080/path@x") == "http://host:8080/path@x"
 
 
 def test_parameter_names_from_cell_and_papermill_history() -> None:
