@@ -173,3 +173,20 @@ def test_the_error_line_gives_the_hint_once(project: Project, capsys) -> None:
     err = capsys.readouterr().err
     assert "failed at ingestion: Data source" in err
     assert err.count("Fix `data.source`") == 1
+
+
+def test_sigterm_marks_the_step_and_the_pipeline_run_killed(project: Project) -> None:
+    from tests.integration.pipeline_project import terminate_when_training
+
+    code = terminate_when_training(
+        project, ["run", str(project.pipeline), "-p", "mode=hang", "--no-progress"]
+    )
+    assert code == 130
+    runs = project.client.search_runs([e.experiment_id for e in project.client.search_experiments()])
+    statuses = {r.data.tags.get(records.TAG_PIPELINE_STEP, "pipeline"): r.info.status for r in runs}
+    assert statuses == {
+        "pipeline": "KILLED",
+        "ingestion": "FINISHED",
+        "data_validation": "FINISHED",
+        "training": "KILLED",
+    }
