@@ -190,3 +190,18 @@ def test_sigterm_marks_the_step_and_the_pipeline_run_killed(project: Project) ->
         "data_validation": "FINISHED",
         "training": "KILLED",
     }
+
+
+def test_a_relative_gate_on_a_slice_metric_compares_with_the_champions_slice(project: Project) -> None:
+    from mlops_nb.registry.register import promote
+
+    gate = {"test_accuracy.segment.1": {"min_relative_change": 0.0, "greater_is_better": True}}
+    project.write_pipeline(gates={"model": gate})
+    first = run.run(project.pipeline, run.RunOptions(progress=False))
+    promote(MODEL_NAME, first.model_version or "", reason="first model")
+    second = run.run(project.pipeline, run.RunOptions(progress=False))  # the same model again: no worse
+    check = project.artifact_json(
+        project.steps(second.run_id)["model_validation"].info.run_id, records.ARTIFACT_MODEL_REPORT
+    )["checks"][0]
+    assert check["verdict"] == "pass"
+    assert check["baseline"] == pytest.approx(first.metrics["test_accuracy.segment.1"])
