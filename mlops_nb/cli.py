@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -40,6 +41,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from mlops_nb.pipelines import run
 
+    _stop_on_sigterm()
     options = run.RunOptions(env=args.env, parameters=_pairs(args.param), progress=not args.no_progress)
     return _outcome(lambda: run.run(args.pipeline, options), run.PipelineResult, run.render, args.json)
 
@@ -47,6 +49,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from mlops_nb.pipelines import sweep
 
+    _stop_on_sigterm()
     options = sweep.SweepOptions(
         grid=sweep.parse_grid(args.grid),
         env=args.env,
@@ -77,6 +80,16 @@ def _outcome(action: Callable[[], Any], kind: type, render: Callable[[Any], str]
         return 1
     show(result)
     return 0
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a scheduler or CI stopping the command) ends a pipeline like Ctrl-C: its runs are marked
+    KILLED and its kernels shut down, instead of the process vanishing with its runs left RUNNING."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _pairs(pairs: list[str] | None) -> dict[str, str]:
@@ -148,6 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MlopsError as exc:
         print(f"mlops-nb: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("mlops-nb: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -243,6 +243,8 @@ class _Runner:
                     extra[records.TAG_KERNEL_EXIT_CODE] = str(exc.exit_code)
             if result.status == "FAILED" and result.run_id:
                 self._fail_run(result.run_id, result.error, result.kind, extra)
+            elif result.run_id:
+                store.retrying(lambda: self.client.set_terminated(result.run_id, "KILLED"))
             raise
         else:
             result.seconds = time.monotonic() - started

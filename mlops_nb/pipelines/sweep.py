@@ -256,6 +256,7 @@ def sweep(path: str | Path, options: SweepOptions) -> SweepResult:
             raise
         result.status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
         result.error = result.error or f"{type(exc).__name__}: {exc}"
+        _kill_unfinished(client, result.run_id)
         _close(client, result, started)
         if isinstance(exc, PipelineFailedError | KeyboardInterrupt):
             raise
@@ -313,12 +314,15 @@ def _executor(
     # the notebooks' kernels.
     kernels = WarmKernels(modules)
     runners = WarmKernels(run_mod.RUNNER_MODULES)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep")
     try:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep") as pool:
-            yield (lambda fn, task: pool.submit(runners.call, fn, task)), kernels.kernel_dirs
+        yield (lambda fn, task: pool.submit(runners.call, fn, task)), kernels.kernel_dirs
     finally:
+        # Closing the zygotes first ends any point still running (after an interruption), so waiting
+        # for the pool's threads does not wait for those points to finish.
         runners.close()
         kernels.close()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _progress(futures: list[Any], show: bool, name: str) -> Iterator[tuple[PointResult, Any]]:
@@ -397,6 +401,21 @@ def _finish(
         result.error = failed
         raise PipelineFailedError(f"Sweep {spec.name} failed: {failed}", result=result)
     result.status = "FINISHED"
+
+
+def _kill_unfinished(client: Any, sweep_run_id: str) -> None:
+    """Mark KILLED the pipeline runs of the sweep, and their steps, that an interruption left RUNNING."""
+    experiment_id = client.get_run(sweep_run_id).info.experiment_id
+    running = "attributes.status = 'RUNNING'"
+    points = client.search_runs(
+        [experiment_id], f"tags.`{records.TAG_SWEEP_RUN}` = '{sweep_run_id}' and {running}"
+    )
+    for point in points:
+        steps = client.search_runs(
+            [experiment_id], f"tags.`{records.TAG_PIPELINE_RUN}` = '{point.info.run_id}' and {running}"
+        )
+        for run in [*steps, point]:
+            store.retrying(lambda run=run: client.set_terminated(run.info.run_id, "KILLED"))
 
 
 def _close(client: Any, result: SweepResult, started: float) -> None:

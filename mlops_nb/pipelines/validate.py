@@ -54,8 +54,25 @@ class ValidationReport:
         }
 
 
+_SHELL_INSTALL = re.compile(
+    r"^\s*(\S*/)?((pip3?|conda|mamba|micromamba)\s+install|uv\s+(pip\s+install|add))\b|-m\s+pip\s+install\b"
+)
+_PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}  # their body is Python
+_SHELL_CELL_MAGICS = {"bash", "sh", "script", "system"}
+
+
+def _cell_magic(source: str) -> str | None:
+    """The name of the cell magic (``%%bash`` -> ``bash``) that the cell starts with, or None."""
+    first = source.lstrip().split("\n", 1)[0]
+    return first[2:].split(maxsplit=1)[0] if first.startswith("%%") and first[2:].strip() else None
+
+
 def _code_lines(source: str) -> list[str]:
-    """Cell lines with magics and shell escapes commented out (so pyflakes reads plain Python)."""
+    """Cell lines with magics and shell escapes commented out (so pyflakes reads plain Python); the
+    body of a cell magic that is not Python (``%%bash``, ``%%writefile``, ``%%sql``...) too."""
+    magic = _cell_magic(source)
+    if magic is not None and magic not in _PYTHON_CELL_MAGICS:
+        return ["#" + ln for ln in source.splitlines()]
     return ["#" + ln if ln.lstrip().startswith(("%", "!")) else ln for ln in source.splitlines()]
 
 
@@ -69,8 +86,9 @@ def static_problems(nb: nbformat.NotebookNode) -> list[Problem]:
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
+        shell = _cell_magic(cell.source) in _SHELL_CELL_MAGICS
         for number, line in enumerate(cell.source.splitlines(), start=1):
-            if _INSTALL.match(line):
+            if _INSTALL.match(line) or (shell and number > 1 and _SHELL_INSTALL.search(line)):
                 problems.append(
                     Problem(
                         "install",

@@ -137,8 +137,9 @@ def champion_metrics(
 ) -> dict[str, float] | None:
     """The champion's metrics (all, or only `keys` it has), or None when `name` has no champion.
 
-    Read from the version's training run, then from its pipeline run, whose values win: that is where
-    a pipeline's evaluation step logs the metrics the model gate compares.
+    Read from the version's training run, then from its pipeline run's evaluation step (the metrics
+    per slice) and from the pipeline run itself, whose values win: that is where a pipeline's evaluation
+    logs the metrics the model gate compares.
     """
     client = client or store.client()
     version = champion(name, client=client)
@@ -150,7 +151,16 @@ def champion_metrics(
     pipeline_run = (version.tags or {}).get(records.TAG_PIPELINE_RUN)
     if pipeline_run:
         with contextlib.suppress(Exception):  # a deleted pipeline run leaves the training run's values
-            metrics.update(client.get_run(pipeline_run).data.metrics)
+            parent = client.get_run(pipeline_run)
+            evaluation = client.search_runs(
+                [parent.info.experiment_id],
+                f"tags.`{records.TAG_PIPELINE_RUN}` = '{pipeline_run}' and "
+                f"tags.`{records.TAG_PIPELINE_STEP}` = 'evaluation'",
+                max_results=1,
+            )
+            for step in evaluation:
+                metrics.update(step.data.metrics)
+            metrics.update(parent.data.metrics)
     if keys is None:
         return metrics
     return {key: metrics[key] for key in keys if key in metrics}

@@ -106,3 +106,41 @@ def project_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     proj = Project(root, root / "pipeline.yaml", make_data(root / "data.csv"), notebook)
     proj.write_pipeline()
     return proj
+
+
+def terminate_when_training(project: Project, args: list[str], trainings: int = 1) -> int:
+    """Run `mlops-nb ARGS` in its own process, send it SIGTERM once `trainings` training steps are
+    RUNNING, and return its exit code."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlops_nb.cli", *args],
+        cwd=project.root,
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            experiments = [e.experiment_id for e in project.client.search_experiments()]
+            running = project.client.search_runs(
+                experiments,
+                f"tags.`{records.TAG_PIPELINE_STEP}` = 'training' and attributes.status = 'RUNNING'",
+            )
+            if len(running) >= trainings:
+                time.sleep(2)  # inside the hanging cell
+                break
+            time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "interrupted" in err, err[-2000:]
+    return process.returncode

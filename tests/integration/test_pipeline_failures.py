@@ -173,3 +173,35 @@ def test_the_error_line_gives_the_hint_once(project: Project, capsys) -> None:
     err = capsys.readouterr().err
     assert "failed at ingestion: Data source" in err
     assert err.count("Fix `data.source`") == 1
+
+
+def test_sigterm_marks_the_step_and_the_pipeline_run_killed(project: Project) -> None:
+    from tests.integration.pipeline_project import terminate_when_training
+
+    code = terminate_when_training(
+        project, ["run", str(project.pipeline), "-p", "mode=hang", "--no-progress"]
+    )
+    assert code == 130
+    runs = project.client.search_runs([e.experiment_id for e in project.client.search_experiments()])
+    statuses = {r.data.tags.get(records.TAG_PIPELINE_STEP, "pipeline"): r.info.status for r in runs}
+    assert statuses == {
+        "pipeline": "KILLED",
+        "ingestion": "FINISHED",
+        "data_validation": "FINISHED",
+        "training": "KILLED",
+    }
+
+
+def test_a_relative_gate_on_a_slice_metric_compares_with_the_champions_slice(project: Project) -> None:
+    from mlops_nb.registry.register import promote
+
+    gate = {"test_accuracy.segment.1": {"min_relative_change": 0.0, "greater_is_better": True}}
+    project.write_pipeline(gates={"model": gate})
+    first = run.run(project.pipeline, run.RunOptions(progress=False))
+    promote(MODEL_NAME, first.model_version or "", reason="first model")
+    second = run.run(project.pipeline, run.RunOptions(progress=False))  # the same model again: no worse
+    check = project.artifact_json(
+        project.steps(second.run_id)["model_validation"].info.run_id, records.ARTIFACT_MODEL_REPORT
+    )["checks"][0]
+    assert check["verdict"] == "pass"
+    assert check["baseline"] == pytest.approx(first.metrics["test_accuracy.segment.1"])

@@ -137,3 +137,16 @@ def test_bad_sweep_options_are_errors_before_anything_runs(project: Project) -> 
     with pytest.raises(UsageError, match=r"Unknown parameter\(s\) depth \(--grid/-p\)"):
         sweep.sweep(project.pipeline, sweep.SweepOptions(grid={"depth": ["3"]}, progress=False))
     assert project.client.search_runs([e.experiment_id for e in project.client.search_experiments()]) == []
+
+
+def test_sigterm_stops_a_sweep_at_once_and_marks_its_runs_killed(project: Project) -> None:
+    from tests.integration.pipeline_project import terminate_when_training
+
+    args = ["sweep", str(project.pipeline), "--grid", "C=0.1,1.0", "-p", "mode=hang", "--workers", "2"]
+    assert terminate_when_training(project, [*args, "--no-progress"], trainings=2) == 130
+    runs = project.client.search_runs([e.experiment_id for e in project.client.search_experiments()])
+    assert len(runs) == 1 + 2 * 4  # the sweep, and per point its pipeline run, ingestion, gate, training
+    assert {r.info.status for r in runs if r.info.status not in {"FINISHED"}} == {"KILLED"}
+    assert all(
+        r.info.status == "KILLED" for r in runs if r.data.tags.get(records.TAG_PIPELINE_STEP) == "training"
+    )

@@ -52,3 +52,15 @@ def test_the_smoke_run_starts_from_the_pipelines_parameters(project: Project) ->
     assert report.passed, report.problems
     assert report.dynamic["parameters"]["C"] == 0.25  # the pipeline's default, not the notebook's 1.0
     assert report.dynamic["parameters"]["max_iter"] == 20  # its smoke value wins
+
+
+def test_cell_magic_bodies_are_checked_in_their_own_language(project: Project) -> None:
+    nb = nbformat.read(project.notebook, as_version=4)
+    nb.cells[5:5] = [
+        nbformat.v4.new_code_cell("%%bash\nls -la data\npip install lightgbm"),
+        nbformat.v4.new_code_cell("%%writefile query.sql\nSELECT * FROM houses WHERE price > 10;"),
+        nbformat.v4.new_code_cell("%%time\nundefined_thing + 1"),
+    ]
+    nbformat.write(nb, project.notebook)
+    report = validate.validate(project.notebook, dynamic=False)
+    assert {(p.check, p.cell, p.line) for p in report.problems} == {("install", 5, 3), ("undefined", 7, 2)}
