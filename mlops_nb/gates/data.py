@@ -15,7 +15,7 @@ total variation distance for categories). A check fails when its value is strict
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -191,13 +191,20 @@ def validate_data(
     current_profile: Mapping[str, Any],
     reference_profile: Mapping[str, Any],
     thresholds: DataThresholds | None = None,
+    *,
+    source_columns: Collection[str] = (),
 ) -> DataReport:
-    """Compare `current_profile` (new data) with `reference_profile` (known good data)."""
+    """Compare `current_profile` (new data) with `reference_profile` (known good data).
+
+    `source_columns`: the columns of the data the reference was drawn from. A column of the new data
+    that the reference split lacks but its source had is one the training notebook leaves out (an id,
+    an unused feature): skipped, not failed as new."""
     thresholds = thresholds or DataThresholds()
     current = _columns(current_profile, "current")
     reference = _columns(reference_profile, "reference")
     checks = [_rows(current_profile, thresholds)]
     ignored = set(thresholds.ignore_columns)
+    left_out = {str(name) for name in source_columns} - set(reference)
     for name in reference:
         if name not in current and name not in ignored:
             checks.append(
@@ -206,7 +213,11 @@ def validate_data(
                 )
             )
     for name in current:
-        if name not in reference and name not in ignored:
+        if name in left_out and name not in ignored:
+            checks.extend(
+                _skipped(name, [NEW_COLUMN], "the reference split leaves this column of its source out")
+            )
+        elif name not in reference and name not in ignored:
             checks.append(
                 Check(
                     NEW_COLUMN,

@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_nb import config, records, store
-from mlops_nb.exceptions import ConfigError, GateFailedError, NotebookFailedError, PipelineFailedError
+from mlops_nb.exceptions import (
+    ConfigError,
+    GateFailedError,
+    NotebookFailedError,
+    NotFoundError,
+    PipelineFailedError,
+)
 from mlops_nb.pipelines import evaluation as evaluation_mod
 from mlops_nb.pipelines import source as source_mod
 from mlops_nb.pipelines import spec as spec_mod
@@ -348,12 +354,12 @@ class _Runner:
         if self.spec.data.watermark:  # new rows are newer by construction: that column always "drifts"
             ignored = (*thresholds.ignore_columns, self.spec.data.watermark)
             thresholds = dataclasses.replace(thresholds, ignore_columns=ignored)
-        reference, origin = self._reference_profile()
+        reference, origin, source_columns = self._reference_profile()
         if reference is None:
             self._set_tags(step.run_id, {records.TAG_GATE_PASSED: "no_reference"})
             step.details = {"passed": True, "reference": None, "note": origin}
             return
-        report = validate_data(self.state["profile"], reference, thresholds)
+        report = validate_data(self.state["profile"], reference, thresholds, source_columns=source_columns)
         self.result.reports["data"] = report
         report_dict = report.to_dict()
         report_dict["reference_source"] = origin
@@ -496,29 +502,54 @@ class _Runner:
     def _previous_runs(self, max_results: int = 1) -> list[Any]:
         return _previous_runs(self.client, self.experiment_id, self.spec.name, max_results)
 
-    def _reference_profile(self) -> tuple[dict[str, Any] | None, str]:
-        from mlops_nb.registry.register import champion_reference_split
+    def _reference_profile(self) -> tuple[dict[str, Any] | None, str, list[str]]:
+        """The reference split profile, where it comes from, and the columns of the data it was drawn
+        from (its pipeline run's ingested data; empty when it was not trained by a pipeline)."""
+        from mlops_nb.registry.register import champion, champion_reference_split, split_profile
 
         reference = champion_reference_split(self.spec.model_name, client=self.client)
         if reference is not None:
-            return reference, f"the training split of {self.spec.model_name}@champion"
+            version = champion(self.spec.model_name, client=self.client)
+            run = self.client.get_run(version.run_id) if version and version.run_id else None
+            pipeline_run = run.data.tags.get(records.TAG_PIPELINE_RUN) if run else None
+            columns = (
+                self._ingested_columns(pipeline_run, run.info.experiment_id) if run and pipeline_run else []
+            )
+            return reference, f"the training split of {self.spec.model_name}@champion", columns
         for run in self._previous_runs(1):
-            for name, path in (
-                ("training split", records.split_artifact("train")),
-                ("ingested data", records.ARTIFACT_INGESTED_PROFILE),
-            ):
-                step = "training" if name == "training split" else "ingestion"
-                children = self.client.search_runs(
-                    [self.experiment_id],
-                    f"tags.`{records.TAG_PIPELINE_RUN}` = '{run.info.run_id}' and "
-                    f"tags.`{records.TAG_PIPELINE_STEP}` = '{step}' and attributes.status = 'FINISHED'",
-                    max_results=1,
-                )
-                if children:
-                    with contextlib.suppress(Exception):
-                        profile = _load_json(self.client, children[0].info.run_id, path)
-                        return profile, f"the {name} of the previous run {run.info.run_id}"
-        return None, "no champion and no previous successful run: nothing to compare with"
+            training = self._step_run(run.info.run_id, "training", self.experiment_id)
+            split = None
+            if training:
+                with contextlib.suppress(NotFoundError):
+                    split = split_profile(training, "train", client=self.client)
+            if split is not None:
+                columns = self._ingested_columns(run.info.run_id, self.experiment_id)
+                return split, f"the training split of the previous run {run.info.run_id}", columns
+            ingestion = self._step_run(run.info.run_id, "ingestion", self.experiment_id)
+            if ingestion:
+                with contextlib.suppress(Exception):
+                    profile = _load_json(self.client, ingestion, records.ARTIFACT_INGESTED_PROFILE)
+                    return profile, f"the ingested data of the previous run {run.info.run_id}", []
+        return None, "no champion and no previous successful run: nothing to compare with", []
+
+    def _ingested_columns(self, pipeline_run_id: str, experiment_id: str) -> list[str]:
+        """The columns of the data a pipeline run ingested ([] when unknown)."""
+        ingestion = self._step_run(pipeline_run_id, "ingestion", experiment_id)
+        if ingestion:
+            with contextlib.suppress(Exception):
+                profile = _load_json(self.client, ingestion, records.ARTIFACT_INGESTED_PROFILE)
+                return [str(name) for name in profile.get("columns", {})]
+        return []
+
+    def _step_run(self, pipeline_run_id: str, step: str, experiment_id: str) -> str | None:
+        """The id of the finished `step` run of a pipeline run, if any."""
+        children = self.client.search_runs(
+            [experiment_id],
+            f"tags.`{records.TAG_PIPELINE_RUN}` = '{pipeline_run_id}' and "
+            f"tags.`{records.TAG_PIPELINE_STEP}` = '{step}' and attributes.status = 'FINISHED'",
+            max_results=1,
+        )
+        return children[0].info.run_id if children else None
 
     def warm(self) -> list[str] | None:
         """Kernel-spec folders of the warm-kernel zygote; None for a cold kernel (a `kernel:` is named)."""

@@ -292,7 +292,10 @@ def _check_gates(r: _Reader, data_gate: Mapping[str, Any], model_gate: Mapping[s
         try:
             MetricThreshold.from_dict(threshold, where=f"gates.model.{metric}")
         except MlopsError as exc:
-            raise r.fail(("gates", "model", str(metric)), exc.message.rstrip("."), exc.hint or "") from None
+            message = exc.message.removeprefix(f"`gates.model.{metric}`: ").rstrip(
+                "."
+            )  # r.fail names the key
+            raise r.fail(("gates", "model", str(metric)), message, exc.hint or "") from None
 
 
 def _check_metric(r: _Reader, key: tuple[str, ...], name: str, task: str, slice_column: str | None) -> None:

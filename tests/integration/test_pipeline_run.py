@@ -76,3 +76,27 @@ def test_environment_selects_its_experiment(project: Project) -> None:
     result = run.run(project.pipeline, run.RunOptions(env="dev", progress=False))
     assert project.client.get_experiment(result.experiment_id).name == "fixture-dev"
     assert project.client.get_run(result.run_id).data.tags[records.TAG_PIPELINE_ENV] == "dev"
+
+
+def test_columns_the_notebook_leaves_out_of_its_split_are_not_new_to_the_data_gate(project: Project) -> None:
+    from mlops_nb.registry.register import promote
+
+    features = "[['x1', 'x2', 'x3', 'x4']]"
+    notebook = nbformat.read(project.notebook, as_version=4)
+    logged = "mlops_nb.log_split(train=frame.loc[X_train.index], validation=frame.loc[X_val.index], seed=0)"
+    (cell,) = [c for c in notebook.cells if logged in c.source]
+    cell.source = cell.source.replace(logged, f"mlops_nb.log_split(train=X_train{features}, seed=0)")
+    nbformat.write(notebook, project.notebook)  # the split lacks `segment` and `label` of the source
+    project.write_pipeline(gates={"model": {"test_accuracy": {"threshold": 0.3, "greater_is_better": True}}})
+
+    first = run.run(project.pipeline, run.RunOptions(progress=False))
+    second = run.run(project.pipeline, run.RunOptions(progress=False))  # against the previous run
+    promote(MODEL_NAME, first.model_version or "", reason="first model")
+    third = run.run(project.pipeline, run.RunOptions(progress=False))  # against the champion
+    for result, origin in ((second, first.run_id), (third, "@champion")):
+        gate = project.steps(result.run_id)["data_validation"]
+        report = project.artifact_json(gate.info.run_id, records.ARTIFACT_DATA_REPORT)
+        assert origin in report["reference_source"]
+        new = {c["column"]: c["verdict"] for c in report["checks"] if c["check"] == "new_column"}
+        assert new == {"segment": "skip", "label": "skip"}
+        assert result.status == "FINISHED"

@@ -89,6 +89,13 @@ def test_new_column_fails_unless_ignored(reference):
     assert validate_data(profile(data), reference, DataThresholds(ignore_columns=("score",))).passed
 
 
+def test_a_source_column_the_training_split_leaves_out_is_not_new(reference):
+    data = frame(2000, seed=5).assign(customer_id=range(2000), score=1.0)
+    report = validate_data(profile(data), reference, source_columns=[*reference["columns"], "customer_id"])
+    assert only(report, "customer_id", NEW_COLUMN).verdict == "skip"  # the notebook never logged it
+    assert only(report, "score", NEW_COLUMN).verdict == "fail"  # new to the source itself
+
+
 def test_retyped_column_fails(reference):
     data = frame(2000, seed=6)
     data["age"] = data["age"].astype(str)
