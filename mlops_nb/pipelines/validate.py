@@ -27,7 +27,9 @@ from mlops_nb.pipelines.parameters import Problem
 
 VALIDATION_EXPERIMENT = "mlops-nb-validate"
 _INSTALL = re.compile(r"^\s*(!\s*(pip|pip3|conda|mamba|uv)\b|%\s*(pip|conda|mamba)\b|!.*-m\s+pip\b)")
-_TRACK = re.compile(r"^\s*%mlops\s+track\b|mlops_nb\.track\(")
+_TRACK_MAGIC = re.compile(r"^\s*%mlops\s+track\b", re.M)
+_MODULE_ALIAS = re.compile(r"^\s*import\s+mlops_nb\s+as\s+(\w+)", re.M)
+_FROM_IMPORT = re.compile(r"^[ \t]*from\s+mlops_nb\s+import\s+(?:\(([\w\s,]+)\)|([\w \t,]+))", re.M)
 _IPYTHON_NAMES = {"display", "get_ipython", "In", "Out", "exit", "quit"}
 
 
@@ -76,11 +78,23 @@ def _code_lines(source: str) -> list[str]:
     return ["#" + ln if ln.lstrip().startswith(("%", "!")) else ln for ln in source.splitlines()]
 
 
+def _tracks(code: str) -> bool:
+    """True when `code` opens a run: `%mlops track`, or `track(...)` of mlops_nb under any import name."""
+    if _TRACK_MAGIC.search(code):
+        return True
+    calls = {"mlops_nb.track", *(f"{alias}.track" for alias in _MODULE_ALIAS.findall(code))}
+    for names in _FROM_IMPORT.findall(code):
+        for item in "".join(names).split(","):
+            found = re.fullmatch(r"\s*track(?:\s+as\s+(\w+))?\s*", item)
+            if found:
+                calls.add(found.group(1) or "track")
+    return any(re.search(rf"(?<![\w.]){re.escape(call)}\s*\(", code) for call in calls)
+
+
 def static_problems(nb: nbformat.NotebookNode) -> list[Problem]:
     """Every static problem of the notebook."""
     _, problems = params_mod.inspect(nb)
     problems = list(problems)
-    tracked = False
     combined: list[str] = []
     origin: list[tuple[int, int]] = []  # combined line -> (cell, line)
     for index, cell in enumerate(nb.cells):
@@ -99,12 +113,10 @@ def static_problems(nb: nbformat.NotebookNode) -> list[Problem]:
                         number,
                     )
                 )
-            if _TRACK.search(line):
-                tracked = True
         for number, line in enumerate(_code_lines(cell.source), start=1):
             combined.append(line)
             origin.append((index, number))
-    if not tracked:
+    if not _tracks("\n".join(c.source for c in nb.cells if c.cell_type == "code")):
         problems.append(
             Problem(
                 "tracking",

@@ -64,3 +64,26 @@ def test_cell_magic_bodies_are_checked_in_their_own_language(project: Project) -
     nbformat.write(nb, project.notebook)
     report = validate.validate(project.notebook, dynamic=False)
     assert {(p.check, p.cell, p.line) for p in report.problems} == {("install", 5, 3), ("undefined", 7, 2)}
+
+
+def test_tracking_is_recognised_under_any_import_name() -> None:
+    def problems(*cells: str) -> list[str]:
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+        nb.cells.insert(0, nbformat.v4.new_code_cell("seed: int = 0", metadata={"tags": ["parameters"]}))
+        return [p.check for p in validate.static_problems(nb)]
+
+    for code in (
+        "%mlops track --experiment x",
+        "import mlops_nb\nmlops_nb.track(experiment='x')",
+        "import mlops_nb as mn\nmn.track()",
+        "from mlops_nb import log_metrics, track\ntrack()",
+        "from mlops_nb import track as start_tracking\nstart_tracking(experiment='x')",
+    ):
+        assert "tracking" not in problems(code), code
+    for code in (
+        "import mlops_nb",
+        "from mlops_nb import track",
+        "def track():\n    pass\ntrack()",
+        "x.track()",
+    ):
+        assert "tracking" in problems(code), code
