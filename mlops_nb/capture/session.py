@@ -261,16 +261,17 @@ class Session:
             "tracking_uri": self.settings.tracking_uri,
         }
 
-    def end(self, status: str = "FINISHED") -> None:
+    def end(self, status: str = "FINISHED", flush_timeout: float = 60.0) -> None:
         """Flush metrics, record execution order and the notebook snapshot, end the run (interactive mode).
 
-        Metric points the store does not take stay in the spool file; the next session in this project
-        writes them. A store that cannot be reached to close the run is reported as a StoreError.
+        Metric points the store does not take within `flush_timeout` seconds stay in the spool file; the
+        next session in this project writes them. A store that cannot be reached to close the run is
+        reported as a StoreError.
         """
         if self.ended:
             return
         self.ended = True
-        stats = self.writer.close()
+        stats = self.writer.close(flush_timeout)
         _pop_fluent_run(self.run_id)
         if self.autologging:  # or the next fit() would open an MLflow run of its own
             import mlflow
@@ -555,18 +556,22 @@ def status() -> dict[str, Any]:
     return {"active": True, **_active.status()}
 
 
-def stop(status_: str = "FINISHED") -> str | None:
+def stop(status_: str = "FINISHED", flush_timeout: float = 60.0) -> str | None:
     """End the active session's run; returns its id or None when nothing was active."""
     global _active
     with _lock:
         if _active is None or _active.ended:
             return None
         session, _active = _active, None
-        session.end(status_)
+        session.end(status_, flush_timeout)
         return session.run_id
 
 
+EXIT_FLUSH_SECONDS = 1.0  # jupyter_client sends SIGTERM 2.5 s after asking a kernel to shut down
+
+
 def _at_exit() -> None:
-    """Kernel shutdown: flush and end the run; FAILED when the last executed cell raised."""
+    """Kernel shutdown: flush and end the run; FAILED when the last executed cell raised. Points the store
+    has not taken after EXIT_FLUSH_SECONDS are spooled, before the kernel can be killed."""
     if _active is not None and not _active.ended:
-        stop("FAILED" if execution_log.last_failed else "FINISHED")
+        stop("FAILED" if execution_log.last_failed else "FINISHED", EXIT_FLUSH_SECONDS)
