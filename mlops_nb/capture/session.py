@@ -382,7 +382,9 @@ def _capture_code(session: Session, user_ns: dict[str, Any] | None) -> dict[str,
             tags[records.SOURCE_GIT_REPO_URL] = git.repo_url
         if git.dirty:
             session.warnings[records.TAG_WARNING_GIT_DIRTY] = (
-                f"uncommitted changes in {git.root} (diff recorded)"
+                f"{nb_path.name if nb_path else 'the code'} is not committed to git in {git.root} (snapshot recorded)"
+                if git.untracked
+                else f"uncommitted changes in {git.root} (diff recorded)"
             )
             tags[records.TAG_WARNING_GIT_DIRTY] = session.warnings[records.TAG_WARNING_GIT_DIRTY]
             session.client.log_text(session.run_id, git.diff, records.ARTIFACT_GIT_DIFF)
