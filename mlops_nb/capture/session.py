@@ -280,7 +280,8 @@ class Session:
         try:
             self.record_parameters(_host.get("user_ns"))  # a parameters cell that ran last
             self.record_execution_order()
-            _snapshot(self)
+            if digest := _snapshot(self):  # the notebook may have been edited and saved since track
+                self.client.set_tag(self.run_id, records.TAG_NOTEBOOK_HASH, digest)
             if self.mode == records.MODE_INTERACTIVE:
                 store.retrying(lambda: self.client.set_terminated(self.run_id, status))
         except Exception as exc:
@@ -337,9 +338,16 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(values, default=str))
 
 
-def _snapshot(session: Session) -> None:
-    if session.notebook and session.notebook.is_file():
-        session.client.log_artifact(session.run_id, str(session.notebook), records.ARTIFACT_CODE_DIR)
+def _snapshot(session: Session) -> str | None:
+    """Upload the notebook as it is on disk now; returns the content hash of what was uploaded."""
+    if not (session.notebook and session.notebook.is_file()):
+        return None
+    text = session.notebook.read_text(encoding="utf-8")
+    session.client.log_text(session.run_id, text, f"{records.ARTIFACT_CODE_DIR}/{session.notebook.name}")
+    try:
+        return code.notebook_hash(json.loads(text))
+    except ValueError:
+        return None
 
 
 def _capture_code(session: Session, user_ns: dict[str, Any] | None) -> dict[str, str]:
@@ -366,8 +374,6 @@ def _capture_code(session: Session, user_ns: dict[str, Any] | None) -> dict[str,
     if nb_path:
         tags[records.TAG_NOTEBOOK_PATH] = str(nb_path)
         tags[records.TAG_NOTEBOOK_SNAPSHOT] = f"{records.ARTIFACT_CODE_DIR}/{nb_path.name}"
-        if nb is not None:
-            tags[records.TAG_NOTEBOOK_HASH] = code.notebook_hash(nb)
     git = session.git
     if git:
         tags.update(
@@ -392,7 +398,8 @@ def _capture_code(session: Session, user_ns: dict[str, Any] | None) -> dict[str,
         session.run_id, code.environment(tags[records.TAG_KERNEL] or None), records.ARTIFACT_ENVIRONMENT
     )
     session.client.log_text(session.run_id, code.packages(), records.ARTIFACT_PACKAGES)
-    _snapshot(session)
+    if digest := _snapshot(session):
+        tags[records.TAG_NOTEBOOK_HASH] = digest
     # the parameters cell (and papermill's injected cell): values as the kernel holds them now, or, when
     # those cells come after `%mlops track`, once they have run (see cell_ran)
     session.parameter_names = notebook.parameter_names(nb, list(_host.get("raw_history") or []))
