@@ -256,7 +256,7 @@ class MetricWriter:
         if not self.stats.spooled or not self.spool.exists():
             return
         text = self.spool.read_text(encoding="utf-8")
-        points: list[Point] = [tuple(json.loads(line)) for line in text.splitlines() if line.strip()]  # type: ignore[misc]
+        points = [point for line in text.splitlines() if (point := _spooled_point(line)) is not None]
         done = self._write(points)
         with self._lock:  # close() may have appended points meanwhile: keep them
             appended = self.spool.read_text(encoding="utf-8")[len(text) :]
@@ -268,6 +268,15 @@ class MetricWriter:
             self.spool.unlink()
             self.stats.spooled = 0
             self.stats.last_error = None
+
+
+def _spooled_point(line: str) -> Point | None:
+    """A spool line as a point; None for a line torn by a crash while it was appended (unrecoverable)."""
+    try:
+        key, value, timestamp, step = json.loads(line)
+        return str(key), float(value), int(timestamp), int(step)
+    except (ValueError, TypeError):
+        return None
 
 
 def replay_spool(sink: Sink, spool: Path) -> int:
