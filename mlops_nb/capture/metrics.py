@@ -118,6 +118,8 @@ def _as_point_value(key: object, value: object, known: set[str]) -> float:
             raise UsageError(f"Invalid metric name {key!r}.", hint=KEY_RULE)
         known.add(key)
     try:
+        if isinstance(value, (str, bytes)):  # float("0.5") would take text that only looks like a number
+            raise TypeError
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise UsageError(

@@ -79,6 +79,8 @@ def test_python_api_takes_numpy_integers_and_checks_config_names(
 
     tracked = mlops_nb.track(experiment="numpy-ints", autolog=False)
     mlops_nb.log_metrics({"loss": 0.5}, step=np.int64(3))
+    with pytest.raises(UsageError, match=r"'acc' has value '0\.9' of type str"):
+        mlops_nb.log_metrics({"acc": "0.9"})
     digests = mlops_nb.log_split(train=np.arange(6.0), seed=np.int64(42))
     with pytest.raises(UsageError, match="Invalid config name 'learning rate!'"):
         mlops_nb.log_config({"learning rate!": 0.1})
