@@ -33,6 +33,7 @@ class GitState:
     diff: str
     repo_url: str | None
     root: Path
+    untracked: bool = False  # the notebook (or script) itself is not in git
 
 
 def _git(args: list[str], cwd: Path) -> str | None:
@@ -46,7 +47,9 @@ def _git(args: list[str], cwd: Path) -> str | None:
 
 
 def git_state(path: Path) -> GitState | None:
-    """The git commit, branch, dirty flag and uncommitted diff of the repository holding `path`, or None."""
+    """The git commit, branch, dirty flag and uncommitted diff of the repository holding `path`, or None.
+
+    A `path` that is a file git does not track (a new notebook) makes the state dirty: the commit lacks it."""
     folder = path if path.is_dir() else path.parent
     top = _git(["rev-parse", "--show-toplevel"], folder)
     commit = _git(["rev-parse", "HEAD"], folder)
@@ -57,13 +60,15 @@ def git_state(path: Path) -> GitState | None:
     porcelain = _git(["status", "--porcelain", "--untracked-files=no"], root) or ""
     diff = _git(["diff", "HEAD", "--no-color"], root) or ""
     url = (_git(["config", "--get", "remote.origin.url"], root) or "").strip() or None
+    untracked = path.is_file() and _git(["ls-files", "--error-unmatch", "--", str(path)], root) is None
     return GitState(
         commit=commit.strip(),
         branch=None if branch == "HEAD" else branch,
-        dirty=bool(porcelain.strip()),
+        dirty=bool(porcelain.strip()) or untracked,
         diff=diff,
         repo_url=redact_url(url) if url else None,
         root=root,
+        untracked=untracked,
     )
 
 

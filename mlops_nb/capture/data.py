@@ -311,7 +311,7 @@ def _as_frame(data: Any) -> Any:
         elif array.ndim == 1:
             frame = pd.DataFrame({"value": array}, copy=False)
         else:
-            array = array.reshape(array.shape[0], -1)
+            array = array.reshape(array.shape[0], math.prod(array.shape[1:]))  # -1 fails on 0 rows
             frame = pd.DataFrame(array, columns=[str(i) for i in range(array.shape[1])], copy=False)
     elif kind == "pandas.Series":
         frame = data.to_frame(name="value" if data.name is None else str(data.name))

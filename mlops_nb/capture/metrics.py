@@ -118,6 +118,8 @@ def _as_point_value(key: object, value: object, known: set[str]) -> float:
             raise UsageError(f"Invalid metric name {key!r}.", hint=KEY_RULE)
         known.add(key)
     try:
+        if isinstance(value, (str, bytes)):  # float("0.5") would take text that only looks like a number
+            raise TypeError
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise UsageError(
@@ -166,9 +168,9 @@ class MetricWriter:
 
     @property
     def pending(self) -> int:
-        """Points queued and not yet handed to the store."""
+        """Points not yet stored nor spooled: queued, or being written."""
         with self._lock:
-            return len(self._pending)
+            return len(self._pending) + len(self._inflight)
 
     def flush(self, timeout: float | None = 60.0) -> WriterStats:
         """Write (or spool) everything queued so far; returns the counts."""
@@ -194,7 +196,8 @@ class MetricWriter:
                 self._append_spool(stranded)
                 self._pending, self._inflight = [], []
         self._wake.set()
-        self._thread.join(timeout=5)
+        if not stranded:  # else the thread waits on the store: nothing to wait for
+            self._thread.join(timeout=5)
         return stats
 
     # background thread
@@ -233,12 +236,10 @@ class MetricWriter:
         return len(points)
 
     def _write_or_spool(self, points: list[Point]) -> None:
-        if self.stats.spooled:  # keep order: older spooled points go first
-            self._append_spool(points)
-            return
-        done = self._write(points)
-        if done < len(points):
-            self._append_spool(points[done:])
+        done = 0 if self.stats.spooled else self._write(points)  # keep order: older spooled points go first
+        with self._lock:
+            if done < len(points) and self._inflight:  # else close() has spooled them already
+                self._append_spool(points[done:])
 
     def _append_spool(self, points: list[Point]) -> None:
         self.spool.parent.mkdir(parents=True, exist_ok=True)
@@ -256,17 +257,28 @@ class MetricWriter:
     def _drain_spool(self) -> None:
         if not self.stats.spooled or not self.spool.exists():
             return
-        lines = self.spool.read_text(encoding="utf-8").splitlines()
-        points: list[Point] = [tuple(json.loads(line)) for line in lines if line.strip()]  # type: ignore[misc]
+        text = self.spool.read_text(encoding="utf-8")
+        points = [point for line in text.splitlines() if (point := _spooled_point(line)) is not None]
         done = self._write(points)
-        if done < len(points):
-            rest = points[done:]
-            self.spool.write_text("".join(json.dumps(p) + "\n" for p in rest), encoding="utf-8")
-            self.stats.spooled = len(rest)
-            return
-        self.spool.unlink()
-        self.stats.spooled = 0
-        self.stats.last_error = None
+        with self._lock:  # close() may have appended points meanwhile: keep them
+            appended = self.spool.read_text(encoding="utf-8")[len(text) :]
+            rest = "".join(json.dumps(p) + "\n" for p in points[done:]) + appended
+            if rest:
+                self.spool.write_text(rest, encoding="utf-8")
+                self.stats.spooled = rest.count("\n")
+                return
+            self.spool.unlink()
+            self.stats.spooled = 0
+            self.stats.last_error = None
+
+
+def _spooled_point(line: str) -> Point | None:
+    """A spool line as a point; None for a line torn by a crash while it was appended (unrecoverable)."""
+    try:
+        key, value, timestamp, step = json.loads(line)
+        return str(key), float(value), int(timestamp), int(step)
+    except (ValueError, TypeError):
+        return None
 
 
 def replay_spool(sink: Sink, spool: Path) -> int:

@@ -261,16 +261,17 @@ class Session:
             "tracking_uri": self.settings.tracking_uri,
         }
 
-    def end(self, status: str = "FINISHED") -> None:
+    def end(self, status: str = "FINISHED", flush_timeout: float = 60.0) -> None:
         """Flush metrics, record execution order and the notebook snapshot, end the run (interactive mode).
 
-        Metric points the store does not take stay in the spool file; the next session in this project
-        writes them. A store that cannot be reached to close the run is reported as a StoreError.
+        Metric points the store does not take within `flush_timeout` seconds stay in the spool file; the
+        next session in this project writes them. A store that cannot be reached to close the run is
+        reported as a StoreError.
         """
         if self.ended:
             return
         self.ended = True
-        stats = self.writer.close()
+        stats = self.writer.close(flush_timeout)
         _pop_fluent_run(self.run_id)
         if self.autologging:  # or the next fit() would open an MLflow run of its own
             import mlflow
@@ -279,7 +280,8 @@ class Session:
         try:
             self.record_parameters(_host.get("user_ns"))  # a parameters cell that ran last
             self.record_execution_order()
-            _snapshot(self)
+            if digest := _snapshot(self):  # the notebook may have been edited and saved since track
+                self.client.set_tag(self.run_id, records.TAG_NOTEBOOK_HASH, digest)
             if self.mode == records.MODE_INTERACTIVE:
                 store.retrying(lambda: self.client.set_terminated(self.run_id, status))
         except Exception as exc:
@@ -336,9 +338,16 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(values, default=str))
 
 
-def _snapshot(session: Session) -> None:
-    if session.notebook and session.notebook.is_file():
-        session.client.log_artifact(session.run_id, str(session.notebook), records.ARTIFACT_CODE_DIR)
+def _snapshot(session: Session) -> str | None:
+    """Upload the notebook as it is on disk now; returns the content hash of what was uploaded."""
+    if not (session.notebook and session.notebook.is_file()):
+        return None
+    text = session.notebook.read_text(encoding="utf-8")
+    session.client.log_text(session.run_id, text, f"{records.ARTIFACT_CODE_DIR}/{session.notebook.name}")
+    try:
+        return code.notebook_hash(json.loads(text))
+    except ValueError:
+        return None
 
 
 def _capture_code(session: Session, user_ns: dict[str, Any] | None) -> dict[str, str]:
@@ -365,8 +374,6 @@ def _capture_code(session: Session, user_ns: dict[str, Any] | None) -> dict[str,
     if nb_path:
         tags[records.TAG_NOTEBOOK_PATH] = str(nb_path)
         tags[records.TAG_NOTEBOOK_SNAPSHOT] = f"{records.ARTIFACT_CODE_DIR}/{nb_path.name}"
-        if nb is not None:
-            tags[records.TAG_NOTEBOOK_HASH] = code.notebook_hash(nb)
     git = session.git
     if git:
         tags.update(
@@ -381,7 +388,9 @@ def _capture_code(session: Session, user_ns: dict[str, Any] | None) -> dict[str,
             tags[records.SOURCE_GIT_REPO_URL] = git.repo_url
         if git.dirty:
             session.warnings[records.TAG_WARNING_GIT_DIRTY] = (
-                f"uncommitted changes in {git.root} (diff recorded)"
+                f"{nb_path.name if nb_path else 'the code'} is not committed to git in {git.root} (snapshot recorded)"
+                if git.untracked
+                else f"uncommitted changes in {git.root} (diff recorded)"
             )
             tags[records.TAG_WARNING_GIT_DIRTY] = session.warnings[records.TAG_WARNING_GIT_DIRTY]
             session.client.log_text(session.run_id, git.diff, records.ARTIFACT_GIT_DIFF)
@@ -389,7 +398,8 @@ def _capture_code(session: Session, user_ns: dict[str, Any] | None) -> dict[str,
         session.run_id, code.environment(tags[records.TAG_KERNEL] or None), records.ARTIFACT_ENVIRONMENT
     )
     session.client.log_text(session.run_id, code.packages(), records.ARTIFACT_PACKAGES)
-    _snapshot(session)
+    if digest := _snapshot(session):
+        tags[records.TAG_NOTEBOOK_HASH] = digest
     # the parameters cell (and papermill's injected cell): values as the kernel holds them now, or, when
     # those cells come after `%mlops track`, once they have run (see cell_ran)
     session.parameter_names = notebook.parameter_names(nb, list(_host.get("raw_history") or []))
@@ -557,18 +567,22 @@ def status() -> dict[str, Any]:
     return {"active": True, **_active.status()}
 
 
-def stop(status_: str = "FINISHED") -> str | None:
+def stop(status_: str = "FINISHED", flush_timeout: float = 60.0) -> str | None:
     """End the active session's run; returns its id or None when nothing was active."""
     global _active
     with _lock:
         if _active is None or _active.ended:
             return None
         session, _active = _active, None
-        session.end(status_)
+        session.end(status_, flush_timeout)
         return session.run_id
 
 
+EXIT_FLUSH_SECONDS = 1.0  # jupyter_client sends SIGTERM 2.5 s after asking a kernel to shut down
+
+
 def _at_exit() -> None:
-    """Kernel shutdown: flush and end the run; FAILED when the last executed cell raised."""
+    """Kernel shutdown: flush and end the run; FAILED when the last executed cell raised. Points the store
+    has not taken after EXIT_FLUSH_SECONDS are spooled, before the kernel can be killed."""
     if _active is not None and not _active.ended:
-        stop("FAILED" if execution_log.last_failed else "FINISHED")
+        stop("FAILED" if execution_log.last_failed else "FINISHED", EXIT_FLUSH_SECONDS)

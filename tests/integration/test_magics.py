@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -12,9 +13,10 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 import mlops_nb
-from mlops_nb import store
-from mlops_nb.capture import session
+from mlops_nb import records, store
+from mlops_nb.capture import code, session
 from mlops_nb.exceptions import NoActiveRunError, UnsupportedDataError, UsageError
+from tests.helpers import make_notebook
 
 
 @pytest.fixture
@@ -77,6 +79,8 @@ def test_python_api_takes_numpy_integers_and_checks_config_names(
 
     tracked = mlops_nb.track(experiment="numpy-ints", autolog=False)
     mlops_nb.log_metrics({"loss": 0.5}, step=np.int64(3))
+    with pytest.raises(UsageError, match=r"'acc' has value '0\.9' of type str"):
+        mlops_nb.log_metrics({"acc": "0.9"})
     digests = mlops_nb.log_split(train=np.arange(6.0), seed=np.int64(42))
     with pytest.raises(UsageError, match="Invalid config name 'learning rate!'"):
         mlops_nb.log_config({"learning rate!": 0.1})
@@ -149,3 +153,18 @@ def test_track_on_an_unreachable_tracking_server_is_a_plain_message(
     _, err = _mlops(shell, "track --experiment remote", capsys)
     assert f"The MLflow store {url} could not open a run" in err and "MLFLOW_TRACKING_URI" in err
     assert session.status() == {"active": False}
+
+
+def test_notebook_saved_after_track_keeps_hash_and_snapshot_in_step(project: Path) -> None:
+    path = make_notebook(project / "edited.ipynb", ["x = 1"])
+    tracked = mlops_nb.track(experiment="edited", autolog=False, notebook=str(path))
+    first = store.client().get_run(tracked.run_id).data.tags[records.TAG_NOTEBOOK_HASH]
+    make_notebook(path, ["x = 1", "y = x + 1"])  # the user edits and saves, then stops
+    mlops_nb.stop()
+    client = store.client()
+    tags = client.get_run(tracked.run_id).data.tags
+    snapshot = json.loads(
+        Path(client.download_artifacts(tracked.run_id, tags[records.TAG_NOTEBOOK_SNAPSHOT])).read_text()
+    )
+    assert tags[records.TAG_NOTEBOOK_HASH] == code.notebook_hash(snapshot) != first
+    assert len(snapshot["cells"]) == 2

@@ -9,7 +9,7 @@ import pytest
 from mlflow.entities import Metric
 
 from mlops_nb import config, store
-from mlops_nb.capture.metrics import MetricWriter, sink_for
+from mlops_nb.capture.metrics import MetricWriter, replay_spool, sink_for
 from mlops_nb.exceptions import UsageError
 
 POINTS = [
@@ -62,3 +62,19 @@ def test_bad_metric_input_is_refused_on_the_callers_thread(project: Path) -> Non
         writer.add({"loss": 1.0}, step=1.5)  # type: ignore[arg-type]
     writer.add({"loss": 1.0, "acc": 2}, step=3)
     assert writer.close().written == 2
+
+
+def test_a_spool_line_torn_by_a_crash_does_not_block_the_others(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = store.client()
+    run_id = client.create_run(store.experiment_id("torn")).info.run_id
+    spool = project / ".mlops" / "spool" / f"{run_id}.jsonl"
+    spool.parent.mkdir(parents=True)
+    spool.write_text(
+        '["m", 5.0, 1000, 5]\n["m", 6.0, 1000, 6]\n["m", 7.', encoding="utf-8"
+    )  # killed mid-line
+    replay_spool(sink_for(config.current(), client, run_id), spool)
+    assert [m.step for m in client.get_metric_history(run_id, "m")] == [5, 6]
+    assert not spool.exists()
+    assert "Traceback" not in capsys.readouterr().err

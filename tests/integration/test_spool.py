@@ -17,6 +17,7 @@ import pytest
 import mlops_nb
 from mlops_nb import store
 from mlops_nb.exceptions import StoreError
+from tests.helpers import make_notebook, papermill
 
 
 def _free_port() -> int:
@@ -121,3 +122,25 @@ def test_points_survive_a_store_outage(server: Server) -> None:
     mlops_nb.stop()
     assert _points(tracked.run_id, "m") == 300
     assert not tracked.writer.spool.exists()
+
+
+def test_points_in_flight_when_the_kernel_shuts_down_are_spooled(server: Server, project: Path) -> None:
+    nb = make_notebook(
+        project / "outage.ipynb",
+        [
+            "%load_ext mlops_nb\n%mlops track --experiment outage --no-autolog",
+            "import mlops_nb, os, signal, time\n"
+            "for i in range(100): mlops_nb.log_metrics({'m': i}, step=i)\n"
+            "time.sleep(2)",
+            f"os.killpg({server.proc.pid}, signal.SIGTERM)\ntime.sleep(2)",  # the tracking server goes away
+            "for i in range(100, 200): mlops_nb.log_metrics({'m': i}, step=i)\ntime.sleep(1)",
+        ],
+    )  # no %mlops stop: the kernel's shutdown must keep the points MLflow is still retrying
+    papermill(nb, project / "out.ipynb", env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "7"})  # MLflow's default
+    server.proc.wait(timeout=30)
+    (spool,) = (project / ".mlops" / "spool").glob("*.jsonl")
+    server.start()
+    mlops_nb.track(experiment="outage-next", autolog=False)  # writes what earlier sessions left
+    mlops_nb.stop()
+    assert _points(spool.stem, "m") == 200
+    assert not spool.exists()

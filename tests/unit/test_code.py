@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import nbformat
 import pytest
 
@@ -117,3 +119,18 @@ def test_execution_order_flags_an_earlier_cell_run_after_later_ones() -> None:
     report = history.check_order(nb, runs)
     assert not report.in_order
     assert report.problems == ["cell 2 ('b = a + 1') ran (execution 3) after cell 3 ('c = b + 1')"]
+
+
+def test_a_notebook_git_does_not_track_makes_the_state_dirty(tmp_path) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True)
+
+    (tmp_path / "committed.ipynb").write_text("{}", encoding="utf-8")
+    git("init", "-q", "-b", "main")
+    git("add", ".")
+    git("commit", "-qm", "init")
+    (tmp_path / "new.ipynb").write_text("{}", encoding="utf-8")  # not in the commit the run names
+    clean = code.git_state(tmp_path / "committed.ipynb")
+    assert clean is not None and not clean.dirty and not clean.untracked
+    new = code.git_state(tmp_path / "new.ipynb")
+    assert new is not None and new.dirty and new.untracked

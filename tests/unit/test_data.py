@@ -333,6 +333,13 @@ def test_profile_document_shape_for_frames_series_and_arrays():
     )
 
 
+def test_arrays_without_rows_have_a_profile():
+    profile = data.profile(np.empty((0, 3)), name="test", context="testing")
+    assert (profile["num_rows"], profile["num_columns"]) == (0, 3)
+    assert data.profile(np.empty((0, 2, 2)), name="test", context="testing")["num_columns"] == 4
+    assert len(data.row_hashes(np.empty((0, 3)))) == 0
+
+
 def test_repeated_column_names_get_suffixes():
     frame = pd.DataFrame([[1, 2, 3]], columns=["a", "a", "a.1"])
     profile = data.profile(frame, name="t", context="training")
