@@ -186,7 +186,8 @@ def champion_reference_split(
 
 
 def split_profile(run_id: str, split: str = "train", *, client: MlflowClient | None = None) -> dict[str, Any]:
-    """The `splits/<split>.json` statistics of a run; `train` also finds a split logged as training data."""
+    """The `splits/<split>.json` statistics of a run; `train` also finds a split logged as training data
+    under another name (the one with the most columns when there are several, e.g. X_train and y_train)."""
     client = client or store.client()
     run = _get(lambda: client.get_run(run_id), f"Run {run_id!r}", "Pass the id of a tracked run.")
     names = [split]
@@ -196,9 +197,14 @@ def split_profile(run_id: str, split: str = "train", *, client: MlflowClient | N
         logged = input_tags.get(records.INPUT_SPLIT)
         if logged and logged not in names and context and input_tags.get(records.INPUT_CONTEXT) == context:
             names.append(logged)
+    found = []
     for candidate in names:
         with contextlib.suppress(Exception):
-            return _load_json(client, run_id, records.split_artifact(candidate))
+            found.append(_load_json(client, run_id, records.split_artifact(candidate)))
+            if candidate == split:
+                return found[-1]
+    if found:  # X_train and y_train both training data: the widest is the one describing the inputs
+        return max(found, key=lambda profile: int(profile.get("num_columns") or 0))
     available = sorted(
         item.path.removeprefix(records.ARTIFACT_SPLITS_DIR + "/").removesuffix(".json")
         for item in client.list_artifacts(run_id, records.ARTIFACT_SPLITS_DIR)

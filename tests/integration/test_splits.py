@@ -101,3 +101,14 @@ def test_a_dataset_shared_by_two_runs_names_neither_run_as_its_source(project: P
     mlops_nb.log_split(train=np.arange(10.0))  # same name and digest: MLflow reuses the first dataset
     (used,) = store.client().get_run(second.run_id).inputs.dataset_inputs
     assert first.run_id not in used.dataset.source
+
+
+def test_the_reference_training_split_is_the_inputs_not_the_labels(project: Path) -> None:
+    from mlops_nb.registry.register import split_profile
+
+    X = pd.DataFrame({"a": np.arange(100.0), "b": np.arange(100.0) % 7})
+    tracked = mlops_nb.track(experiment="xy", autolog=False)
+    mlops_nb.log_split(y_train=pd.Series(np.arange(100) % 2, name="label"), X_train=X)  # labels first
+    mlops_nb.stop()
+    reference = split_profile(tracked.run_id, "train")  # what the data gate compares new data with
+    assert reference["name"] == "X_train" and reference["num_columns"] == 2
