@@ -22,6 +22,11 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     os.environ.setdefault(
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"
     )  # no progress bars in the server log
+    # A tracking server that is down answers the panel in seconds (503), not after MLflow's default
+    # retries with backoff, which hold a request and one of the four worker threads for about 4 minutes.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     root = Path(serverapp.root_dir).resolve()
     try:
         settings, problem = config.load(root), None
