@@ -89,8 +89,28 @@ def ensure_store(settings: config.Settings | None = None) -> config.Settings:
                 client.search_registered_models(max_results=1)
                 with contextlib.closing(sqlite3.connect(db, timeout=30)) as conn:
                     conn.execute("PRAGMA journal_mode=WAL")
+        elif settings.tracking_uri.startswith(("http://", "https://")):
+            _check_reachable(settings.tracking_uri)
         _ready.add(key)
     return settings
+
+
+def _check_reachable(uri: str) -> None:
+    """Fail in seconds, naming the server, when nothing answers at a tracking server's address: MLflow's
+    own calls would retry with backoff for about 4 minutes first."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=10).close()
+    except urllib.error.HTTPError:
+        return  # something answers (a proxy, an auth layer): MLflow's own calls say what it wants
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise StoreError(
+            f"The MLflow tracking server at {uri} does not answer ({reason}).",
+            hint="Start it, or point MLFLOW_TRACKING_URI (or [tool.mlops_nb] tracking_uri) at a running one.",
+        ) from None
 
 
 def client(settings: config.Settings | None = None) -> MlflowClient:
