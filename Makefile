@@ -43,7 +43,7 @@ mlops_nb/labextension/package.json: $(STAMP) $(EXT_SRC)
 	touch $@
 
 lab: $(STAMP) mlops_nb/labextension/package.json
-	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser notebooks/train_classifier.ipynb
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/train_classifier.ipynb
 
 bench: $(STAMP)
 	for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
