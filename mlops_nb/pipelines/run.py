@@ -510,46 +510,41 @@ class _Runner:
         reference = champion_reference_split(self.spec.model_name, client=self.client)
         if reference is not None:
             version = champion(self.spec.model_name, client=self.client)
-            run = self.client.get_run(version.run_id) if version and version.run_id else None
-            pipeline_run = run.data.tags.get(records.TAG_PIPELINE_RUN) if run else None
-            columns = (
-                self._ingested_columns(pipeline_run, run.info.experiment_id) if run and pipeline_run else []
-            )
+            pipeline_run = ((version.tags or {}) if version else {}).get(records.TAG_PIPELINE_RUN)
+            columns = self._ingested_columns(pipeline_run) if pipeline_run else []
             return reference, f"the training split of {self.spec.model_name}@champion", columns
         for run in self._previous_runs(1):
-            training = self._step_run(run.info.run_id, "training", self.experiment_id)
+            pipeline_run = run.info.run_id
+            training = self._step(pipeline_run, "training")
             split = None
             if training:
                 with contextlib.suppress(NotFoundError):
-                    split = split_profile(training, "train", client=self.client)
+                    split = split_profile(training.info.run_id, "train", client=self.client)
             if split is not None:
-                columns = self._ingested_columns(run.info.run_id, self.experiment_id)
-                return split, f"the training split of the previous run {run.info.run_id}", columns
-            ingestion = self._step_run(run.info.run_id, "ingestion", self.experiment_id)
-            if ingestion:
-                with contextlib.suppress(Exception):
-                    profile = _load_json(self.client, ingestion, records.ARTIFACT_INGESTED_PROFILE)
-                    return profile, f"the ingested data of the previous run {run.info.run_id}", []
+                columns = self._ingested_columns(pipeline_run)
+                return split, f"the training split of the previous run {pipeline_run}", columns
+            ingested = self._ingested_profile(pipeline_run)
+            if ingested is not None:
+                return ingested, f"the ingested data of the previous run {pipeline_run}", []
         return None, "no champion and no previous successful run: nothing to compare with", []
 
-    def _ingested_columns(self, pipeline_run_id: str, experiment_id: str) -> list[str]:
+    def _ingested_columns(self, pipeline_run_id: str) -> list[str]:
         """The columns of the data a pipeline run ingested ([] when unknown)."""
-        ingestion = self._step_run(pipeline_run_id, "ingestion", experiment_id)
-        if ingestion:
-            with contextlib.suppress(Exception):
-                profile = _load_json(self.client, ingestion, records.ARTIFACT_INGESTED_PROFILE)
-                return [str(name) for name in profile.get("columns", {})]
-        return []
+        return [str(name) for name in (self._ingested_profile(pipeline_run_id) or {}).get("columns", {})]
 
-    def _step_run(self, pipeline_run_id: str, step: str, experiment_id: str) -> str | None:
-        """The id of the finished `step` run of a pipeline run, if any."""
-        children = self.client.search_runs(
-            [experiment_id],
-            f"tags.`{records.TAG_PIPELINE_RUN}` = '{pipeline_run_id}' and "
-            f"tags.`{records.TAG_PIPELINE_STEP}` = '{step}' and attributes.status = 'FINISHED'",
-            max_results=1,
-        )
-        return children[0].info.run_id if children else None
+    def _ingested_profile(self, pipeline_run_id: str) -> dict[str, Any] | None:
+        ingestion = self._step(pipeline_run_id, "ingestion")
+        if ingestion is not None:
+            with contextlib.suppress(Exception):
+                return _load_json(self.client, ingestion.info.run_id, records.ARTIFACT_INGESTED_PROFILE)
+        return None
+
+    def _step(self, pipeline_run_id: str, step: str) -> Any:
+        from mlops_nb.registry.register import pipeline_step
+
+        with contextlib.suppress(Exception):  # a deleted pipeline run has no steps to read
+            return pipeline_step(pipeline_run_id, step, client=self.client)
+        return None
 
     def warm(self) -> list[str] | None:
         """Kernel-spec folders of the warm-kernel zygote; None for a cold kernel (a `kernel:` is named)."""

@@ -119,6 +119,16 @@ def _warm_up(modules: Sequence[str]) -> None:
 # --- the zygote -------------------------------------------------------------------------------------------
 
 
+def _exit_child(code: int) -> None:
+    """End a forked child: its exit handlers and buffered output, then no parent cleanup (never returns)."""
+    with contextlib.suppress(BaseException):
+        atexit._run_exitfuncs()
+    with contextlib.suppress(BaseException):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
 def _start_kernel_child(request: dict[str, Any], zygote_path0: str) -> None:
     """In the forked child: become a fresh IPython kernel; never returns."""
     code = 1
@@ -148,12 +158,7 @@ def _start_kernel_child(request: dict[str, Any], zygote_path0: str) -> None:
     except BaseException:
         traceback.print_exc()
     finally:
-        with contextlib.suppress(BaseException):
-            atexit._run_exitfuncs()
-        with contextlib.suppress(BaseException):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
+        _exit_child(code)
 
 
 def _call_child(request: dict[str, Any], fds: list[int]) -> None:
@@ -185,12 +190,7 @@ def _call_child(request: dict[str, Any], fds: list[int]) -> None:
         traceback.print_exc()
         code = 1
     finally:
-        with contextlib.suppress(BaseException):
-            atexit._run_exitfuncs()
-        with contextlib.suppress(BaseException):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
+        _exit_child(code)
 
 
 def serve(socket_path: str, modules: Sequence[str]) -> None:

@@ -151,19 +151,28 @@ def champion_metrics(
     pipeline_run = (version.tags or {}).get(records.TAG_PIPELINE_RUN)
     if pipeline_run:
         with contextlib.suppress(Exception):  # a deleted pipeline run leaves the training run's values
-            parent = client.get_run(pipeline_run)
-            evaluation = client.search_runs(
-                [parent.info.experiment_id],
-                f"tags.`{records.TAG_PIPELINE_RUN}` = '{pipeline_run}' and "
-                f"tags.`{records.TAG_PIPELINE_STEP}` = 'evaluation'",
-                max_results=1,
-            )
-            for step in evaluation:
-                metrics.update(step.data.metrics)
-            metrics.update(parent.data.metrics)
+            evaluation = pipeline_step(pipeline_run, "evaluation", client=client)
+            if evaluation is not None:
+                metrics.update(evaluation.data.metrics)
+            metrics.update(client.get_run(pipeline_run).data.metrics)
     if keys is None:
         return metrics
     return {key: metrics[key] for key in keys if key in metrics}
+
+
+def pipeline_step(
+    pipeline_run_id: str, step: str, *, client: MlflowClient | None = None, experiment_id: str | None = None
+) -> Run | None:
+    """The finished `step` run (ingestion, training, evaluation...) of a pipeline run, or None."""
+    client = client or store.client()
+    experiment_id = experiment_id or client.get_run(pipeline_run_id).info.experiment_id
+    found = client.search_runs(
+        [experiment_id],
+        f"tags.`{records.TAG_PIPELINE_RUN}` = '{pipeline_run_id}' and "
+        f"tags.`{records.TAG_PIPELINE_STEP}` = '{step}' and attributes.status = 'FINISHED'",
+        max_results=1,
+    )
+    return found[0] if found else None
 
 
 def champion_reference_split(
