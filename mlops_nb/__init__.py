@@ -71,7 +71,7 @@ def stop() -> str | None:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext mlops_nb``: register the ``%mlops`` magic (imports nothing heavy)."""
-    from mlops_nb.capture.magics import register
+    from mlops_nb.ipython.magics import register
 
     register(ipython)
 

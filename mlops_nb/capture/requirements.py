@@ -25,6 +25,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from mlops_nb import mlflow_internals
 from mlops_nb.store import file_lock
 
 # Files MLflow writes next to the model that loading does not execute; the MLmodel enters the key by
@@ -44,9 +45,7 @@ _STRING_OPS = {
 
 def install(folder: str | Path) -> None:
     """Route MLflow's requirement inference in this process through the cache in `folder`."""
-    from mlflow.utils import requirements_utils
-
-    capture = requirements_utils._capture_imported_modules
+    capture = mlflow_internals.requirement_inference()
     if getattr(capture, "mlops_nb_cache", None) == str(folder):
         return
     original = getattr(capture, "__wrapped__", capture)
@@ -69,7 +68,7 @@ def install(folder: str | Path) -> None:
             return modules
 
     cached.mlops_nb_cache = str(folder)  # type: ignore[attr-defined]
-    requirements_utils._capture_imported_modules = cached
+    mlflow_internals.replace_requirement_inference(cached)
 
 
 def model_key(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_nb import config, records, store
+from mlops_nb import config, mlflow_internals, records, store
 from mlops_nb.capture import code, history, notebook, requirements
 from mlops_nb.capture.metrics import KEY_RULE, MetricWriter, replay_spool, sink_for, valid_key
 from mlops_nb.capture.notebook import find_notebook
@@ -272,7 +272,7 @@ class Session:
             return
         self.ended = True
         stats = self.writer.close(flush_timeout)
-        _pop_fluent_run(self.run_id)
+        mlflow_internals.pop_fluent_run(self.run_id)
         if self.autologging:  # or the next fit() would open an MLflow run of its own
             import mlflow
 
@@ -313,15 +313,6 @@ def _split_context(name: str) -> str:
             hint="Name it train, validation or test, or with one of them in it (X_train, y_test, val_df).",
         )
     return context
-
-
-def _pop_fluent_run(run_id: str) -> None:
-    """Drop the run from MLflow's active-run stack without ending it (we end it through the client)."""
-    import mlflow
-
-    active = mlflow.active_run()
-    if active is not None and active.info.run_id == run_id:
-        mlflow.tracking.fluent._active_run_stack.get().pop()
 
 
 def _param_text(value: Any) -> str:

@@ -53,7 +53,7 @@ ALWAYS_PRELOAD = (
     "mlflow.store.model_registry.sqlalchemy_store",
     "mlops_nb",
     "mlops_nb.capture.session",
-    "mlops_nb.capture.magics",
+    "mlops_nb.ipython.magics",
     "mlops_nb.capture.data",
 )
 # Modules that pick a GUI backend or start threads at import: never imported before fork.
@@ -111,9 +111,9 @@ def _warm_up(modules: Sequence[str]) -> None:
             all_estimators()
     if "mlflow" in sys.modules:  # the module -> package map that every log_model builds (about 1 s)
         with contextlib.suppress(Exception):
-            from mlflow.utils.requirements_utils import _init_modules_to_packages_map
+            from mlops_nb import mlflow_internals
 
-            _init_modules_to_packages_map()
+            mlflow_internals.warm_package_map()
 
 
 # --- the zygote -------------------------------------------------------------------------------------------

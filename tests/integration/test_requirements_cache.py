@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
 import nbformat
 import pandas as pd
 import pytest
-from mlflow.utils import requirements_utils
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlops_nb import cli, records
+from mlops_nb import cli, mlflow_internals, records
 from mlops_nb.capture import requirements
 from tests.helpers import papermill
 from tests.integration.pipeline_project import project_fixture  # noqa: F401 (the fixture)
@@ -27,17 +27,18 @@ def data() -> tuple:
 
 
 @pytest.fixture
-def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def counted() -> Iterator[list[str]]:
     """Calls that reached MLflow's own inference (a real subprocess), by flavor."""
     calls: list[str] = []
-    original = requirements_utils._capture_imported_modules
+    original = mlflow_internals.requirement_inference()
 
     def counting(model_uri, flavor, *args, **kwargs):
         calls.append(flavor)
         return original(model_uri, flavor, *args, **kwargs)
 
-    monkeypatch.setattr(requirements_utils, "_capture_imported_modules", counting)
-    return calls
+    mlflow_internals.replace_requirement_inference(counting)
+    yield calls
+    mlflow_internals.replace_requirement_inference(original)
 
 
 def _requirements(path: Path) -> list[str]:

@@ -171,7 +171,7 @@ def _run(line: str, shell: Any) -> None:
     elif args.command == "compare":
         from IPython.display import display
 
-        from mlops_nb.capture import widgets
+        from mlops_nb.ipython import widgets
 
         display(widgets.compare_widget(experiment=args.experiment, last=args.last, metric=args.metric))
 

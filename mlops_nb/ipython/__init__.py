@@ -1,0 +1,1 @@
+"""The IPython adapters: the %mlops magics and the in-notebook comparison widget (the only IPython imports)."""

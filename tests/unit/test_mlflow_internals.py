@@ -1,0 +1,71 @@
+"""Canaries: one per MLflow private name mlops_nb uses. Each fails naming the name when MLflow changes it."""
+
+from __future__ import annotations
+
+import inspect
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from mlops_nb import mlflow_internals
+
+
+def test_mlflow_is_a_checked_release() -> None:
+    release = ".".join(mlflow.__version__.split(".")[:2])
+    assert release in mlflow_internals.CHECKED_RELEASES, (
+        f"MLflow {mlflow.__version__} was not checked: run these canaries, then add {release} to CHECKED_RELEASES"
+    )
+
+
+def test_active_run_stack_pops_without_ending_the_run(tmp_path) -> None:
+    """mlflow.tracking.fluent._active_run_stack: a ContextVar holding the list of fluent runs."""
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    try:
+        run = mlflow.start_run()
+        mlflow_internals.pop_fluent_run(run.info.run_id)
+        assert mlflow.active_run() is None, "_active_run_stack no longer holds the fluent runs"
+        status = MlflowClient().get_run(run.info.run_id).info.status
+        assert status == "RUNNING", "popping _active_run_stack ended the run"
+        MlflowClient().set_terminated(run.info.run_id)
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
+def test_capture_imported_modules_keeps_its_signature() -> None:
+    """mlflow.utils.requirements_utils._capture_imported_modules(model_uri, flavor, ...) -> list of modules."""
+    try:
+        function = mlflow_internals.requirement_inference()
+    except AttributeError as exc:
+        pytest.fail(f"requirements_utils._capture_imported_modules is gone: {exc}")
+    parameters = list(inspect.signature(function).parameters)
+    assert parameters[:2] == ["model_uri", "flavor"], (
+        f"_capture_imported_modules takes {parameters} now, not (model_uri, flavor, ...)"
+    )
+
+
+def test_replaced_requirement_inference_is_what_mlflow_calls(tmp_path) -> None:
+    """MLflow's inference looks up _capture_imported_modules at call time, so replacing it takes effect."""
+    from mlflow.utils.environment import infer_pip_requirements
+
+    original = mlflow_internals.requirement_inference()
+    calls: list[str] = []
+
+    def recording(model_uri, flavor, *args, **kwargs):
+        calls.append(flavor)
+        return ["sklearn"]
+
+    mlflow_internals.replace_requirement_inference(recording)
+    try:
+        infer_pip_requirements(str(tmp_path), "sklearn")
+    finally:
+        mlflow_internals.replace_requirement_inference(original)
+    assert calls == ["sklearn"], "MLflow no longer calls _capture_imported_modules to infer requirements"
+
+
+def test_init_modules_to_packages_map_exists() -> None:
+    """mlflow.utils.requirements_utils._init_modules_to_packages_map: filled once per process."""
+    try:
+        mlflow_internals.warm_package_map()
+    except ImportError as exc:
+        pytest.fail(f"_init_modules_to_packages_map is gone: {exc}")
