@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import atexit
 import json
-import numbers
 import os
-import re
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -18,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_nb import config, mlflow_internals, records, store
-from mlops_nb.capture import code, history, notebook, requirements
+from mlops_nb.capture import code, history, notebook, provenance, requirements, snapshot
+from mlops_nb.capture import splits as splits_mod
 from mlops_nb.capture.metrics import KEY_RULE, MetricWriter, replay_spool, sink_for, valid_key
 from mlops_nb.capture.notebook import find_notebook
 from mlops_nb.exceptions import (
@@ -26,7 +25,6 @@ from mlops_nb.exceptions import (
     NoActiveRunError,
     NotFoundError,
     StoreError,
-    UnsupportedDataError,
     UsageError,
 )
 
@@ -37,18 +35,6 @@ _lock = threading.RLock()
 _active: Session | None = None
 execution_log = history.ExecutionLog()  # filled by the IPython adapter when one is loaded
 _host: dict[str, Any] = {"user_ns": None, "raw_history": None}  # set by the IPython adapter
-
-
-@dataclass
-class SplitRecord:
-    """What was recorded for one split."""
-
-    name: str
-    context: str
-    digest: str
-    num_rows: int
-    num_columns: int
-    row_hashes: Any = field(repr=False, default=None)
 
 
 @dataclass
@@ -65,7 +51,7 @@ class Session:
     notebook: Path | None
     git: code.GitState | None
     params: dict[str, Any] = field(default_factory=dict)
-    splits: dict[str, SplitRecord] = field(default_factory=dict)
+    splits: dict[str, splits_mod.SplitRecord] = field(default_factory=dict)
     warnings: dict[str, str] = field(default_factory=dict)
     resumed: bool = False
     ended: bool = False
@@ -106,85 +92,14 @@ class Session:
 
     def log_split(self, splits: dict[str, Any], seed: int | None = None) -> dict[str, dict[str, Any]]:
         """Fingerprint and profile each split, log it as a dataset input, check for rows shared between splits."""
-        from mlops_nb.capture import data
-
-        if not splits:
-            raise UsageError(
-                "No splits given.", hint="Example: log_split(train=X_train, test=X_test, seed=42)."
-            )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise UsageError(f"seed must be an integer, got {seed!r}.")
-        contexts = {name: _split_context(name) for name in splits}
-        digests = {}
-        for name, value in splits.items():  # fingerprint everything before writing anything
-            try:
-                digests[name] = data.fingerprint(value)
-            except UnsupportedDataError as exc:
-                raise UnsupportedDataError(f"Split {name!r}: {exc.message}", hint=exc.hint) from None
-        profiles: dict[str, dict[str, Any]] = {}
-        for name, value in splits.items():
-            context = contexts[name]
-            profile = data.profile(value, name=name, context=context, digest=digests[name], seed=seed)
-            profiles[name] = profile
-            self.splits[name] = SplitRecord(
-                name,
-                context,
-                digests[name],
-                profile["num_rows"],
-                profile["num_columns"],
-                data.row_hashes(value),
-            )
-        self._log_datasets(profiles, {name: data.mlflow_schema(value) for name, value in splits.items()})
+        profiles = splits_mod.record(self, splits, seed)
         self._check_leakage()
         return profiles
 
-    def _log_datasets(self, profiles: dict[str, dict[str, Any]], schemas: dict[str, dict[str, Any]]) -> None:
-        from mlflow.entities import Dataset, DatasetInput, InputTag
-
-        # no run id: MLflow keeps one dataset per name and digest in an experiment, with the first source
-        source = {"notebook": str(self.notebook) if self.notebook else sys.argv[0]}
-        inputs = [
-            DatasetInput(
-                Dataset(
-                    name=name,
-                    digest=profile["digest"],
-                    source_type="code",
-                    source=json.dumps(source),
-                    schema=json.dumps(schemas[name]),
-                    profile=json.dumps(
-                        {"num_rows": profile["num_rows"], "num_columns": profile["num_columns"]}
-                    ),
-                ),
-                tags=[
-                    InputTag(records.INPUT_CONTEXT, profile["context"]),
-                    InputTag(records.INPUT_SPLIT, name),
-                ],
-            )
-            for name, profile in profiles.items()
-        ]
-        store.retrying(lambda: self.client.log_inputs(self.run_id, datasets=inputs))
-        for name, profile in profiles.items():
-            self.client.log_dict(self.run_id, profile, records.split_artifact(name))
-
     def _check_leakage(self) -> None:
-        from mlops_nb.capture import data
-
-        names = list(self.splits)
-        overlaps = []
-        for i, first in enumerate(names):
-            for second in names[i + 1 :]:
-                a, b = self.splits[first], self.splits[second]
-                if a.context == b.context or a.num_columns != b.num_columns:
-                    continue  # e.g. X_train and y_train: parts of the same data, not leakage
-                if a.num_columns == 1 and (data.has_repeats(a.row_hashes) or data.has_repeats(b.row_hashes)):
-                    continue  # a label or target column: its values repeat, equal values are not shared rows
-                shared = data.shared_row_count(a.row_hashes, b.row_hashes)
-                if shared:
-                    overlaps.append(f"{first}∩{second}: {shared} rows")
-        if overlaps:
+        if overlaps := splits_mod.overlaps(self.splits):
             self._warn(records.TAG_WARNING_SPLIT_LEAKAGE, "; ".join(overlaps))
-        elif records.TAG_WARNING_SPLIT_LEAKAGE in self.warnings:
-            self.warnings.pop(records.TAG_WARNING_SPLIT_LEAKAGE)
+        elif self.warnings.pop(records.TAG_WARNING_SPLIT_LEAKAGE, None):
             self.client.delete_tag(self.run_id, records.TAG_WARNING_SPLIT_LEAKAGE)
 
     def record_parameters(self, user_ns: dict[str, Any] | None) -> None:
@@ -280,7 +195,7 @@ class Session:
         try:
             self.record_parameters(_host.get("user_ns"))  # a parameters cell that ran last
             self.record_execution_order()
-            if digest := _snapshot(self):  # the notebook may have been edited and saved since track
+            if digest := snapshot.upload(self):  # the notebook may have been edited and saved since track
                 self.client.set_tag(self.run_id, records.TAG_NOTEBOOK_HASH, digest)
             if self.mode == records.MODE_INTERACTIVE:
                 store.retrying(lambda: self.client.set_terminated(self.run_id, status))
@@ -297,24 +212,6 @@ class Session:
             ) from None
 
 
-_SPLIT_NAME = re.compile(r"^(?!\.+$)[\w.\-]{1,200}$")
-
-
-def _split_context(name: str) -> str:
-    """The context (training, validation, testing) of a split, from its name; UsageError when it has none."""
-    if not _SPLIT_NAME.match(name):
-        raise UsageError(
-            f"{name!r} is not a split name.", hint="Use letters, digits, _ - . (e.g. train, X_test, val)."
-        )
-    context = records.split_context(name)
-    if context is None:
-        raise UsageError(
-            f"Cannot tell whether split {name!r} is training, validation or testing data.",
-            hint="Name it train, validation or test, or with one of them in it (X_train, y_test, val_df).",
-        )
-    return context
-
-
 def _param_text(value: Any) -> str:
     """A param's text: JSON for numbers, booleans, None, lists and dicts; str() for anything else (a Path
     or a date reads as itself, not as a quoted JSON string)."""
@@ -329,76 +226,6 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(values, default=str))
 
 
-def _snapshot(session: Session) -> str | None:
-    """Upload the notebook as it is on disk now; returns the content hash of what was uploaded."""
-    if not (session.notebook and session.notebook.is_file()):
-        return None
-    text = session.notebook.read_text(encoding="utf-8")
-    session.client.log_text(session.run_id, text, f"{records.ARTIFACT_CODE_DIR}/{session.notebook.name}")
-    try:
-        return code.notebook_hash(json.loads(text))
-    except ValueError:
-        return None
-
-
-def _capture_code(session: Session, user_ns: dict[str, Any] | None) -> dict[str, str]:
-    """Tags and artifacts for the code version, environment and parameters; returns the tags."""
-    nb_path = session.notebook
-    kernel = sys.modules.get("ipykernel.kernelapp")
-    interactive = _host.get("user_ns") is not None or (
-        kernel is not None and kernel.IPKernelApp.initialized()
-    )
-    script = None if nb_path or interactive else _script()
-    tags = {
-        records.SOURCE_TYPE: "NOTEBOOK" if nb_path or interactive else "LOCAL",
-        records.TAG_KERNEL: code.kernel_name() or "",
-    }
-    if nb_path or script:
-        tags[records.SOURCE_NAME] = str(nb_path or script)
-    elif interactive:
-        session.warnings[records.TAG_WARNING_NOTEBOOK_UNKNOWN] = (
-            "the notebook's path was not found, so its hash and snapshot are not recorded: "
-            "use `%mlops track --notebook PATH` (or set MLOPS_NB_NOTEBOOK)"
-        )
-        tags[records.TAG_WARNING_NOTEBOOK_UNKNOWN] = session.warnings[records.TAG_WARNING_NOTEBOOK_UNKNOWN]
-    nb = code.read_notebook(nb_path) if nb_path else None
-    if nb_path:
-        tags[records.TAG_NOTEBOOK_PATH] = str(nb_path)
-        tags[records.TAG_NOTEBOOK_SNAPSHOT] = f"{records.ARTIFACT_CODE_DIR}/{nb_path.name}"
-    git = session.git
-    if git:
-        tags.update(
-            {
-                records.SOURCE_GIT_COMMIT: git.commit,
-                records.TAG_GIT_DIRTY: str(git.dirty).lower(),
-            }
-        )
-        if git.branch:
-            tags[records.SOURCE_GIT_BRANCH] = git.branch
-        if git.repo_url:
-            tags[records.SOURCE_GIT_REPO_URL] = git.repo_url
-        if git.dirty:
-            session.warnings[records.TAG_WARNING_GIT_DIRTY] = (
-                f"{nb_path.name if nb_path else 'the code'} is not committed to git in {git.root} (snapshot recorded)"
-                if git.untracked
-                else f"uncommitted changes in {git.root} (diff recorded)"
-            )
-            tags[records.TAG_WARNING_GIT_DIRTY] = session.warnings[records.TAG_WARNING_GIT_DIRTY]
-            session.client.log_text(session.run_id, git.diff, records.ARTIFACT_GIT_DIFF)
-    session.client.log_dict(
-        session.run_id, code.environment(tags[records.TAG_KERNEL] or None), records.ARTIFACT_ENVIRONMENT
-    )
-    session.client.log_text(session.run_id, code.packages(), records.ARTIFACT_PACKAGES)
-    if digest := _snapshot(session):
-        tags[records.TAG_NOTEBOOK_HASH] = digest
-    # the parameters cell (and papermill's injected cell): values as the kernel holds them now, or, when
-    # those cells come after `%mlops track`, once they have run (see cell_ran)
-    session.parameter_names = notebook.parameter_names(nb, list(_host.get("raw_history") or []))
-    session.parameter_sources = {code.cell_source(c).strip() for c in notebook.parameter_cells(nb or {})}
-    session.record_parameters(user_ns)
-    return tags
-
-
 def cell_ran(source: str) -> None:
     """After each cell (IPython adapter): record the parameters once their cells have run. Nothing is
     recorded right after a parameters cell, so that papermill's injected cell, which follows it, wins."""
@@ -410,12 +237,6 @@ def cell_ran(source: str) -> None:
         session.parameter_names += [n for n in names if n not in session.parameter_names]
     elif source.strip() not in session.parameter_sources:
         session.record_parameters(_host.get("user_ns"))
-
-
-def _script() -> Path | None:
-    """The script this process runs; None for ``python -c`` and an interactive interpreter."""
-    path = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
-    return path.resolve() if path is not None and path.is_file() else None
 
 
 def _open(experiment: str | None, run_name: str | None, nb_path: Path | None) -> tuple[str, str, str, str]:
@@ -501,7 +322,7 @@ def track(
         try:
             existing = client.get_run(run_id).data
             session.params.update(existing.params)
-            tags = _capture_code(session, user_ns)
+            tags = provenance.capture(session, user_ns, _host)
             tags[records.TAG_MODE] = mode
             if mode == records.MODE_PIPELINE and (parent := existing.tags.get(records.PARENT_RUN_ID)):
                 tags.setdefault(records.TAG_PIPELINE_RUN, parent)
