@@ -31,8 +31,16 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium || \
 		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null)
 
-test: $(STAMP) chromium
+# The front end's packages (jlpm comes with jupyterlab); under CI=true yarn.lock must already match package.json.
+NODE_STAMP := node_modules/.mlops-nb-installed
+$(NODE_STAMP): $(STAMP) package.json yarn.lock
+	jlpm install
+	touch $@
+
+test: $(STAMP) $(NODE_STAMP) chromium
 	$(VENV)/bin/ruff check .
+	jlpm check:types
+	jlpm typecheck
 	$(VENV)/bin/python -m pytest -q
 
 # Link the extension's build output into the venv, so a later `jlpm build` shows on reload.

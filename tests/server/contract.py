@@ -27,7 +27,7 @@ def _json_schema(node: Any) -> Any:
             converted["enum"] = [*converted["enum"], None]
         if "type" in converted:
             converted["type"] = [converted["type"], "null"]
-        elif "$ref" in converted or "allOf" in converted:
+        elif "$ref" in converted or "allOf" in converted or "oneOf" in converted:
             converted = {"anyOf": [converted, {"type": "null"}]}
     return converted
 

@@ -22,10 +22,15 @@ function Sparkbars(props: { counts: number[] }): JSX.Element | null {
   );
 }
 
+/** A bound of a numeric column (`min`/`max` are ISO strings for datetime columns). */
+function numeric(value: ColumnStats['min']): number | null {
+  return typeof value === 'number' ? value : null;
+}
+
 function summary(stats: ColumnStats): string {
   switch (stats.kind) {
     case 'numeric':
-      return `mean ${formatNumber(stats.mean)} · std ${formatNumber(stats.std)} · min ${formatNumber(stats.min as number)} · max ${formatNumber(stats.max as number)}`;
+      return `mean ${formatNumber(stats.mean)} · std ${formatNumber(stats.std)} · min ${formatNumber(numeric(stats.min))} · max ${formatNumber(numeric(stats.max))}`;
     case 'datetime':
       return `${String(stats.min ?? '')} → ${String(stats.max ?? '')}`;
     default: {
