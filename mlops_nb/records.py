@@ -54,7 +54,7 @@ ARTIFACT_GIT_DIFF = "code/git.diff"
 ARTIFACT_PACKAGES = "environment/packages.txt"
 ARTIFACT_ENVIRONMENT = "environment/environment.json"
 ARTIFACT_CONFIG = "config/config.json"
-ARTIFACT_SPLITS_DIR = "splits"  # splits/<name>.json: schema + statistics, see capture/data.py
+ARTIFACT_SPLITS_DIR = "splits"  # splits/<name>.json: schema + statistics, see capture/profile.py
 ARTIFACT_EXECUTION_ORDER = "execution/order.json"
 
 SPLIT_CONTEXTS = {

@@ -1,4 +1,4 @@
-"""Data splits: full-content fingerprints, schema, per-column statistics and row overlap.
+"""Data splits: what the data is, full-content fingerprints and row overlap (statistics: capture/profile.py).
 
 Pure functions over pandas DataFrames and Series and numpy arrays; nothing here talks to MLflow.
 numpy, pandas, pyarrow and xxhash are imported inside the functions so that importing this module stays cheap.
@@ -16,15 +16,12 @@ SUPPORTED = "pandas DataFrame, pandas Series or numpy ndarray"
 
 _FINGERPRINT_VERSION = "mlops_nb.fingerprint.v1"
 _RANGE_CHUNK = 1 << 16  # rows of a RangeIndex materialised at a time (stays in cache)
-_QUANTILES = (1, 5, 25, 50, 75, 95, 99)  # in percent; stored as "0.01", ..., "0.99"
-_HISTOGRAM_BINS = 20
-_TOP_VALUES = 50
 
 
 # --------------------------------------------------------------------------- what the data is
 
 
-def _data_type(data: Any) -> str:
+def data_type(data: Any) -> str:
     """'pandas.DataFrame' | 'pandas.Series' | 'numpy.ndarray', or UnsupportedDataError."""
     pd = sys.modules.get("pandas")
     np = sys.modules.get("numpy")
@@ -48,8 +45,59 @@ def _data_type(data: Any) -> str:
 
 def num_rows(data: Any) -> int:
     """Number of rows (first dimension) of a DataFrame, Series or array."""
-    _data_type(data)
+    data_type(data)
     return int(data.shape[0])
+
+
+# --------------------------------------------------------------------------- as a table
+
+
+def as_frame(data: Any) -> Any:
+    """The data as a DataFrame with unique string column names.
+
+    A 1-D array or unnamed Series gives "value"; a 2-D array "0", "1", ... (further dimensions flattened);
+    a record array its field names.
+    """
+    import pandas as pd
+
+    kind = data_type(data)
+    if kind == "numpy.ndarray":
+        array = data.astype(object) if data.dtype.kind == "T" else data
+        if array.dtype.names is not None:  # a record array: its fields are the columns
+            if array.ndim != 1:
+                raise UnsupportedDataError(
+                    f"A {array.ndim}-dimensional record array has no table form.",
+                    hint="Pass a 1-dimensional record array or a pandas DataFrame.",
+                )
+            frame = pd.DataFrame(array)
+        elif array.ndim == 1:
+            frame = pd.DataFrame({"value": array}, copy=False)
+        else:
+            array = array.reshape(array.shape[0], math.prod(array.shape[1:]))  # -1 fails on 0 rows
+            frame = pd.DataFrame(array, columns=[str(i) for i in range(array.shape[1])], copy=False)
+    elif kind == "pandas.Series":
+        frame = data.to_frame(name="value" if data.name is None else str(data.name))
+    else:
+        frame = data
+    names = _unique_names(frame.columns.tolist())
+    if names != frame.columns.tolist():
+        frame = frame.set_axis(names, axis=1)
+    return frame
+
+
+def _unique_names(labels: list[Any]) -> list[str]:
+    """`str(label)`, with ".1", ".2", ... appended to repeated names."""
+    seen: set[str] = set()
+    names = []
+    for label in labels:
+        name = base = str(label)
+        suffix = 0
+        while name in seen:
+            suffix += 1
+            name = f"{base}.{suffix}"
+        seen.add(name)
+        names.append(name)
+    return names
 
 
 # --------------------------------------------------------------------------- fingerprint
@@ -91,7 +139,7 @@ def fingerprint(data: Any) -> str:
     Numeric, boolean and datetime columns are hashed as their raw buffers; categoricals as categories and
     codes; strings through their Arrow buffers; other objects by type and repr.
     """
-    kind = _data_type(data)
+    kind = data_type(data)
     h = _Digest()
     h.tag(_FINGERPRINT_VERSION, kind, *data.shape)
     if kind == "numpy.ndarray":
@@ -261,7 +309,7 @@ def row_hashes(data: Any) -> Any:
     import numpy as np
     import pandas as pd
 
-    frame = _as_frame(data)
+    frame = as_frame(data)
     try:
         hashes = pd.util.hash_pandas_object(frame, index=False)
     except TypeError:  # unhashable cells (lists, dicts): hash their text
@@ -280,259 +328,8 @@ def shared_row_count(a: Any, b: Any) -> int:
     """Rows of `b` whose content also appears as a row of `a` (train/test leakage)."""
     import numpy as np
 
-    _data_type(a)
-    _data_type(b)
+    data_type(a)
+    data_type(b)
     if int(np.prod(a.shape[1:])) != int(np.prod(b.shape[1:])):  # different widths share no row
         return 0
     return int(np.isin(row_hashes(b), row_hashes(a)).sum())
-
-
-# --------------------------------------------------------------------------- schema and statistics
-
-
-def _as_frame(data: Any) -> Any:
-    """The data as a DataFrame with unique string column names.
-
-    A 1-D array or unnamed Series gives "value"; a 2-D array "0", "1", ... (further dimensions flattened);
-    a record array its field names.
-    """
-    import pandas as pd
-
-    kind = _data_type(data)
-    if kind == "numpy.ndarray":
-        array = data.astype(object) if data.dtype.kind == "T" else data
-        if array.dtype.names is not None:  # a record array: its fields are the columns
-            if array.ndim != 1:
-                raise UnsupportedDataError(
-                    f"A {array.ndim}-dimensional record array has no table form.",
-                    hint="Pass a 1-dimensional record array or a pandas DataFrame.",
-                )
-            frame = pd.DataFrame(array)
-        elif array.ndim == 1:
-            frame = pd.DataFrame({"value": array}, copy=False)
-        else:
-            array = array.reshape(array.shape[0], math.prod(array.shape[1:]))  # -1 fails on 0 rows
-            frame = pd.DataFrame(array, columns=[str(i) for i in range(array.shape[1])], copy=False)
-    elif kind == "pandas.Series":
-        frame = data.to_frame(name="value" if data.name is None else str(data.name))
-    else:
-        frame = data
-    names = _unique_names(frame.columns.tolist())
-    if names != frame.columns.tolist():
-        frame = frame.set_axis(names, axis=1)
-    return frame
-
-
-def _unique_names(labels: list[Any]) -> list[str]:
-    """`str(label)`, with ".1", ".2", ... appended to repeated names."""
-    seen: set[str] = set()
-    names = []
-    for label in labels:
-        name = base = str(label)
-        suffix = 0
-        while name in seen:
-            suffix += 1
-            name = f"{base}.{suffix}"
-        seen.add(name)
-        names.append(name)
-    return names
-
-
-def _column_kind(dtype: Any) -> str:
-    """'boolean' | 'datetime' | 'numeric' | 'categorical' for a column's dtype."""
-    import numpy as np
-    import pandas as pd
-
-    if isinstance(dtype, pd.ArrowDtype):
-        import pyarrow as pa
-
-        arrow = dtype.pyarrow_dtype
-        if pa.types.is_boolean(arrow):
-            return "boolean"
-        if pa.types.is_timestamp(arrow) or pa.types.is_date(arrow):
-            return "datetime"
-        if pa.types.is_integer(arrow) or pa.types.is_floating(arrow) or pa.types.is_decimal(arrow):
-            return "numeric"
-        return "categorical"
-    if pd.api.types.is_bool_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype):
-        return "boolean"
-    if isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "M"):
-        return "datetime"
-    if isinstance(dtype, np.dtype) and dtype.kind == "m":
-        return "numeric"  # durations, in seconds
-    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
-        return "numeric"
-    return "categorical"
-
-
-def profile(
-    data: Any, *, name: str, context: str, digest: str | None = None, seed: int | None = None
-) -> dict[str, Any]:
-    """Schema and per-column statistics of a split, JSON-serialisable (NaN and infinities become null)."""
-    kind = _data_type(data)
-    frame = _as_frame(data)
-    schema = []
-    columns = {}
-    for column_name, column in frame.items():
-        column_kind = _column_kind(column.dtype)
-        schema.append({"name": column_name, "dtype": str(column.dtype), "kind": column_kind})
-        columns[column_name] = _STATISTICS[column_kind](column)
-    return {
-        "name": name,
-        "context": context,
-        "digest": digest if digest is not None else fingerprint(data),
-        "type": kind,
-        "num_rows": int(frame.shape[0]),
-        "num_columns": int(frame.shape[1]),
-        "seed": None if seed is None else int(seed),
-        "schema": schema,
-        "columns": columns,
-    }
-
-
-def _number(value: Any) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _missing(column: Any) -> dict[str, Any]:
-    missing = int(column.isna().sum())
-    total = len(column)
-    return {"count": total - missing, "missing": missing, "missing_rate": missing / total if total else 0.0}
-
-
-def _numeric_statistics(column: Any) -> dict[str, Any]:
-    """Moments, quantiles, 101 percentiles and a 20-bin histogram over the finite values (one sort)."""
-    import numpy as np
-
-    stats = {"kind": "numeric", **_missing(column)}
-    if isinstance(column.dtype, np.dtype) and column.dtype.kind == "m":
-        column = column.dt.total_seconds()
-    values = column.to_numpy(dtype=np.float64, na_value=np.nan)
-    ordered = np.sort(values[np.isfinite(values)])
-    n = ordered.size
-    if n == 0:
-        empty = dict.fromkeys(("mean", "std", "min", "max"))
-        quantiles = dict.fromkeys(f"{q / 100:g}" for q in _QUANTILES)
-        histogram = {"edges": [], "counts": []}
-        return {**stats, **empty, "quantiles": quantiles, "percentiles": [None] * 101, "histogram": histogram}
-    position = np.arange(101) * (n - 1) / 100
-    low = np.floor(position).astype(np.int64)
-    high = np.minimum(low + 1, n - 1)
-    percentiles = ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-    lowest, highest = ordered[0], ordered[-1]
-    edges = np.linspace(lowest, highest, _HISTOGRAM_BINS + 1) if highest > lowest else None
-    if edges is None:  # one distinct value: numpy's convention of a unit-wide range around it
-        edges = np.linspace(lowest - 0.5, highest + 0.5, _HISTOGRAM_BINS + 1)
-    bounds = np.concatenate(([0], np.searchsorted(ordered, edges[1:-1], side="left"), [n]))
-    return {
-        **stats,
-        "mean": _number(ordered.mean()),
-        "std": _number(ordered.std(ddof=1)) if n > 1 else None,
-        "min": _number(lowest),
-        "max": _number(highest),
-        "quantiles": {f"{q / 100:g}": _number(percentiles[q]) for q in _QUANTILES},
-        "percentiles": [_number(p) for p in percentiles],
-        "histogram": {"edges": [_number(e) for e in edges], "counts": np.diff(bounds).tolist()},
-    }
-
-
-def _categorical_statistics(column: Any, kind: str = "categorical") -> dict[str, Any]:
-    """Cardinality and the most frequent values, frequencies relative to the non-missing values."""
-    stats = {"kind": kind, **_missing(column)}
-    present = column.dropna()
-    try:
-        counts = present.value_counts(sort=True)
-    except (TypeError, NotImplementedError):  # unhashable cells (lists, dicts): count their text
-        counts = present.astype(str).value_counts(sort=True)
-    counts = counts[counts > 0]  # categoricals list unobserved categories
-    total = stats["count"]
-    top = [
-        {"value": str(value), "count": int(count), "frequency": int(count) / total}
-        for value, count in counts.iloc[:_TOP_VALUES].items()
-    ]
-    covered = sum(entry["count"] for entry in top)
-    return {
-        **stats,
-        "cardinality": len(counts),
-        "top": top,
-        "other_frequency": (total - covered) / total if total else 0.0,
-    }
-
-
-def _datetime_statistics(column: Any) -> dict[str, Any]:
-    stats = {"kind": "datetime", **_missing(column)}
-    present = column.dropna()
-    if present.empty:
-        return {**stats, "min": None, "max": None}
-    return {**stats, "min": present.min().isoformat(), "max": present.max().isoformat()}
-
-
-_STATISTICS = {
-    "numeric": _numeric_statistics,
-    "categorical": _categorical_statistics,
-    "boolean": lambda column: _categorical_statistics(column, "boolean"),
-    "datetime": _datetime_statistics,
-}
-
-
-# --------------------------------------------------------------------------- MLflow schema
-
-
-def mlflow_schema(data: Any) -> dict[str, list[dict[str, Any]]]:
-    """MLflow's column-spec schema (the JSON of `mlflow.entities.Dataset.schema`), names as in `profile`.
-
-    Types MLflow cannot represent (durations, complex numbers, mixed objects) are given as "string".
-    """
-    frame = _as_frame(data)
-    return {
-        "mlflow_colspec": [
-            {"type": _mlflow_type(column), "name": column_name, "required": not bool(column.isna().any())}
-            for column_name, column in frame.items()
-        ]
-    }
-
-
-_MLFLOW_OBJECT_TYPES = {  # pandas.api.types.infer_dtype of an object column -> MLflow type
-    "string": "string",
-    "bytes": "binary",
-    "boolean": "boolean",
-    "integer": "long",
-    "floating": "double",
-    "datetime64": "datetime",
-    "datetime": "datetime",
-}
-
-
-def _mlflow_type(column: Any) -> str:
-    """MLflow's DataType name for a column, following mlflow.types.utils' inference."""
-    import numpy as np
-    import pandas as pd
-
-    dtype = column.dtype
-    if isinstance(dtype, pd.CategoricalDtype):
-        return _mlflow_type(pd.Series(dtype.categories))
-    if isinstance(dtype, pd.ArrowDtype):
-        dtype = dtype.numpy_dtype
-    elif isinstance(dtype, pd.DatetimeTZDtype):
-        return "datetime"
-    elif isinstance(dtype, pd.StringDtype):
-        return "string"
-    elif not isinstance(dtype, np.dtype):
-        dtype = getattr(dtype, "numpy_dtype", np.dtype(object))
-    if dtype.kind == "O":
-        inferred = pd.api.types.infer_dtype(column, skipna=True)
-        return _MLFLOW_OBJECT_TYPES.get(inferred, "string")
-    if dtype.kind == "b":
-        return "boolean"
-    if dtype.kind in "iu":
-        if dtype.itemsize < 4 or (dtype.kind == "i" and dtype.itemsize == 4):
-            return "integer"
-        return "long" if dtype.itemsize < 8 or dtype.kind == "i" else "double"
-    if dtype.kind == "f":
-        return "float" if dtype.itemsize <= 4 else "double"
-    if dtype.kind == "M":
-        return "datetime"
-    if dtype.kind == "S":
-        return "binary"
-    return "string"

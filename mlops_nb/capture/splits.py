@@ -51,6 +51,7 @@ def record(session: Session, splits: dict[str, Any], seed: int | None) -> dict[s
     """Fingerprint and profile each split, remember it on the session and log it as a dataset input;
     returns the profiles. Nothing is written unless every split can be fingerprinted."""
     from mlops_nb.capture import data
+    from mlops_nb.capture import profile as profile_mod
 
     if not splits:
         raise UsageError("No splits given.", hint="Example: log_split(train=X_train, test=X_test, seed=42).")
@@ -66,7 +67,7 @@ def record(session: Session, splits: dict[str, Any], seed: int | None) -> dict[s
     profiles: dict[str, dict[str, Any]] = {}
     for name, value in splits.items():
         context = contexts[name]
-        profile = data.profile(value, name=name, context=context, digest=digests[name], seed=seed)
+        profile = profile_mod.profile(value, name=name, context=context, digest=digests[name], seed=seed)
         profiles[name] = profile
         session.splits[name] = SplitRecord(
             name,
@@ -76,7 +77,9 @@ def record(session: Session, splits: dict[str, Any], seed: int | None) -> dict[s
             profile["num_columns"],
             data.row_hashes(value),
         )
-    _log_datasets(session, profiles, {name: data.mlflow_schema(value) for name, value in splits.items()})
+    _log_datasets(
+        session, profiles, {name: profile_mod.mlflow_schema(value) for name, value in splits.items()}
+    )
     return profiles
 
 

@@ -1,6 +1,6 @@
 """Data validation: a new dataset's profile against reference statistics.
 
-Both sides are split profiles in the format that `mlops_nb.capture.data.profile` writes
+Both sides are split profiles in the format that `mlops_nb.capture.profile.profile` writes
 (`splits/<name>.json`): the reference is usually the champion's training split, the current one the
 data a pipeline run just ingested. Only the profiles are compared, never the rows, so the reference
 can come from any past run.
@@ -243,7 +243,7 @@ def _columns(profile: Mapping[str, Any], side: str) -> dict[str, tuple[dict[str,
     if not isinstance(profile, Mapping) or not isinstance(profile.get("columns"), Mapping):
         raise UsageError(
             f"The {side} profile is not a split profile (no 'columns' mapping).",
-            hint="Pass the dict of a `splits/<name>.json` artifact or of `capture.data.profile(...)`.",
+            hint="Pass the dict of a `splits/<name>.json` artifact or of `capture.profile.profile(...)`.",
         )
     stats = profile["columns"]
     schema = {str(entry["name"]): entry for entry in profile.get("schema") or []}

@@ -286,7 +286,7 @@ class _Runner:
     # --- steps --------------------------------------------------------------------------------------------
 
     def ingestion(self, step: StepResult) -> None:
-        from mlops_nb.capture import data as capture_data
+        from mlops_nb.capture import profile as capture_profile
 
         data = self.spec.data
         if not data.watermark:
@@ -298,7 +298,7 @@ class _Runner:
         ingested = source_mod.ingest(
             data, self.spec.test_split, self.spec.target, self.workdir / "data", after=after
         )
-        profile = capture_data.profile(
+        profile = capture_profile.profile(
             ingested.data, name="ingested", context="training", digest=ingested.digest
         )
         run_id = step.run_id
@@ -334,14 +334,14 @@ class _Runner:
 
         from mlflow.entities import Dataset, DatasetInput, InputTag
 
-        from mlops_nb.capture import data as capture_data
+        from mlops_nb.capture import profile as capture_profile
 
         dataset = Dataset(
             name=f"{self.spec.name}-ingested",
             digest=ingested.digest,
             source_type="local",
             source=json.dumps({"uri": self.spec.data.source}),
-            schema=json.dumps(capture_data.mlflow_schema(ingested.data)),
+            schema=json.dumps(capture_profile.mlflow_schema(ingested.data)),
             profile=json.dumps({"num_rows": profile["num_rows"], "num_columns": profile["num_columns"]}),
         )
         tags = [InputTag(records.INPUT_CONTEXT, "training"), InputTag(records.INPUT_SPLIT, "ingested")]
@@ -598,6 +598,7 @@ RUNNER_MODULES = (
     "mlflow.store.model_registry.sqlalchemy_store",
     "pandas",
     "mlops_nb.capture.data",
+    "mlops_nb.capture.profile",
     "mlops_nb.pipelines.run",
     "mlops_nb.pipelines.sweep",
     "mlops_nb.gates.data",

@@ -55,6 +55,7 @@ ALWAYS_PRELOAD = (
     "mlops_nb.capture.session",
     "mlops_nb.ipython.magics",
     "mlops_nb.capture.data",
+    "mlops_nb.capture.profile",
 )
 # Modules that pick a GUI backend or start threads at import: never imported before fork.
 _NEVER_PRELOAD = (

@@ -17,7 +17,7 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 from mlops_nb import config, records, store
-from mlops_nb.capture.data import profile
+from mlops_nb.capture.profile import profile
 from mlops_nb.exceptions import NotFoundError, StoreError, UsageError
 from mlops_nb.gates.data import validate_data
 from mlops_nb.gates.model import validate_model

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 
 from mlops_nb.capture import data
+from mlops_nb.capture import profile as profile_mod
 from mlops_nb.exceptions import UnsupportedDataError
 
 
@@ -173,14 +174,14 @@ def test_nullable_missing_positions_count_not_their_filler():
 
 @pytest.mark.parametrize("value", [[1, 2, 3], {"a": [1]}, "text", 3.5, None, np.float64(1.0), np.array(4.0)])
 def test_unsupported_types_name_the_type_and_what_is_supported(value):
-    for call in (data.fingerprint, data.num_rows, data.row_hashes, data.mlflow_schema):
+    for call in (data.fingerprint, data.num_rows, data.row_hashes, profile_mod.mlflow_schema):
         with pytest.raises(UnsupportedDataError) as error:
             call(value)
         assert data.SUPPORTED in str(error.value)
         if not isinstance(value, np.ndarray):
             assert type(value).__qualname__ in str(error.value)
     with pytest.raises(UnsupportedDataError):
-        data.profile(value, name="train", context="training")
+        profile_mod.profile(value, name="train", context="training")
 
 
 def test_module_import_is_light():
@@ -204,7 +205,7 @@ def test_numeric_statistics_match_numpy():
     values = rng.normal(10, 3, 50_001)
     values[::10] = np.nan
     frame = pd.DataFrame({"x": values})
-    stats = data.profile(frame, name="train", context="training")["columns"]["x"]
+    stats = profile_mod.profile(frame, name="train", context="training")["columns"]["x"]
     present = values[~np.isnan(values)]
     assert stats["kind"] == "numeric"
     assert stats["missing"] == 5001
@@ -233,7 +234,7 @@ def test_numeric_edge_cases_stay_json():
             "one": [np.nan, np.nan, 4.0],
         }
     )
-    profile = data.profile(frame, name="t", context="testing")
+    profile = profile_mod.profile(frame, name="t", context="testing")
     json.dumps(profile, allow_nan=False)
     columns = profile["columns"]
     counts, edges = np.histogram(np.array([2.0, 2.0, 2.0]), bins=20)
@@ -259,7 +260,7 @@ def test_categorical_and_boolean_statistics():
             "ids": [f"id{i}" for i in range(100)],
         }
     )
-    columns = data.profile(frame, name="train", context="training")["columns"]
+    columns = profile_mod.profile(frame, name="train", context="training")["columns"]
     assert columns["city"]["kind"] == "categorical"
     assert columns["city"]["missing"] == 5
     assert columns["city"]["count"] == 95
@@ -283,7 +284,7 @@ def test_datetime_statistics():
     when = pd.Series(
         pd.to_datetime(["2024-03-01 10:00", None, "2023-12-31 23:59:59", "2024-01-15"], format="ISO8601")
     )
-    stats = data.profile(when.rename("when"), name="t", context="testing")["columns"]["when"]
+    stats = profile_mod.profile(when.rename("when"), name="t", context="testing")["columns"]["when"]
     assert stats == {
         "kind": "datetime",
         "count": 3,
@@ -296,7 +297,7 @@ def test_datetime_statistics():
 
 def test_profile_document_shape_for_frames_series_and_arrays():
     frame = _frame(400)
-    profile = data.profile(frame, name="train", context="training", seed=42)
+    profile = profile_mod.profile(frame, name="train", context="training", seed=42)
     text = json.dumps(profile, allow_nan=False)
     assert json.loads(text) == profile
     assert profile["digest"] == data.fingerprint(frame)
@@ -316,33 +317,33 @@ def test_profile_document_shape_for_frames_series_and_arrays():
     assert {c["name"]: c["dtype"] for c in profile["schema"]}["count"] == "Int64"
     assert profile["columns"]["mixed"]["missing"] == 100
     assert profile["columns"]["mixed"]["cardinality"] == 3
-    assert data.profile(frame, name="t", context="training", digest="f" * 32)["digest"] == "f" * 32
+    assert profile_mod.profile(frame, name="t", context="training", digest="f" * 32)["digest"] == "f" * 32
 
     array = np.arange(12.0).reshape(4, 3)
-    array_profile = data.profile(array, name="test", context="testing")
+    array_profile = profile_mod.profile(array, name="test", context="testing")
     assert array_profile["type"] == "numpy.ndarray"
     assert [c["name"] for c in array_profile["schema"]] == ["0", "1", "2"]
     assert array_profile["columns"]["2"]["max"] == 11.0
-    assert data.profile(np.arange(5), name="y", context="training")["schema"][0]["name"] == "value"
-    series_profile = data.profile(pd.Series([1, 2, 3]), name="y", context="training")
+    assert profile_mod.profile(np.arange(5), name="y", context="training")["schema"][0]["name"] == "value"
+    series_profile = profile_mod.profile(pd.Series([1, 2, 3]), name="y", context="training")
     assert series_profile["type"] == "pandas.Series"
     assert (series_profile["num_columns"], series_profile["schema"][0]["name"]) == (1, "value")
     assert (
-        data.profile(pd.Series([1], name="label"), name="y", context="training")["schema"][0]["name"]
+        profile_mod.profile(pd.Series([1], name="label"), name="y", context="training")["schema"][0]["name"]
         == "label"
     )
 
 
 def test_arrays_without_rows_have_a_profile():
-    profile = data.profile(np.empty((0, 3)), name="test", context="testing")
+    profile = profile_mod.profile(np.empty((0, 3)), name="test", context="testing")
     assert (profile["num_rows"], profile["num_columns"]) == (0, 3)
-    assert data.profile(np.empty((0, 2, 2)), name="test", context="testing")["num_columns"] == 4
+    assert profile_mod.profile(np.empty((0, 2, 2)), name="test", context="testing")["num_columns"] == 4
     assert len(data.row_hashes(np.empty((0, 3)))) == 0
 
 
 def test_repeated_column_names_get_suffixes():
     frame = pd.DataFrame([[1, 2, 3]], columns=["a", "a", "a.1"])
-    profile = data.profile(frame, name="t", context="training")
+    profile = profile_mod.profile(frame, name="t", context="training")
     assert [c["name"] for c in profile["schema"]] == ["a", "a.1", "a.1.1"]
     assert profile["columns"]["a.1"]["max"] == 2.0
 
@@ -390,9 +391,9 @@ def test_mlflow_schema_matches_mlflow_inference():
     )
     with pytest.warns(UserWarning, match="integer column"):
         expected = _infer_schema(frame).to_dict()
-    assert data.mlflow_schema(frame) == {"mlflow_colspec": expected}
-    assert json.dumps(data.mlflow_schema(frame))
-    assert data.mlflow_schema(np.zeros((2, 2), dtype=np.int64)) == {
+    assert profile_mod.mlflow_schema(frame) == {"mlflow_colspec": expected}
+    assert json.dumps(profile_mod.mlflow_schema(frame))
+    assert profile_mod.mlflow_schema(np.zeros((2, 2), dtype=np.int64)) == {
         "mlflow_colspec": [
             {"type": "long", "name": "0", "required": True},
             {"type": "long", "name": "1", "required": True},

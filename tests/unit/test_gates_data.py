@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from mlops_nb.capture.data import profile as split_profile
+from mlops_nb.capture.profile import profile as split_profile
 from mlops_nb.exceptions import ConfigError, UsageError
 from mlops_nb.gates import stats
 from mlops_nb.gates.data import (
