@@ -280,7 +280,7 @@ def _data_source(
 
 def _check_gates(r: _Reader, data_gate: Mapping[str, Any], model_gate: Mapping[str, Any]) -> None:
     """Thresholds as the gates read them, each error located at its own key's line."""
-    from mlops_nb.gates.data import DataThresholds
+    from mlops_nb.gates.data_report import DataThresholds
     from mlops_nb.gates.model import MetricThreshold
 
     for key, value in data_gate.items():
