@@ -1,4 +1,5 @@
-"""The MLflow connection: the embedded SQLite store by default, or any tracking server.
+"""The MLflow connection (the embedded SQLite store by default, or any tracking server) and the one write
+gateway through which mlops_nb writes to it.
 
 The embedded store is created on first use under a file lock, so several kernels opening a new
 store at once do not race through MLflow's schema set-up, and switched to WAL so readers never
@@ -9,20 +10,23 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from mlops_nb import config
+from mlops_nb import config, records
 from mlops_nb.exceptions import StoreError
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+    from mlflow.entities import DatasetInput, Metric, Run
+    from mlflow.entities.model_registry import ModelVersion
 
 T = TypeVar("T")
 _ready: set[str] = set()
@@ -182,3 +186,198 @@ def ui_command(settings: config.Settings | None = None) -> str:
         f"mlflow ui --backend-store-uri {settings.tracking_uri} "
         f"--default-artifact-root {Path(settings.artifact_root).as_uri()} --host 127.0.0.1"
     )
+
+
+def param_text(value: Any) -> str:
+    """A param's text, the one rule for every run however it was made: JSON for numbers, booleans, None,
+    lists and dicts; str() for anything else (a Path or a date reads as itself, not as a quoted string)."""
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, (bool, int, float, list, tuple, dict)):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+class Writer:
+    """The one write gateway to MLflow: every write mlops_nb makes goes through it.
+
+    Each write retries SQLite's transient conflicts between processes, batches are cut to MLflow's limits,
+    params become text by `param_text`, empty tags are dropped, and MLflow's errors (and the store's I/O
+    errors) become a StoreError naming the write.
+    """
+
+    PARAMS_PER_BATCH = 100
+    TAGS_PER_BATCH = 100
+    METRICS_PER_BATCH = 1000
+    TAG_VALUE_LIMIT = 5000  # what the UI shows in full; MLflow allows 8000
+
+    def __init__(self, mlflow_client: MlflowClient) -> None:
+        self.client = mlflow_client
+
+    def _do(self, what: str, action: Callable[[], T]) -> T:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return retrying(action)
+        except (MlflowException, OSError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise StoreError(f"The MLflow store refused to {what}: {first}") from exc
+
+    # runs
+
+    def create_run(self, experiment_id: str, tags: Mapping[str, object]) -> Run:
+        """A new RUNNING run with `tags` (empty values left out)."""
+        text = {key: str(value) for key, value in tags.items() if value not in (None, "")}
+        return self._do(
+            f"create a run in experiment {experiment_id}",
+            lambda: self.client.create_run(experiment_id, tags=text),
+        )
+
+    def end_run(self, run_id: str, status: str) -> None:
+        """Mark the run FINISHED, FAILED or KILLED."""
+        self._do(f"end run {run_id}", lambda: self.client.set_terminated(run_id, status))
+
+    def fail_run(self, run_id: str, error: str, tags: Mapping[str, object] | None = None) -> None:
+        """Record `error` (and `tags`) on the run, then mark it FAILED."""
+        self.set_tags(run_id, {records.TAG_ERROR: error, **(tags or {})})
+        self.end_run(run_id, "FAILED")
+
+    def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
+        """Set tags (values as text, cut to TAG_VALUE_LIMIT; empty values left out), in batches."""
+        from mlflow.entities import RunTag
+
+        items = [
+            RunTag(key, str(value)[: self.TAG_VALUE_LIMIT])
+            for key, value in tags.items()
+            if value not in (None, "")
+        ]
+        for start in range(0, len(items), self.TAGS_PER_BATCH):
+            chunk = items[start : start + self.TAGS_PER_BATCH]
+            self._do(f"tag run {run_id}", lambda chunk=chunk: self.client.log_batch(run_id, tags=chunk))
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove a tag from the run."""
+        self._do(f"remove tag {key} of run {run_id}", lambda: self.client.delete_tag(run_id, key))
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        """Record params, each turned into text by `param_text`, in batches."""
+        from mlflow.entities import Param
+
+        items = [Param(key, param_text(value)[:6000]) for key, value in params.items()]
+        for start in range(0, len(items), self.PARAMS_PER_BATCH):
+            chunk = items[start : start + self.PARAMS_PER_BATCH]
+            self._do(
+                f"record params of run {run_id}",
+                lambda chunk=chunk: self.client.log_batch(run_id, params=chunk),
+            )
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+        """Record one value per metric at `step`, in batches."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(key, float(value), now, step) for key, value in metrics.items()]
+        self.log_metric_points(run_id, items)
+
+    def log_metric_points(self, run_id: str, points: Sequence[Metric]) -> None:
+        """Record metric points (MLflow `Metric`s), in batches."""
+        for start in range(0, len(points), self.METRICS_PER_BATCH):
+            chunk = list(points[start : start + self.METRICS_PER_BATCH])
+            self._do(
+                f"record metrics of run {run_id}",
+                lambda chunk=chunk: self.client.log_batch(run_id, metrics=chunk, synchronous=True),
+            )
+
+    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
+        """Record dataset inputs of the run."""
+        self._do(
+            f"record the datasets of run {run_id}",
+            lambda: self.client.log_inputs(run_id, datasets=list(datasets)),
+        )
+
+    # artifacts
+
+    def log_dict(self, run_id: str, data: Any, path: str) -> None:
+        """Store `data` as a JSON (or YAML) artifact at `path`."""
+        self._do(f"store {path} in run {run_id}", lambda: self.client.log_dict(run_id, data, path))
+
+    def log_text(self, run_id: str, text: str, path: str) -> None:
+        """Store `text` as an artifact at `path`."""
+        self._do(f"store {path} in run {run_id}", lambda: self.client.log_text(run_id, text, path))
+
+    def log_artifact(self, run_id: str, local_path: str | Path, folder: str | None = None) -> None:
+        """Copy a local file into the run's artifacts (under `folder`)."""
+        self._do(
+            f"store {Path(local_path).name} in run {run_id}",
+            lambda: self.client.log_artifact(run_id, str(local_path), folder),
+        )
+
+    # registry
+
+    def create_registered_model(self, name: str) -> bool:
+        """Create the registered model `name`; False when it exists already (another process made it)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            retrying(lambda: self.client.create_registered_model(name))
+        except MlflowException as exc:
+            if getattr(exc, "error_code", "") == "RESOURCE_ALREADY_EXISTS":
+                return False
+            raise StoreError(f"The MLflow store refused to create registered model {name!r}: {exc}") from exc
+        return True
+
+    def create_model_version(self, name: str, source: str, run_id: str | None, **kwargs: Any) -> ModelVersion:
+        """A new version of registered model `name` from the model at `source`."""
+        return self._do(
+            f"create a version of model {name!r}",
+            lambda: self.client.create_model_version(name, source, run_id, **kwargs),
+        )
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        """Point `name@alias` at `version` (moving it if another version held it)."""
+        self._do(
+            f"set {name}@{alias}", lambda: self.client.set_registered_model_alias(name, alias, str(version))
+        )
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Remove `name@alias`."""
+        self._do(f"remove {name}@{alias}", lambda: self.client.delete_registered_model_alias(name, alias))
+
+    def set_version_tags(self, name: str, version: str, tags: Mapping[str, object]) -> None:
+        """Set tags on a model version (values as text)."""
+        for key, value in tags.items():
+            self._do(
+                f"tag version {version} of {name!r}",
+                lambda key=key, value=value: self.client.set_model_version_tag(
+                    name, str(version), key, str(value)
+                ),
+            )
+
+    def delete_version_tag(self, name: str, version: str, key: str) -> None:
+        """Remove a tag from a model version."""
+        self._do(
+            f"remove tag {key} of version {version} of {name!r}",
+            lambda: self.client.delete_model_version_tag(name, str(version), key),
+        )
+
+    def delete_model_version(self, name: str, version: str) -> None:
+        """Delete a model version (undoing a half-made registration)."""
+        self._do(
+            f"delete version {version} of {name!r}",
+            lambda: self.client.delete_model_version(name, str(version)),
+        )
+
+    def delete_registered_model(self, name: str) -> None:
+        """Delete a registered model (undoing one a failed registration created)."""
+        self._do(f"delete registered model {name!r}", lambda: self.client.delete_registered_model(name))
+
+    def set_logged_model_tags(self, model_id: str, tags: Mapping[str, str]) -> None:
+        """Set tags on a logged model."""
+        self._do(
+            f"tag logged model {model_id}", lambda: self.client.set_logged_model_tags(model_id, dict(tags))
+        )
+
+
+def writer(settings: config.Settings | None = None) -> Writer:
+    """The write gateway on the project's store."""
+    return Writer(client(settings))

@@ -57,11 +57,11 @@ def capture(session: Session, user_ns: dict[str, Any] | None, host: Mapping[str,
                 else f"uncommitted changes in {git.root} (diff recorded)"
             )
             tags[records.TAG_WARNING_GIT_DIRTY] = session.warnings[records.TAG_WARNING_GIT_DIRTY]
-            session.client.log_text(session.run_id, git.diff, records.ARTIFACT_GIT_DIFF)
-    session.client.log_dict(
+            session.gateway.log_text(session.run_id, git.diff, records.ARTIFACT_GIT_DIFF)
+    session.gateway.log_dict(
         session.run_id, code.environment(tags[records.TAG_KERNEL] or None), records.ARTIFACT_ENVIRONMENT
     )
-    session.client.log_text(session.run_id, code.packages(), records.ARTIFACT_PACKAGES)
+    session.gateway.log_text(session.run_id, code.packages(), records.ARTIFACT_PACKAGES)
     if digest := snapshot.upload(session):
         tags[records.TAG_NOTEBOOK_HASH] = digest
     # the parameters cell (and papermill's injected cell): values as the kernel holds them now, or, when

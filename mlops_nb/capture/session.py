@@ -47,6 +47,7 @@ class Session:
     mode: str
     settings: config.Settings
     client: MlflowClient
+    gateway: store.Writer
     writer: MetricWriter
     notebook: Path | None
     git: code.GitState | None
@@ -69,7 +70,7 @@ class Session:
         for key, value in values.items():
             if not valid_key(key):
                 raise UsageError(f"Invalid config name {key!r}.", hint=KEY_RULE)
-            if key in self.params and _param_text(self.params[key]) != _param_text(value):
+            if key in self.params and store.param_text(self.params[key]) != store.param_text(value):
                 raise UsageError(
                     f"Config {key!r} is already {self.params[key]!r} in run {self.run_id}; a run's params cannot change.",
                     hint="Start a new run for the new value: `%mlops stop`, then `%mlops track`.",
@@ -77,15 +78,9 @@ class Session:
             if key not in self.params:
                 new[key] = value
         if new:
-            from mlflow.entities import Param
-
-            params = [Param(k, _param_text(v)) for k, v in new.items()]
-            for start in range(0, len(params), 100):
-                store.retrying(
-                    lambda chunk=params[start : start + 100]: self.client.log_batch(self.run_id, params=chunk)
-                )
+            self.gateway.log_params(self.run_id, new)
             self.params.update(new)
-            self.client.log_dict(self.run_id, _jsonable(self.params), records.ARTIFACT_CONFIG)
+            self.gateway.log_dict(self.run_id, _jsonable(self.params), records.ARTIFACT_CONFIG)
         return dict(self.params)
 
     # data
@@ -100,7 +95,7 @@ class Session:
         if overlaps := splits_mod.overlaps(self.splits):
             self._warn(records.TAG_WARNING_SPLIT_LEAKAGE, "; ".join(overlaps))
         elif self.warnings.pop(records.TAG_WARNING_SPLIT_LEAKAGE, None):
-            self.client.delete_tag(self.run_id, records.TAG_WARNING_SPLIT_LEAKAGE)
+            self.gateway.delete_tag(self.run_id, records.TAG_WARNING_SPLIT_LEAKAGE)
 
     def record_parameters(self, user_ns: dict[str, Any] | None) -> None:
         """Record the parameters the kernel holds now and the run does not have yet."""
@@ -121,7 +116,7 @@ class Session:
 
     def _warn(self, tag: str, message: str) -> None:
         self.warnings[tag] = message
-        self.client.set_tag(self.run_id, tag, message[:5000])
+        self.gateway.set_tags(self.run_id, {tag: message})
 
     def execution_order(self) -> history.OrderReport | None:
         """The cells' execution order checked against the notebook (None outside IPython)."""
@@ -139,13 +134,13 @@ class Session:
         if report is None:
             return
         verdict = records.EXECUTION_IN_ORDER if report.in_order else records.EXECUTION_OUT_OF_ORDER
-        self.client.set_tag(self.run_id, records.TAG_EXECUTION_ORDER, verdict)
+        self.gateway.set_tags(self.run_id, {records.TAG_EXECUTION_ORDER: verdict})
         if report.in_order:
             if self.warnings.pop(records.TAG_WARNING_EXECUTION_ORDER, None):
-                self.client.delete_tag(self.run_id, records.TAG_WARNING_EXECUTION_ORDER)
+                self.gateway.delete_tag(self.run_id, records.TAG_WARNING_EXECUTION_ORDER)
         else:
             self._warn(records.TAG_WARNING_EXECUTION_ORDER, "; ".join(report.problems))
-        self.client.log_dict(self.run_id, report.to_dict(), records.ARTIFACT_EXECUTION_ORDER)
+        self.gateway.log_dict(self.run_id, report.to_dict(), records.ARTIFACT_EXECUTION_ORDER)
 
     def status(self) -> dict[str, Any]:
         """What this run has captured, with warnings (computed here; written to the run at stop)."""
@@ -196,9 +191,9 @@ class Session:
             self.record_parameters(_host.get("user_ns"))  # a parameters cell that ran last
             self.record_execution_order()
             if digest := snapshot.upload(self):  # the notebook may have been edited and saved since track
-                self.client.set_tag(self.run_id, records.TAG_NOTEBOOK_HASH, digest)
+                self.gateway.set_tags(self.run_id, {records.TAG_NOTEBOOK_HASH: digest})
             if self.mode == records.MODE_INTERACTIVE:
-                store.retrying(lambda: self.client.set_terminated(self.run_id, status))
+                self.gateway.end_run(self.run_id, status)
         except Exception as exc:
             kept = (
                 f" {stats.spooled} metric point(s) are kept in {self.writer.spool} and will be written"
@@ -210,16 +205,6 @@ class Session:
                 f"Run {self.run_id} could not be closed: the store did not answer ({str(exc).splitlines()[0]}).{kept}",
                 hint="Check the tracking server, then end the run with `mlflow runs` or the MLflow UI.",
             ) from None
-
-
-def _param_text(value: Any) -> str:
-    """A param's text: JSON for numbers, booleans, None, lists and dicts; str() for anything else (a Path
-    or a date reads as itself, not as a quoted JSON string)."""
-    if isinstance(value, str):
-        return value
-    if value is None or isinstance(value, (bool, int, float, list, tuple, dict)):
-        return json.dumps(value, default=str)
-    return str(value)
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
@@ -315,6 +300,7 @@ def track(
             mode=mode,
             settings=settings,
             client=client,
+            gateway=store.Writer(client),
             writer=MetricWriter(sink_for(settings, client, run_id), spool_dir / f"{run_id}.jsonl"),
             notebook=nb_path,
             git=code.git_state(nb_path or Path.cwd()),
@@ -331,12 +317,10 @@ def track(
                 and sys.argv
                 and existing.tags.get(records.SOURCE_NAME) == sys.argv[0]
             ):
-                client.delete_tag(run_id, records.SOURCE_NAME)  # MLflow's guess: ipykernel_launcher.py
-            from mlflow.entities import RunTag
-
-            store.retrying(
-                lambda: client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items() if v])
-            )
+                session.gateway.delete_tag(
+                    run_id, records.SOURCE_NAME
+                )  # MLflow's guess: ipykernel_launcher.py
+            session.gateway.set_tags(run_id, tags)
             if autolog:
                 import mlflow
 
@@ -346,7 +330,7 @@ def track(
             session.ended = True
             session.writer.close(timeout=5)
             if mode == records.MODE_INTERACTIVE:
-                client.set_terminated(run_id, "FAILED")
+                session.gateway.end_run(run_id, "FAILED")
             raise
         _active = session
         atexit.register(_at_exit)

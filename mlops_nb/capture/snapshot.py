@@ -17,7 +17,7 @@ def upload(session: Session) -> str | None:
     if not (session.notebook and session.notebook.is_file()):
         return None
     text = session.notebook.read_text(encoding="utf-8")
-    session.client.log_text(session.run_id, text, f"{records.ARTIFACT_CODE_DIR}/{session.notebook.name}")
+    session.gateway.log_text(session.run_id, text, f"{records.ARTIFACT_CODE_DIR}/{session.notebook.name}")
     try:
         return code.notebook_hash(json.loads(text))
     except ValueError:

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlops_nb import records, store
+from mlops_nb import records
 from mlops_nb.exceptions import UnsupportedDataError, UsageError
 
 if TYPE_CHECKING:
@@ -107,9 +107,9 @@ def _log_datasets(
         )
         for name, profile in profiles.items()
     ]
-    store.retrying(lambda: session.client.log_inputs(session.run_id, datasets=inputs))
+    session.gateway.log_inputs(session.run_id, inputs)
     for name, profile in profiles.items():
-        session.client.log_dict(session.run_id, profile, records.split_artifact(name))
+        session.gateway.log_dict(session.run_id, profile, records.split_artifact(name))
 
 
 def overlaps(splits: dict[str, SplitRecord]) -> list[str]:
