@@ -1,12 +1,15 @@
 """The ``mlops-nb`` command: parses arguments, calls one core function per sub-command, prints the result.
 
-Each sub-command is a ``_cmd_<name>(args)`` function plus its parser in ``_parser()``.
+Each sub-command is a ``_cmd_<name>(args)`` function plus its parser: the notebook and pipeline commands here,
+each further area's in its own module of this package (listed in ``AREAS``), whose ``add_commands(sub)``
+adds its parsers. Modules import the core lazily, inside the commands, so ``mlops-nb --help`` stays fast.
 Errors of the package (MlopsError) print as one readable line and exit 2; nothing else is caught.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import signal
 import sys
@@ -14,6 +17,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from mlops_nb.exceptions import MlopsError, PipelineFailedError
+
+AREAS: tuple[str, ...] = ()  # modules of this package that add sub-commands
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
@@ -150,6 +155,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="machine-readable summary")
     p.set_defaults(func=_cmd_sweep)
+    for area in AREAS:
+        importlib.import_module(f"mlops_nb.cli.{area}").add_commands(sub)
     return parser
 
 
@@ -164,7 +171,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mlops-nb: interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
