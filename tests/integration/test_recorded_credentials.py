@@ -1,12 +1,15 @@
-"""A token in the git remote or in PIP_INDEX_URL is not recorded: a tracked run keeps the URLs without it."""
+"""Credentials in URLs are neither recorded nor shown: a token in the git remote or in PIP_INDEX_URL stays
+out of the run, and a password in the tracking URI out of `%mlops track`'s output."""
 
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 from pathlib import Path
 
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
 
 import mlops_nb
 from mlops_nb import records, store
@@ -44,3 +47,18 @@ def test_tokens_in_urls_are_not_recorded(project: Path, monkeypatch: pytest.Monk
     assert variables["PIP_EXTRA_INDEX_URL"] == "https://***@pypi.example.com/extra"
     recorded = json.dumps(environment) + json.dumps(run.data.tags) + json.dumps(run.data.params)
     assert TOKEN not in recorded
+
+
+def test_track_does_not_show_the_tracking_password(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://alice:{TOKEN}@127.0.0.1:{port}")
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "mlops_nb")
+    shell.run_cell("%mlops track")
+    out, err = capsys.readouterr()
+    assert f"http://***@127.0.0.1:{port}" in err and "does not answer" in err
+    assert TOKEN not in out + err and "alice" not in out + err
