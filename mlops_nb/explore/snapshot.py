@@ -16,7 +16,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
@@ -75,7 +75,7 @@ def _snapshot_file(settings: Settings, client: Any, run: Any, artifact: str) -> 
         yield Path(client.download_artifacts(run.info.run_id, artifact, tmp))
 
 
-def _refuse_link(shown: Path, folder_fd: int, name: str, root: Path, kind: str) -> None:
+def _refuse_link(shown: Path, folder_fd: int, name: str, root: Path, kind: str) -> NoReturn:
     target = os.readlink(name, dir_fd=folder_fd)
     raise UsageError(
         f"{shown} is a symbolic link (to {target}); the snapshot is not written through links, which can "
