@@ -2,13 +2,18 @@
 
 from collections.abc import Callable
 
+from mlops_nb.redact import redact
+
 
 class MlopsError(Exception):
-    """Root of mlops_nb's errors. The message names the problem and the fix."""
+    """Root of mlops_nb's errors. The message names the problem and the fix; credentials in URLs are
+    hidden from both (they reach notebooks, logs and REST answers)."""
 
     status = 400
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
+        message = redact(message)
+        hint = redact(hint) if hint else hint
         self.message = message
         self.hint = hint
         super().__init__(message if not hint else f"{message} {hint}")

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlops_nb import config, records
 from mlops_nb.exceptions import StoreError
+from mlops_nb.redact import redact
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -103,10 +104,13 @@ def _check_reachable(uri: str) -> None:
     """Fail in seconds, naming the server, when nothing answers at a tracking server's address: MLflow's
     own calls would retry with backoff for about 4 minutes first."""
     import urllib.error
+    import urllib.parse
     import urllib.request
 
+    parts = urllib.parse.urlsplit(uri)  # urllib takes user info for part of the host name: drop it
+    health = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl().rstrip("/") + "/health"
     try:
-        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=10).close()
+        urllib.request.urlopen(health, timeout=10).close()
     except urllib.error.HTTPError:
         return  # something answers (a proxy, an auth layer): MLflow's own calls say what it wants
     except (urllib.error.URLError, OSError) as exc:
@@ -181,7 +185,7 @@ def ui_command(settings: config.Settings | None = None) -> str:
     """The shell command that opens the MLflow UI on the project's store."""
     settings = settings or config.current()
     if not settings.embedded:
-        return f"open {settings.tracking_uri} (tracking server)"
+        return f"open {redact(settings.tracking_uri)} (tracking server)"
     return (
         f"mlflow ui --backend-store-uri {settings.tracking_uri} "
         f"--default-artifact-root {Path(settings.artifact_root).as_uri()} --host 127.0.0.1"

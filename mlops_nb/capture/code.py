@@ -14,11 +14,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from mlops_nb.redact import redact
+
 SECRET_NAME = re.compile(
     r"KEY|TOKEN|SECRET|PASS|PWD|CREDENTIAL|AUTH|PRIVATE|COOKIE|SESSION_ID|CERT|SALT|DSN", re.I
 )
 _NOT_SECRET = {"PWD", "OLDPWD"}  # the shell's working folders
-_URL_PASSWORD = re.compile(r"(\w+://[^/:@\s]*):[^@/\s]+@")
 INJECTED_TAG = "injected-parameters"
 PARAMETERS_TAG = "parameters"
 
@@ -66,7 +67,7 @@ def git_state(path: Path) -> GitState | None:
         branch=None if branch == "HEAD" else branch,
         dirty=bool(porcelain.strip()) or untracked,
         diff=diff,
-        repo_url=redact_url(url) if url else None,
+        repo_url=redact(url) if url else None,
         root=root,
         untracked=untracked,
     )
@@ -109,11 +110,6 @@ def is_secret(name: str) -> bool:
     return name.upper() not in _NOT_SECRET and bool(SECRET_NAME.search(name))
 
 
-def redact_url(value: str) -> str:
-    """Hide a password embedded in a URL (``scheme://user:password@host``)."""
-    return _URL_PASSWORD.sub(r"\1:***@", value)
-
-
 def environment(kernel: str | None) -> dict[str, Any]:
     """Python, platform, kernel and the non-secret environment variables."""
     return {
@@ -124,7 +120,7 @@ def environment(kernel: str | None) -> dict[str, Any]:
         "machine": platform.machine(),
         "kernel": kernel,
         "environment_variables": {
-            name: redact_url(value) for name, value in sorted(os.environ.items()) if not is_secret(name)
+            name: redact(value) for name, value in sorted(os.environ.items()) if not is_secret(name)
         },
     }
 

@@ -27,6 +27,7 @@ from mlops_nb.exceptions import (
     StoreError,
     UsageError,
 )
+from mlops_nb.redact import redact
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -166,9 +167,9 @@ class Session:
                 for s in self.splits.values()
             },
             "metrics": {"written": stats.written, "pending": pending, "spooled": stats.spooled},
-            "store_error": stats.last_error,
+            "store_error": redact(stats.last_error) if stats.last_error else None,
             "warnings": list(warnings.values()),
-            "tracking_uri": self.settings.tracking_uri,
+            "tracking_uri": redact(self.settings.tracking_uri),
         }
 
     def end(self, status: str = "FINISHED", flush_timeout: float = 60.0) -> None:
@@ -284,7 +285,7 @@ def track(
         except MlopsError:
             raise
         except Exception as exc:  # MLflow's errors of an unreachable or unusable store
-            uri = code.redact_url(config.current().tracking_uri)
+            uri = config.current().tracking_uri  # StoreError hides its credentials
             raise StoreError(
                 f"The MLflow store {uri} could not open a run: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
                 hint="Check MLFLOW_TRACKING_URI (or tracking_uri in [tool.mlops_nb]) and that its server is running.",

@@ -11,6 +11,7 @@ from jupyter_server.utils import url_path_join
 
 from mlops_nb import config
 from mlops_nb.exceptions import MlopsError
+from mlops_nb.redact import redact
 from mlops_nb.server.handlers import ROUTES, Context
 
 API_PREFIX = "mlops-nb/api"
@@ -45,4 +46,4 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     base = url_path_join(web_app.settings["base_url"], API_PREFIX)
     web_app.add_handlers(".*$", [(url_path_join(base, pattern), handler) for pattern, handler in ROUTES])
     if settings is not None:
-        serverapp.log.info("mlops_nb: REST API at %s on store %s", base, settings.tracking_uri)
+        serverapp.log.info("mlops_nb: REST API at %s on store %s", base, redact(settings.tracking_uri))

@@ -1,28 +1,35 @@
 """Thin REST handlers: parse and check the request, call one core function off the event loop, answer JSON.
 
-Every handler derives from jupyter_server's APIHandler and is ``@tornado.web.authenticated``.
-Core errors (MlopsError) become ``{error, message, hint}`` with their HTTP status.
+Every handler derives from jupyter_server's APIHandler; every method is ``@tornado.web.authenticated``
+and ``@authorized`` on the resource ``mlops-nb`` (reads need "read", writes "write"), so a deployment's own
+Authorizer applies; the snapshot copy also needs "write" on "contents". Core errors (MlopsError) become
+``{error, message, hint}`` with their HTTP status; other errors a generic message with a reference to the
+server log. Credentials in URLs never reach an answer or a log line.
 """
 
 from __future__ import annotations
 
 import json
 import traceback
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import tornado.web
+from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado.ioloop import IOLoop
 
 from mlops_nb import __version__, explore
 from mlops_nb.config import Settings
 from mlops_nb.exceptions import ConfigError, MlopsError, NotFoundError, UsageError
+from mlops_nb.redact import redact
 from mlops_nb.registry import lineage
+
+AUTH_RESOURCE = "mlops-nb"
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class Context:
 class BaseHandler(APIHandler):
     """Runs one core call off the event loop and turns its errors into JSON."""
 
+    auth_resource = AUTH_RESOURCE
     allowed_arguments: frozenset[str] = frozenset()
 
     @property
@@ -93,7 +101,8 @@ class BaseHandler(APIHandler):
         self.finish(json.dumps(result, allow_nan=False, separators=(",", ":")))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """Errors that are not MlopsErrors (tornado's own, or bugs) in the same JSON shape."""
+        """Errors that are not MlopsErrors (tornado's own, or bugs) in the same JSON shape. A bug's text
+        stays in the server log (redacted) under a reference that the answer names."""
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         reason = self._reason
         exc_info = kwargs.get("exc_info")
@@ -101,20 +110,23 @@ class BaseHandler(APIHandler):
         if exc_info:
             exc = exc_info[1]
             if isinstance(exc, tornado.web.HTTPError) and exc.log_message:
-                message = exc.log_message % exc.args if exc.args else exc.log_message
+                message = redact(exc.log_message % exc.args if exc.args else exc.log_message)
             elif status_code >= 500:
-                self.log.error("mlops_nb: %s", "".join(traceback.format_exception(*exc_info)))
-                message = f"Internal error: {exc}"
+                reference = uuid.uuid4().hex[:12]
+                trace = redact("".join(traceback.format_exception(*exc_info)))
+                self.log.error("mlops_nb: internal error %s: %s", reference, trace)
+                message = f"Internal error (reference {reference}): the Jupyter server's log has the details."
         self.finish(json.dumps({"error": reason, "message": message, "hint": None}))
 
 
 class SettingsHandler(BaseHandler):
     @tornado.web.authenticated
+    @authorized
     async def get(self) -> None:
         def work() -> dict[str, Any]:
             settings = self.store_settings
             return {
-                "tracking_uri": _without_credentials(settings.tracking_uri),
+                "tracking_uri": redact(settings.tracking_uri),
                 "embedded": settings.embedded,
                 "ui_url": settings.ui_url,
                 "experiment": settings.experiment,
@@ -126,6 +138,7 @@ class SettingsHandler(BaseHandler):
 
 class ExperimentsHandler(BaseHandler):
     @tornado.web.authenticated
+    @authorized
     async def get(self) -> None:
         await self.answer(lambda: {"experiments": explore.list_experiments(self.store_settings)})
 
@@ -134,6 +147,7 @@ class RunsHandler(BaseHandler):
     allowed_arguments = frozenset({"filter", "order_by", "page_token", "max_results", "status"})
 
     @tornado.web.authenticated
+    @authorized
     async def get(self, experiment_id: str) -> None:
         def work() -> dict[str, Any]:
             return explore.list_runs(
@@ -151,26 +165,31 @@ class RunsHandler(BaseHandler):
 
 class RunHandler(BaseHandler):
     @tornado.web.authenticated
+    @authorized
     async def get(self, run_id: str) -> None:
         await self.answer(lambda: explore.get_run(run_id, self.store_settings))
 
 
 class MetricHistoryHandler(BaseHandler):
     @tornado.web.authenticated
+    @authorized
     async def get(self, run_id: str, key: str) -> None:
         await self.answer(lambda: explore.metric_history(run_id, key, self.store_settings))
 
 
 class SnapshotHandler(BaseHandler):
+    """Writes a file under the server root: needs "write" on contents as well."""
+
     @tornado.web.authenticated
+    @authorized
+    @authorized("write", resource="contents")
     async def post(self, run_id: str) -> None:
         context = self.context
 
         def work() -> dict[str, str]:
-            copied = explore.copy_snapshot(run_id, context.snapshot_dir, self.store_settings).resolve()
-            if not copied.is_relative_to(context.server_root):
-                raise UsageError("The snapshot folder is outside the Jupyter server's root.")
-            return {"run_id": run_id, "path": copied.relative_to(context.server_root).as_posix()}
+            root = context.server_root
+            copied = explore.copy_snapshot(run_id, context.snapshot_dir, self.store_settings, root=root)
+            return {"run_id": run_id, "path": copied.relative_to(root).as_posix()}
 
         await self.answer(work)
 
@@ -179,7 +198,10 @@ _COMPARE_FIELDS = frozenset({"run_ids", "metrics", "diff_only", "histories"})
 
 
 class CompareHandler(BaseHandler):
+    """A POST only for its JSON body: it reads, so it needs "read"."""
+
     @tornado.web.authenticated
+    @authorized("read")
     async def post(self) -> None:
         body = self.request.body
 
@@ -212,12 +234,14 @@ class CompareHandler(BaseHandler):
 
 class RunLineageHandler(BaseHandler):
     @tornado.web.authenticated
+    @authorized
     async def get(self, run_id: str) -> None:
         await self.answer(lambda: lineage.run_lineage(run_id, self.store_settings))
 
 
 class ModelVersionLineageHandler(BaseHandler):
     @tornado.web.authenticated
+    @authorized
     async def get(self, name: str, version: str) -> None:
         await self.answer(lambda: lineage.model_version_lineage(name, version, self.store_settings))
 
@@ -232,21 +256,14 @@ class UnknownRouteHandler(BaseHandler):
         await self.answer(work)
 
     @tornado.web.authenticated
+    @authorized
     async def get(self, path: str) -> None:
         await self._unknown(path)
 
     @tornado.web.authenticated
+    @authorized
     async def post(self, path: str) -> None:
         await self._unknown(path)
-
-
-def _without_credentials(uri: str) -> str:
-    parts = urlsplit(uri)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        return urlunsplit(parts._replace(netloc=netloc))
-    return uri
 
 
 ROUTES: list[tuple[str, type[BaseHandler]]] = [
