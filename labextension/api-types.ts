@@ -105,8 +105,11 @@ export interface paths {
         /**
          * Copy the run's notebook snapshot under the Jupyter server root and return its path for the contents API.
          * @description The copy lands in `<server root>/mlops-snapshots/<run_id>/<notebook file name>` (a visible folder, because
-         *     Jupyter's contents manager hides dot-folders by default) and is rewritten on every call.
-         *     404 when the run has no snapshot.
+         *     Jupyter's contents manager hides dot-folders by default) and is rewritten on every call (written
+         *     to a temporary file in the folder, then renamed over the old copy).
+         *     404 when the run has no snapshot. 400, with nothing written, when `mlops-snapshots`, the run's folder
+         *     or the file is a symbolic link (links can lead outside the server root), or when the snapshot resolves
+         *     outside the store's artifact root.
          */
         post: operations["openSnapshot"];
         delete?: never;
@@ -177,7 +180,7 @@ export interface components {
             hint?: string | null;
         };
         Settings: {
-            /** @description Store URI with any credentials removed. */
+            /** @description Store URI with any user info (user:password@ or a token@) shown as ***@. */
             tracking_uri: string;
             /** @description True for the project's SQLite store. */
             embedded: boolean;
@@ -458,6 +461,15 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description Not authenticated, or the server's Authorizer refuses this action on this resource. */
+        Forbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
         /** @description The MLflow store could not be reached or read. */
         StoreUnavailable: {
             headers: {
@@ -497,6 +509,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
             503: components["responses"]["StoreUnavailable"];
         };
     };
@@ -519,6 +532,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
             503: components["responses"]["StoreUnavailable"];
         };
     };
@@ -553,6 +567,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -578,6 +593,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -605,6 +621,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -630,6 +647,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -657,6 +675,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -682,6 +701,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -709,6 +729,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             503: components["responses"]["StoreUnavailable"];
         };
