@@ -1,6 +1,6 @@
 """The contract (api/openapi.yaml) against the server's answers at its edges, each checked by the `api`
 fixture: a NaN metric, a warning code the contract does not list, and split statistics written by
-capture/data.py for a column with no finite value and for a datetime column."""
+capture/profile.py for a column with no finite value and for a datetime column."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import yaml
 from mlflow.entities import Metric, RunTag
 
 from mlops_nb import config, records, store
-from mlops_nb.capture import data
+from mlops_nb.capture import profile
 from tests.server import contract
 
 
@@ -49,7 +49,7 @@ def edges(tmp_path_factory: pytest.TempPathFactory) -> Edges:
             "city": ["Oslo", "Bergen"],
         }
     )
-    stats = data.profile(frame, name="train", context="training", seed=7)
+    stats = profile.profile(frame, name="train", context="training", seed=7)
     client.log_dict(run_id, stats, records.split_artifact("train"))
     client.set_terminated(run_id)
     return Edges(root, experiment_id, run_id)
