@@ -1,7 +1,8 @@
 """Buffered metric writer: the caller appends points; a background thread writes them in batches.
 
-Points the store does not accept are appended to a spool file (JSON lines) and written again, oldest
-first, when the store answers; ``flush()`` returns once every point is either stored or spooled.
+Points the store does not accept are appended to the run's spool file (see ``spool``) and written again,
+oldest first, when the store answers; ``flush()`` returns once every point is either stored or spooled.
+A spool error (a full disk, a permission) keeps the points in memory and retries them, with a warning.
 On the embedded SQLite store, batches go straight into MLflow's ``metrics`` and ``latest_metrics``
 tables in one transaction (with MLflow's value rules), which is ~20x faster than ``log_batch``'s ORM path;
 on any other store they go through ``MlflowClient.log_batch``.
@@ -9,27 +10,26 @@ on any other store they go through ``MlflowClient.log_batch``.
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops_nb import config, store
+from mlops_nb.capture.spool import BATCH, Point, Sink, Spool, write
 from mlops_nb.exceptions import StoreError, UsageError
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-BATCH = 1000  # MLflow's log_batch limit for metrics
-Point = tuple[str, float, int, int]  # key, value, timestamp (ms), step
-Sink = Callable[[list[Point]], None]
+OWNER_WAIT = 30.0  # seconds a new writer waits for another process to give up the run's spool
 _VALID_KEY = re.compile(r"^[/\w.\- :]{1,250}$")  # MLflow's rule for metric and param names
 _FLOAT_MAX = 1.7976931348623157e308
 
@@ -130,12 +130,18 @@ def _as_point_value(key: object, value: object, known: set[str]) -> float:
 
 
 class MetricWriter:
-    """Writes one run's metric points off the caller's thread."""
+    """Writes one run's metric points off the caller's thread; owns the run's spool file while it lives."""
 
     def __init__(self, sink: Sink, spool: Path, interval: float = 0.5) -> None:
         self._sink = sink
         self._keys: set[str] = set()
         self.spool = spool
+        self._spool = Spool(spool)
+        if not self._spool.own(wait=OWNER_WAIT):
+            raise StoreError(
+                f"The metric spool {spool} is owned by another live process (pid {self._spool.owner()}).",
+                hint="Stop the other kernel or process tracking this run, then track it again.",
+            )
         self._interval = interval
         self._pending: list[Point] = []
         self._lock = threading.Lock()
@@ -143,8 +149,11 @@ class MetricWriter:
         self._idle = threading.Condition(self._lock)
         self._busy = False
         self._inflight: list[Point] = []
+        self._rounds = 0
+        self._kept_round = -1  # the last round that ended with points neither stored nor spooled
+        self._warned: str | None = None
         self._closed = False
-        self.stats = WriterStats(spooled=self._spooled_count())
+        self.stats = WriterStats(spooled=self._spool.count())
         self._thread = threading.Thread(
             target=self._loop, name=f"mlops-nb-metrics-{spool.stem[:8]}", daemon=True
         )
@@ -168,36 +177,46 @@ class MetricWriter:
 
     @property
     def pending(self) -> int:
-        """Points not yet stored nor spooled: queued, or being written."""
+        """Points not yet stored nor spooled: queued, being written, or kept in memory after a spool error."""
         with self._lock:
             return len(self._pending) + len(self._inflight)
 
     def flush(self, timeout: float | None = 60.0) -> WriterStats:
-        """Write (or spool) everything queued so far; returns the counts."""
+        """Write (or spool) everything queued so far; returns the counts. Returns early when the points can
+        be neither stored nor spooled (they stay queued and are retried; see ``stats.pending``)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         self._wake.set()
         with self._idle:
-            while self._pending or self._busy:
+            start = self._rounds
+            while (self._pending or self._busy) and self._kept_round <= start and self._thread.is_alive():
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     break
                 self._wake.set()
                 self._idle.wait(timeout=0.05 if remaining is None else min(remaining, 0.05))
-            self.stats.pending = len(self._pending)
+            self.stats.pending = len(self._pending) + len(self._inflight)
         return self.stats
 
     def close(self, timeout: float | None = 60.0) -> WriterStats:
-        """Flush, then stop the thread; points that could not be written stay in the spool file."""
+        """Flush, then stop the thread and give up the spool; points that could not be written stay in it."""
         stats = self.flush(timeout)
         with self._lock:
             self._closed = True
-            stranded = self._inflight + self._pending if self._busy else self._pending
-            if stranded:  # the store did not answer within the timeout: keep the points on disk
-                self._append_spool(stranded)
-                self._pending, self._inflight = [], []
+            stuck = self._busy  # on a store that does not answer: nothing to wait for
+            stranded = self._inflight + self._pending if stuck else self._pending
+            self._pending, self._inflight = [], []
+            if stranded:  # the store did not take them within the timeout: keep them on disk
+                try:
+                    self._append_spool(stranded)
+                    stats.pending = 0
+                except Exception as exc:
+                    stats.pending = len(stranded)
+                    self._warn(f"{len(stranded)} metric point(s) could be neither written nor spooled", exc)
         self._wake.set()
-        if not stranded:  # else the thread waits on the store: nothing to wait for
+        if not stuck:
             self._thread.join(timeout=5)
+        with self._lock:
+            self._spool.release()
         return stats
 
     # background thread
@@ -207,82 +226,78 @@ class MetricWriter:
             self._wake.wait(self._interval)
             self._wake.clear()
             with self._lock:
-                batch, self._pending = self._pending, []
-                self._inflight = batch
+                self._inflight, self._pending = self._pending, []
                 self._busy = True
                 closed = self._closed
+            failed = False
             try:
                 self._drain_spool()
-                if batch:
-                    self._write_or_spool(batch)
+                self._write_or_spool()
+            except Exception as exc:  # a full disk, a permission, a bug: keep the points and try again
+                failed = True
+                self._warn("Metric points could not be spooled; they are kept in memory and retried", exc)
             finally:
                 with self._idle:
-                    self._busy = False
+                    self._rounds += 1
+                    if self._inflight:
+                        self._pending[:0] = self._inflight
+                        self._kept_round = self._rounds
                     self._inflight = []
+                    self._busy = False
+                    if not failed:
+                        self._warned = None
                     self._idle.notify_all()
             if closed:
                 return
 
+    def _warn(self, what: str, exc: Exception) -> None:
+        """Report a spool problem once (until a round succeeds again), in ``stats.last_error`` too."""
+        message = f"{what}: {self.spool}: {type(exc).__name__}: {_first_line(exc)}"
+        self.stats.last_error = message
+        if message != self._warned:
+            self._warned = message
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
+
     def _write(self, points: list[Point]) -> int:
         """Write in batches; returns how many points were written before the first failure (all on success)."""
-        for start in range(0, len(points), BATCH):
-            chunk = points[start : start + BATCH]
-            try:
-                self._sink(chunk)
-            except Exception as exc:
-                self.stats.last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                return start
-            self.stats.written += len(chunk)
-        return len(points)
+        done, error = write(self._sink, points)
+        self.stats.written += done
+        if error is not None:
+            self.stats.last_error = _first_line(error) or type(error).__name__
+        return done
 
-    def _write_or_spool(self, points: list[Point]) -> None:
-        done = 0 if self.stats.spooled else self._write(points)  # keep order: older spooled points go first
+    def _write_or_spool(self) -> None:
+        """Write the points in flight, or spool them; the ones neither written nor spooled stay in flight."""
         with self._lock:
-            if done < len(points) and self._inflight:  # else close() has spooled them already
-                self._append_spool(points[done:])
+            points = list(self._inflight)
+        if not points:
+            return
+        done = 0 if self.stats.spooled else self._write(points)  # keep order: older spooled points go first
+        with self._lock:  # close() may have spooled the points in flight already: then there are none
+            del self._inflight[:done]
+            if self._inflight:
+                self._append_spool(self._inflight)
+                self._inflight = []
 
     def _append_spool(self, points: list[Point]) -> None:
-        self.spool.parent.mkdir(parents=True, exist_ok=True)
-        with self.spool.open("a", encoding="utf-8") as handle:
-            for point in points:
-                handle.write(json.dumps(point) + "\n")
+        self._spool.append(points)
         self.stats.spooled += len(points)
 
-    def _spooled_count(self) -> int:
-        if not self.spool.exists():
-            return 0
-        with self.spool.open(encoding="utf-8") as handle:
-            return sum(1 for _ in handle)
-
     def _drain_spool(self) -> None:
-        if not self.stats.spooled or not self.spool.exists():
+        if not self.stats.spooled:
             return
-        text = self.spool.read_text(encoding="utf-8")
-        points = [point for line in text.splitlines() if (point := _spooled_point(line)) is not None]
+        with self._lock:
+            points, size = self._spool.read()
         done = self._write(points)
-        with self._lock:  # close() may have appended points meanwhile: keep them
-            appended = self.spool.read_text(encoding="utf-8")[len(text) :]
-            rest = "".join(json.dumps(p) + "\n" for p in points[done:]) + appended
-            if rest:
-                self.spool.write_text(rest, encoding="utf-8")
-                self.stats.spooled = rest.count("\n")
+        with self._lock:  # close() may have appended points meanwhile: rewrite() keeps them
+            if points and not done:  # the store took nothing: the file stays as it is
                 return
-            self.spool.unlink()
-            self.stats.spooled = 0
-            self.stats.last_error = None
+            if not self._spool.owned:  # close() gave the spool up while the store was slow: leave it
+                return
+            self.stats.spooled = self._spool.rewrite(points[done:], since=size)
+            if not self.stats.spooled:
+                self.stats.last_error = None
 
 
-def _spooled_point(line: str) -> Point | None:
-    """A spool line as a point; None for a line torn by a crash while it was appended (unrecoverable)."""
-    try:
-        key, value, timestamp, step = json.loads(line)
-        return str(key), float(value), int(timestamp), int(step)
-    except (ValueError, TypeError):
-        return None
-
-
-def replay_spool(sink: Sink, spool: Path) -> int:
-    """Write the points of a spool file left by an earlier session; returns how many were written."""
-    writer = MetricWriter(sink, spool)
-    stats = writer.close(timeout=30)
-    return 0 if stats.spooled else stats.written
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else ""

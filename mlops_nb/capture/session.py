@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_nb import config, mlflow_internals, records, store
-from mlops_nb.capture import code, history, notebook, provenance, requirements, snapshot
+from mlops_nb.capture import code, history, notebook, provenance, requirements, snapshot, spool
 from mlops_nb.capture import splits as splits_mod
-from mlops_nb.capture.metrics import KEY_RULE, MetricWriter, replay_spool, sink_for, valid_key
+from mlops_nb.capture.metrics import KEY_RULE, MetricWriter, sink_for, valid_key
 from mlops_nb.capture.notebook import find_notebook
 from mlops_nb.exceptions import (
     MlopsError,
@@ -339,13 +339,9 @@ def track(
 
 
 def _replay_old_spools(settings: config.Settings, client: MlflowClient, spool_dir: Path) -> None:
-    """Write the points that earlier sessions could not (their run id is the spool file's name)."""
-    if not spool_dir.is_dir():
-        return
-    for spool in spool_dir.glob("*.jsonl"):
-        with store.file_lock(spool.with_suffix(".lock")):
-            if spool.exists():
-                replay_spool(sink_for(settings, client, spool.stem), spool)
+    """Write the points that earlier sessions could not (their run id is the spool file's name); a spool
+    whose writer still lives in another process is left to it."""
+    spool.replay_folder(spool_dir, lambda run_id: sink_for(settings, client, run_id))
 
 
 def active() -> Session:

@@ -1,4 +1,5 @@
-"""The embedded store's direct write path stores exactly what MLflow's own log_batch stores."""
+"""The embedded store's direct write path stores exactly what MLflow's own log_batch stores; the writer
+refuses bad input on the caller's thread; a spool survives a line torn by a crash."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pytest
 from mlflow.entities import Metric
 
 from mlops_nb import config, store
-from mlops_nb.capture.metrics import MetricWriter, replay_spool, sink_for
-from mlops_nb.exceptions import UsageError
+from mlops_nb.capture import spool as spools
+from mlops_nb.capture.metrics import MetricWriter, sink_for
+from mlops_nb.exceptions import StoreError, UsageError
 
 POINTS = [
     ("loss", 0.5, 1000, 0),
@@ -37,10 +39,7 @@ def test_direct_writes_match_mlflow_log_batch(project: Path) -> None:
     client = store.client()
     exp = store.experiment_id("writer")
     ours, theirs = client.create_run(exp).info.run_id, client.create_run(exp).info.run_id
-    writer = MetricWriter(sink_for(config.current(), client, ours), project / "spool" / f"{ours}.jsonl")
-    for key, value, ts, step in POINTS:
-        writer._pending.append((key, value, ts, step))  # exact timestamps, as log_batch receives them
-    assert writer.close().written == len(POINTS)
+    sink_for(config.current(), client, ours)(POINTS)  # the writer's batches, with exact timestamps
     client.log_batch(theirs, metrics=[Metric(*p) for p in POINTS])
     ours_run, theirs_run = client.get_run(ours), client.get_run(theirs)
     for key in ("loss", "acc", "big", "late"):
@@ -74,7 +73,29 @@ def test_a_spool_line_torn_by_a_crash_does_not_block_the_others(
     spool.write_text(
         '["m", 5.0, 1000, 5]\n["m", 6.0, 1000, 6]\n["m", 7.', encoding="utf-8"
     )  # killed mid-line
-    replay_spool(sink_for(config.current(), client, run_id), spool)
+    assert spools.replay(spool, sink_for(config.current(), client, run_id)) == 2
     assert [m.step for m in client.get_metric_history(run_id, "m")] == [5, 6]
     assert not spool.exists()
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_points_spooled_after_a_torn_line_are_kept(project: Path) -> None:
+    client = store.client()
+    run_id = client.create_run(store.experiment_id("torn")).info.run_id
+    spool = project / ".mlops" / "spool" / f"{run_id}.jsonl"
+    spool.parent.mkdir(parents=True)
+    spool.write_text('["m", 5.0, 1000, 5]\n["m", 7.', encoding="utf-8")  # killed mid-line
+
+    def refusing(points: list) -> None:
+        raise StoreError("store refused")
+
+    writer = MetricWriter(refusing, spool)
+    writer.add({"m": 8.0}, step=8)
+    writer.add({"m": 9.0}, step=9)
+    assert writer.close().pending == 0
+    assert spools.replay(spool, sink_for(config.current(), client, run_id)) == 3
+    assert [(m.step, m.value) for m in client.get_metric_history(run_id, "m")] == [
+        (5, 5.0),
+        (8, 8.0),
+        (9, 9.0),
+    ]

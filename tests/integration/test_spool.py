@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -111,9 +112,9 @@ def test_points_survive_a_store_outage(server: Server) -> None:
     assert [m.step for m in store.client().get_metric_history(tracked.run_id, "m")] == list(range(250))
 
     # the store goes away again while the run ends: the points wait on disk for the next session
+    server.stop()  # before the points are logged, or the writer may store them first
     for i in range(250, 300):
         mlops_nb.log_metrics({"m": i}, step=i)
-    server.stop()
     with pytest.raises(StoreError, match="kept in"):
         mlops_nb.stop()
     assert tracked.writer.spool.exists()
@@ -129,18 +130,28 @@ def test_points_in_flight_when_the_kernel_shuts_down_are_spooled(server: Server,
         project / "outage.ipynb",
         [
             "%load_ext mlops_nb\n%mlops track --experiment outage --no-autolog",
-            "import mlops_nb, os, signal, time\n"
+            "import mlops_nb, os, signal, time, urllib.request\n"
+            "from mlops_nb.capture import session\n"
             "for i in range(100): mlops_nb.log_metrics({'m': i}, step=i)\n"
-            "time.sleep(2)",
-            f"os.killpg({server.proc.pid}, signal.SIGTERM)\ntime.sleep(2)",  # the tracking server goes away
-            "for i in range(100, 200): mlops_nb.log_metrics({'m': i}, step=i)\ntime.sleep(1)",
+            "assert session.active().writer.flush().written == 100",
+            f"os.killpg({server.proc.pid}, signal.SIGTERM)\n"  # the tracking server goes away
+            "while True:\n"
+            "    try:\n"
+            f"        urllib.request.urlopen('{server.url}/health', timeout=1).close()\n"
+            "    except OSError:\n"
+            "        break\n"
+            "    time.sleep(0.05)",
+            "for i in range(100, 200): mlops_nb.log_metrics({'m': i}, step=i)",
         ],
     )  # no %mlops stop: the kernel's shutdown must keep the points MLflow is still retrying
     papermill(nb, project / "out.ipynb", env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "7"})  # MLflow's default
     server.proc.wait(timeout=30)
     (spool,) = (project / ".mlops" / "spool").glob("*.jsonl")
+    spooled = [json.loads(line) for line in spool.read_text(encoding="utf-8").splitlines()]
+    assert [(key, value, step) for key, value, _, step in spooled] == [("m", i, i) for i in range(100, 200)]
     server.start()
     mlops_nb.track(experiment="outage-next", autolog=False)  # writes what earlier sessions left
     mlops_nb.stop()
-    assert _points(spool.stem, "m") == 200
+    history = store.client().get_metric_history(spool.stem, "m")
+    assert sorted((m.step, m.value) for m in history) == [(i, float(i)) for i in range(200)]
     assert not spool.exists()
