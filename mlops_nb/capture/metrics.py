@@ -10,10 +10,8 @@ on any other store they go through ``MlflowClient.log_batch``.
 
 from __future__ import annotations
 
-import math
 import numbers
 import re
-import sqlite3
 import threading
 import time
 import warnings
@@ -22,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops_nb import config, store
+from mlops_nb import config, mlflow_internals, store
 from mlops_nb.capture.spool import BATCH, Point, Sink, Spool, write
 from mlops_nb.exceptions import StoreError, UsageError
 
@@ -31,65 +29,17 @@ if TYPE_CHECKING:
 
 OWNER_WAIT = 30.0  # seconds a new writer waits for another process to give up the run's spool
 _VALID_KEY = re.compile(r"^[/\w.\- :]{1,250}$")  # MLflow's rule for metric and param names
-_FLOAT_MAX = 1.7976931348623157e308
-
-
-def client_sink(client: MlflowClient, run_id: str) -> Sink:
-    """Write through the MLflow API (any store)."""
-    from mlflow.entities import Metric
-
-    def write(points: list[Point]) -> None:
-        metrics = [Metric(k, v, t, s) for k, v, t, s in points]
-        store.retrying(lambda: client.log_batch(run_id, metrics=metrics, synchronous=True))
-
-    return write
-
-
-def sqlite_sink(database: Path, run_id: str) -> Sink:
-    """Write into the embedded store's tables directly, keeping MLflow's semantics: NaN stored as
-    ``is_nan`` with value 0, infinities clamped, exact duplicates ignored, ``latest_metrics`` holding the
-    point with the greatest (step, timestamp, value)."""
-    state: dict[str, sqlite3.Connection] = {}
-
-    def write(points: list[Point]) -> None:
-        conn = state.get("conn")
-        if conn is None:
-            conn = state["conn"] = sqlite3.connect(database, timeout=30, check_same_thread=False)
-            found = conn.execute("SELECT lifecycle_stage FROM runs WHERE run_uuid = ?", (run_id,)).fetchone()
-            if not found or found[0] != "active":
-                state.pop("conn").close()
-                raise StoreError(f"Run {run_id} does not exist or is deleted in {database}.")
-        rows, latest = [], {}
-        for key, value, timestamp, step in points:
-            is_nan = math.isnan(value)
-            stored = 0.0 if is_nan else max(-_FLOAT_MAX, min(_FLOAT_MAX, value))
-            row = (key, stored, timestamp, run_id, step, int(is_nan))
-            rows.append(row)
-            best = latest.get(key)
-            if best is None or (step, timestamp, stored) > (best[4], best[2], best[1]):
-                latest[key] = row
-        with conn:
-            conn.executemany(
-                "INSERT OR IGNORE INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            conn.executemany(
-                "INSERT INTO latest_metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (key, run_uuid) DO UPDATE SET value = excluded.value, timestamp = excluded.timestamp, "
-                "step = excluded.step, is_nan = excluded.is_nan "
-                "WHERE (excluded.step, excluded.timestamp, excluded.value) > "
-                "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)",
-                list(latest.values()),
-            )
-
-    return write
 
 
 def sink_for(settings: config.Settings, client: MlflowClient, run_id: str) -> Sink:
-    """The fastest correct way to write metric points of `run_id` into the project's store."""
+    """The fastest correct way to write metric points of `run_id` into the project's store: straight into
+    the embedded store's tables, or through the write gateway."""
     if settings.embedded:
-        return sqlite_sink(Path(settings.tracking_uri[len("sqlite:///") :]), run_id)
-    return client_sink(client, run_id)
+        return mlflow_internals.sqlite_metric_sink(mlflow_internals.database(settings), run_id)
+    from mlflow.entities import Metric
+
+    gateway = store.Writer(client)
+    return lambda points: gateway.log_metric_points(run_id, [Metric(k, v, t, s) for k, v, t, s in points])
 
 
 @dataclass

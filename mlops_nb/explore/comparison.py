@@ -12,10 +12,10 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
-from mlops_nb import store
+from mlops_nb import mlflow_internals, store
 from mlops_nb.config import Settings
 from mlops_nb.exceptions import NotFoundError, UsageError
-from mlops_nb.explore import checks, embedded, rows
+from mlops_nb.explore import checks, rows
 
 MAX_RUNS = 1000
 MAX_METRICS = 100
@@ -161,19 +161,19 @@ Point = tuple[str, str, int, float | None, int]
 
 
 def _embedded(settings: Settings, ids: list[str], metrics: list[str] | None, histories: bool) -> Fetched:
-    with embedded.connect(settings) as conn:
-        infos = embedded.runs(conn, ids)
+    with mlflow_internals.connect(settings) as conn:
+        infos = mlflow_internals.runs(conn, ids)
         missing = [run_id for run_id in ids if run_id not in infos]
         if missing:
             raise NotFoundError(
                 f"Unknown or deleted run(s): {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}."
             )
-        params = embedded.key_values(conn, "params", ids)
-        tags = embedded.key_values(conn, "tags", ids)
-        latest = embedded.latest_metrics(conn, ids)
+        params = mlflow_internals.key_values(conn, "params", ids)
+        tags = mlflow_internals.key_values(conn, "tags", ids)
+        latest = mlflow_internals.latest_metrics(conn, ids)
         keys = metrics if metrics is not None else sorted({key for m in latest.values() for key in m})
         table = [_row(run_id, infos[run_id], params[run_id], latest[run_id], tags[run_id]) for run_id in ids]
-        return table, _align(ids, keys, embedded.metric_points(conn, ids, metrics), histories)
+        return table, _align(ids, keys, mlflow_internals.metric_points(conn, ids, metrics), histories)
 
 
 def _tracking_server(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops_nb import store
+from mlops_nb import mlflow_internals, store
 from mlops_nb.config import Settings
-from mlops_nb.explore import checks, embedded, links
+from mlops_nb.explore import checks, links
 
 
 def list_experiments(settings: Settings | None = None) -> list[dict[str, Any]]:
@@ -49,8 +49,8 @@ Counts = dict[str, tuple[int, int, int | None]]
 
 def _counts(settings: Settings, client: Any, experiment_ids: list[str]) -> Counts:
     if settings.embedded:
-        with embedded.connect(settings) as conn:
-            return embedded.experiment_counts(conn)
+        with mlflow_internals.connect(settings) as conn:
+            return mlflow_internals.experiment_counts(conn)
     counts: Counts = {}
     for exp_id in experiment_ids:
         total = running = 0

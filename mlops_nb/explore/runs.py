@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops_nb import records, store
+from mlops_nb import mlflow_internals, records, store
 from mlops_nb.config import Settings
 from mlops_nb.exceptions import NotFoundError, StoreError, UsageError
-from mlops_nb.explore import checks, embedded, links, rows, splits
+from mlops_nb.explore import checks, links, rows, splits
 
 STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 MAX_PAGE = 1000
@@ -78,8 +78,8 @@ def list_runs(
     table = [rows.from_run(run) for run in page]
     total = None
     if settings.embedded and not clauses:
-        with embedded.connect(settings) as conn:
-            total = embedded.run_count(conn, experiment_id)
+        with mlflow_internals.connect(settings) as conn:
+            total = mlflow_internals.run_count(conn, experiment_id)
     return {
         "experiment_id": experiment_id,
         "runs": table,
@@ -102,8 +102,8 @@ def _token(token: str | bytes | None) -> str | None:
 def _points(settings: Settings, client: Any, run_id: str, keys: list[str]) -> dict[str, list[dict[str, Any]]]:
     histories: dict[str, list[dict[str, Any]]] = {key: [] for key in keys}
     if settings.embedded:
-        with embedded.connect(settings) as conn:
-            for _, key, step, value, timestamp in embedded.metric_points(conn, [run_id], keys):
+        with mlflow_internals.connect(settings) as conn:
+            for _, key, step, value, timestamp in mlflow_internals.metric_points(conn, [run_id], keys):
                 histories[key].append({"step": step, "value": rows.finite(value), "timestamp": timestamp})
         return histories
     for key in keys:

@@ -180,11 +180,12 @@ def test_a_failed_rewrite_leaves_the_spool_intact(project: Path, monkeypatch: py
 WRITER = """
 import json, sys
 from pathlib import Path
-from mlops_nb.capture.metrics import MetricWriter, sqlite_sink
+from mlops_nb.capture.metrics import MetricWriter
+from mlops_nb.mlflow_internals import sqlite_metric_sink
 from mlops_nb.exceptions import StoreError
 
 database, run_id, spool = sys.argv[1:]
-real, state = sqlite_sink(Path(database), run_id), {"open": False}
+real, state = sqlite_metric_sink(Path(database), run_id), {"open": False}
 
 def sink(points):
     if not state["open"]:
@@ -243,11 +244,13 @@ def test_a_live_writers_spool_is_not_replayed_by_another_process(project: Path) 
 KILLED_MID_REWRITE = """
 import os, signal, sys, threading
 from pathlib import Path
-from mlops_nb.capture.metrics import MetricWriter, sqlite_sink
+from mlops_nb.capture.metrics import MetricWriter
+from mlops_nb.mlflow_internals import sqlite_metric_sink
 from mlops_nb.exceptions import StoreError
 
 database, run_id, spool = sys.argv[1:]
-folder, real, state = os.path.realpath(os.path.dirname(spool)), sqlite_sink(Path(database), run_id), {"calls": 0, "armed": False}
+folder = os.path.realpath(os.path.dirname(spool))
+real, state = sqlite_metric_sink(Path(database), run_id), {"calls": 0, "armed": False}
 
 def kill_at_first_write(frame, event, arg):
     # SIGKILL this process when it first writes to a file in the spool folder after the store failed

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 from mlflow.entities import Metric, Param, RunTag
 
-from mlops_nb import config, store
-from mlops_nb.explore import embedded
+from mlops_nb import config, mlflow_internals, store
 
 RUNS = 12
 KEYS = [f"metric_{index}" for index in range(7)]
@@ -44,25 +43,25 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> tuple[config.Settings, l
 @pytest.mark.parametrize("limit", [10, 999])
 def test_reads_stay_within_the_parameter_limit(filled, limit: int) -> None:
     settings, run_ids = filled
-    with embedded.connect(settings) as conn:
+    with mlflow_internals.connect(settings) as conn:
         expected = {
-            "runs": embedded.runs(conn, run_ids),
-            "params": embedded.key_values(conn, "params", run_ids),
-            "latest": embedded.latest_metrics(conn, run_ids),
-            "points": list(embedded.metric_points(conn, run_ids, KEYS)),
+            "runs": mlflow_internals.runs(conn, run_ids),
+            "params": mlflow_internals.key_values(conn, "params", run_ids),
+            "latest": mlflow_internals.latest_metrics(conn, run_ids),
+            "points": list(mlflow_internals.metric_points(conn, run_ids, KEYS)),
         }
     assert len(expected["points"]) == RUNS * len(KEYS) * STEPS
     # The panel binds up to 900 run ids and 100 metric keys in one read: some of them unknown here.
     unknown = [uuid.uuid4().hex for _ in range(900 - RUNS)]
     ids, keys = [*run_ids, *unknown], [*KEYS, *(f"absent_{i}" for i in range(100 - len(KEYS)))]
-    with embedded.connect(settings) as conn:
+    with mlflow_internals.connect(settings) as conn:
         conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
-        assert embedded.runs(conn, ids) == expected["runs"]
-        params = embedded.key_values(conn, "params", ids)
+        assert mlflow_internals.runs(conn, ids) == expected["runs"]
+        params = mlflow_internals.key_values(conn, "params", ids)
         assert {run_id: params[run_id] for run_id in run_ids} == expected["params"]
-        latest = embedded.latest_metrics(conn, ids)
+        latest = mlflow_internals.latest_metrics(conn, ids)
         assert {run_id: latest[run_id] for run_id in run_ids} == expected["latest"]
-        points = list(embedded.metric_points(conn, ids, keys))
+        points = list(mlflow_internals.metric_points(conn, ids, keys))
     assert sorted(points) == sorted(expected["points"])
     groups = [group for group, _ in groupby(point[:2] for point in points)]
     assert len(groups) == len(set(groups)) == RUNS * len(KEYS)  # each run's key together, as compare needs

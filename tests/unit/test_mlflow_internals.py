@@ -69,3 +69,30 @@ def test_init_modules_to_packages_map_exists() -> None:
         mlflow_internals.warm_package_map()
     except ImportError as exc:
         pytest.fail(f"_init_modules_to_packages_map is gone: {exc}")
+
+
+def test_the_embedded_stores_tables_have_the_columns_read_and_written(tmp_path) -> None:
+    """MLflow's SQLite schema: every table and column that the bulk reads and the metric writer use."""
+    import sqlite3
+
+    MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").search_experiments()  # creates MLflow's schema
+    with sqlite3.connect(tmp_path / "mlflow.db") as conn:
+        for table, columns in mlflow_internals.TABLES.items():
+            found = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            assert found, f"MLflow's store has no table {table!r} any more"
+            missing = set(columns) - found
+            assert not missing, f"MLflow's table {table!r} lost the columns {sorted(missing)}"
+
+
+def test_latest_metrics_keeps_its_conflict_key(tmp_path) -> None:
+    """The metric writer upserts latest_metrics ON CONFLICT (key, run_uuid): that must stay its primary key."""
+    import sqlite3
+
+    MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").search_experiments()
+    with sqlite3.connect(tmp_path / "mlflow.db") as conn:
+        key = [
+            row[1]
+            for row in sorted(conn.execute("PRAGMA table_info(latest_metrics)"), key=lambda r: r[5])
+            if row[5]
+        ]
+    assert set(key) == {"key", "run_uuid"}, f"latest_metrics' primary key is now {key}"
