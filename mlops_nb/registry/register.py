@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlops_nb import records, store
 from mlops_nb.exceptions import MlopsError, NotFoundError, StoreError, UsageError
+from mlops_nb.interrupts import deferred_signals
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -60,30 +61,36 @@ def register(
         **gate_tags(gates or {}),
         **{str(k): str(v) for k, v in (tags or {}).items()},
     }
-    created_model = _ensure_registered_model(client, name)
+    created_model = False
     version: ModelVersion | None = None
-    try:
-        version = store.retrying(
-            lambda: client.create_model_version(
-                name, source, run_id=run_id, tags=version_tags, model_id=model_id, await_creation_for=0
+    challenger: ModelVersion | None = None
+    with deferred_signals():  # a signal waits until the version is complete or rolled back
+        try:
+            created_model = _ensure_registered_model(client, name)
+            challenger = (
+                None if created_model else champion(name, alias=records.ALIAS_CHALLENGER, client=client)
             )
-        )
-        version = _wait_ready(client, version)
-        store.retrying(
-            lambda: client.set_registered_model_alias(name, records.ALIAS_CHALLENGER, version.version)
-        )
-        if model_id:
-            _link_logged_model(client, model_id, name, version.version)
-        return client.get_model_version(name, version.version)
-    except Exception as exc:
-        _undo(client, name, version, created_model)
-        if isinstance(exc, MlopsError):
-            raise
-        made = f"version {version.version} of " if version is not None else "a version of "
-        raise StoreError(
-            f"Registering {made}model {name!r} failed and was rolled back: {exc}",
-            hint="Nothing was left half-made; fix the cause and register again.",
-        ) from exc
+            version = store.retrying(
+                lambda: client.create_model_version(
+                    name, source, run_id=run_id, tags=version_tags, model_id=model_id, await_creation_for=0
+                )
+            )
+            version = _wait_ready(client, version)
+            store.retrying(
+                lambda: client.set_registered_model_alias(name, records.ALIAS_CHALLENGER, version.version)
+            )
+            if model_id:
+                _link_logged_model(client, model_id, name, version.version)
+            return client.get_model_version(name, version.version)
+        except BaseException as exc:
+            _undo(client, name, version, created_model, challenger)
+            if isinstance(exc, MlopsError) or not isinstance(exc, Exception):
+                raise
+            made = f"version {version.version} of " if version is not None else "a version of "
+            raise StoreError(
+                f"Registering {made}model {name!r} failed and was rolled back: {exc}",
+                hint="Nothing was left half-made; fix the cause and register again.",
+            ) from exc
 
 
 def lineage_tags(run: Run) -> dict[str, str]:
@@ -290,20 +297,23 @@ def promote(
         writes += [(previous, records.promotion_tag(alias, "replaced_by"), number)]
         writes += [(previous, records.promotion_tag(alias, "replaced_at"), at)]
     done: list[tuple[ModelVersion, str]] = []
-    try:
-        store.retrying(lambda: client.set_registered_model_alias(name, alias, number))
-        for holder, key, value in writes:
-            store.retrying(
-                lambda h=holder, k=key, v=value: client.set_model_version_tag(name, h.version, k, v)
-            )
-            done.append((holder, key))
-    except Exception as exc:
-        _undo_promotion(client, name, alias, replaced, done)
-        raise StoreError(
-            f"Promoting version {number} of {name!r} to {alias!r} failed and was undone: {exc}"
-        ) from exc
-    if alias == records.ALIAS_CHAMPION and records.ALIAS_CHALLENGER in (target.aliases or []):
-        store.retrying(lambda: client.delete_registered_model_alias(name, records.ALIAS_CHALLENGER))
+    with deferred_signals():  # a signal waits until the move is recorded or undone
+        try:
+            store.retrying(lambda: client.set_registered_model_alias(name, alias, number))
+            for holder, key, value in writes:
+                store.retrying(
+                    lambda h=holder, k=key, v=value: client.set_model_version_tag(name, h.version, k, v)
+                )
+                done.append((holder, key))
+            if alias == records.ALIAS_CHAMPION and records.ALIAS_CHALLENGER in (target.aliases or []):
+                store.retrying(lambda: client.delete_registered_model_alias(name, records.ALIAS_CHALLENGER))
+        except BaseException as exc:
+            _undo_promotion(client, name, alias, replaced, done)
+            if not isinstance(exc, Exception):
+                raise
+            raise StoreError(
+                f"Promoting version {number} of {name!r} to {alias!r} failed and was undone: {exc}"
+            ) from exc
     return client.get_model_version(name, number)
 
 
@@ -411,10 +421,19 @@ def _undo_promotion(
                 client.delete_model_version_tag(name, holder.version, key)
 
 
-def _undo(client: MlflowClient, name: str, version: ModelVersion | None, created_model: bool) -> None:
-    """Delete what a failed registration made (best effort: the original error is what matters)."""
+def _undo(
+    client: MlflowClient,
+    name: str,
+    version: ModelVersion | None,
+    created_model: bool,
+    challenger: ModelVersion | None,
+) -> None:
+    """Delete what a failed registration made and give `challenger` its alias back (best effort: the
+    original error is what matters)."""
     with contextlib.suppress(Exception):
         if version is not None:
             client.delete_model_version(name, version.version)
+        if challenger is not None:
+            client.set_registered_model_alias(name, records.ALIAS_CHALLENGER, challenger.version)
         if created_model and not client.search_model_versions(f"name = '{name}'", max_results=1):
             client.delete_registered_model(name)
