@@ -26,6 +26,7 @@ from jupyter_client.manager import AsyncKernelManager
 
 from mlops_nb.capture.code import INJECTED_TAG
 from mlops_nb.exceptions import NotebookFailedError
+from mlops_nb.pipelines.completion import check_complete
 from mlops_nb.pipelines.warm import KERNEL_NAME
 
 
@@ -127,7 +128,7 @@ def execute(ex: Execution) -> nbformat.NotebookNode:
     level = papermill_log.level
     papermill_log.setLevel(logging.ERROR)  # its "Passed unknown parameter" guess is replaced by our contract
     try:
-        return papermill.execute_notebook(
+        nb = papermill.execute_notebook(
             str(ex.notebook),
             str(ex.output),
             parameters=ex.parameters,
@@ -193,6 +194,8 @@ def execute(ex: Execution) -> nbformat.NotebookNode:
             timer.cancel()
         _shut_down(km)
         shutil.rmtree(sockets, ignore_errors=True)
+    check_complete(nb, ex.output)  # papermill counts sys.exit(0) in a cell as success
+    return nb
 
 
 def _shut_down(km: _KernelManager) -> None:
