@@ -30,6 +30,7 @@ from mlops_nb.exceptions import (
 from mlops_nb.pipelines import evaluation as evaluation_mod
 from mlops_nb.pipelines import source as source_mod
 from mlops_nb.pipelines import spec as spec_mod
+from mlops_nb.pipelines.cancel import Cancellation
 from mlops_nb.pipelines.execution import Execution, execute
 from mlops_nb.pipelines.warm import WarmKernels, preload_modules
 
@@ -99,6 +100,7 @@ class RunOptions:
     # trains on the same rows; False: each run reads it from the last successful run.
     fixed_watermark: bool = False
     watermark_after: str | None = None
+    cancel: Cancellation | None = None  # a sweep point's: stops the run from another thread
 
 
 def _settings_for(spec: spec_mod.PipelineSpec) -> config.Settings:
@@ -228,6 +230,8 @@ class _Runner:
     def step(self, name: str, *, run_id: str | None = None) -> Iterator[StepResult]:
         """Record one step: its child run, timing and failure; a failure also fails the pipeline run."""
         self._check_deadline(name)
+        if self.options.cancel is not None:
+            self.options.cancel.check(name)
         result = StepResult(name, run_id or self._child(name))
         self.result.steps.append(result)
         started = time.monotonic()
@@ -421,6 +425,7 @@ class _Runner:
                     kernel_name=spec.kernel,
                     warm_dirs=self.warm(),
                     progress=progress,
+                    cancel=self.options.cancel,
                 )
             )
         finally:

@@ -21,6 +21,7 @@ import os
 import random
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -32,6 +33,7 @@ from mlops_nb import records, store
 from mlops_nb.exceptions import PipelineFailedError, UsageError
 from mlops_nb.pipelines import run as run_mod
 from mlops_nb.pipelines import spec as spec_mod
+from mlops_nb.pipelines.cancel import Cancellation
 from mlops_nb.pipelines.parameters import parse_pairs
 from mlops_nb.pipelines.warm import WarmKernels, shared
 
@@ -135,7 +137,15 @@ class PointTask:
 def _run_point(task: PointTask) -> tuple[PointResult, run_mod.PipelineResult | None]:
     """Run one point (in a worker process or a Dask worker); never raises for a failed pipeline."""
     os.environ.update(task.environ)
-    warm_dirs = task.warm_dirs if task.warm_dirs is not None else shared(task.modules).kernel_dirs
+    if task.warm_dirs is None:  # on a Dask worker: stopped when the client cancels the sweep
+        with _dask_cancellation(task.sweep_run_id) as cancel:
+            return _run_point_with(task, shared(task.modules).kernel_dirs, cancel)
+    return _run_point_with(task, task.warm_dirs, None)
+
+
+def _run_point_with(
+    task: PointTask, warm_dirs: list[str], cancel: Cancellation | None
+) -> tuple[PointResult, run_mod.PipelineResult | None]:
     index, path = task.index, task.path
     point = {k: str(v) for k, v in task.params.items()}
     options = run_mod.RunOptions(
@@ -152,9 +162,16 @@ def _run_point(task: PointTask) -> tuple[PointResult, run_mod.PipelineResult | N
         warm_dirs=warm_dirs,
         fixed_watermark=True,
         watermark_after=task.watermark_after,
+        cancel=cancel,
     )
     try:
         result = run_mod.run(path, options)
+    except KeyboardInterrupt:
+        if cancel is None or not cancel.is_set():
+            raise
+        return PointResult(
+            index, point, None, "KILLED", error="cancelled with its sweep", kind="killed"
+        ), None
     except PipelineFailedError as exc:
         result = exc.result
         if not isinstance(result, run_mod.PipelineResult):
@@ -189,6 +206,33 @@ def _dask_client(executor: str) -> Any:
             f"No Dask scheduler answers at {address}: {exc}.",
             hint="Start one (`dask scheduler`) or fix --executor dask://HOST:PORT.",
         ) from exc
+
+
+def _cancel_event(sweep_run_id: str) -> str:
+    """Name of the Dask event that stops the points of a sweep still running on the cluster."""
+    return f"mlops-nb-cancel-{sweep_run_id}"
+
+
+@contextlib.contextmanager
+def _dask_cancellation(sweep_run_id: str) -> Iterator[Cancellation]:
+    """In a Dask task: a Cancellation set as soon as the client sets the sweep's cancel event."""
+    from distributed import Event, get_client
+
+    cancel = Cancellation()
+    event = Event(_cancel_event(sweep_run_id), client=get_client())
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            if event.wait(timeout=1.0):
+                cancel.cancel()
+                return
+
+    threading.Thread(target=watch, name="mlops-nb-cancel", daemon=True).start()
+    try:
+        yield cancel
+    finally:
+        done.set()
 
 
 def sweep(path: str | Path, options: SweepOptions) -> SweepResult:
@@ -305,8 +349,18 @@ def _executor(
         if not options.executor.startswith("dask://"):
             raise UsageError(f"Unknown executor {options.executor!r}.", hint="Use dask://HOST:PORT.")
         dask = _dask_client(options.executor)
+        submitted: list[tuple[Any, Any]] = []
+
+        def submit(fn: Any, task: Any) -> Any:
+            future = dask.submit(fn, task, pure=False)
+            submitted.append((future, task))
+            return future
+
         try:
-            yield (lambda fn, task: dask.submit(fn, task, pure=False)), None
+            yield submit, None
+        except BaseException:
+            _cancel_on_dask(dask, submitted)
+            raise
         finally:
             dask.close()
         return
@@ -323,6 +377,17 @@ def _executor(
         runners.close()
         kernels.close()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _cancel_on_dask(dask: Any, submitted: list[tuple[Any, Any]]) -> None:
+    """Drop the points not started yet and stop those running on the cluster (their kernels included)."""
+    from distributed import Event
+
+    for sweep_run_id in {task.sweep_run_id for _, task in submitted if isinstance(task, PointTask)}:
+        with contextlib.suppress(Exception):  # an unreachable scheduler has no points left to stop
+            Event(_cancel_event(sweep_run_id), client=dask).set()
+    with contextlib.suppress(Exception):
+        dask.cancel([future for future, _ in submitted], force=True)
 
 
 def _progress(futures: list[Any], show: bool, name: str) -> Iterator[tuple[PointResult, Any]]:
