@@ -21,7 +21,6 @@ import os
 import random
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -31,6 +30,7 @@ from typing import Any
 
 from mlops_nb import records, store
 from mlops_nb.exceptions import PipelineFailedError, UsageError
+from mlops_nb.pipelines import cluster, reference
 from mlops_nb.pipelines import run as run_mod
 from mlops_nb.pipelines import spec as spec_mod
 from mlops_nb.pipelines.cancel import Cancellation
@@ -138,7 +138,7 @@ def _run_point(task: PointTask) -> tuple[PointResult, run_mod.PipelineResult | N
     """Run one point (in a worker process or a Dask worker); never raises for a failed pipeline."""
     os.environ.update(task.environ)
     if task.warm_dirs is None:  # on a Dask worker: stopped when the client cancels the sweep
-        with _dask_cancellation(task.sweep_run_id) as cancel:
+        with cluster.cancellation(task.sweep_run_id) as cancel:
             return _run_point_with(task, shared(task.modules).kernel_dirs, cancel)
     return _run_point_with(task, task.warm_dirs, None)
 
@@ -191,50 +191,6 @@ def _run_point_with(
     ), result
 
 
-def _dask_client(executor: str) -> Any:
-    try:
-        from distributed import Client
-    except ImportError as exc:
-        raise UsageError(
-            "--executor dask://... needs the `distributed` package.", hint="pip install 'mlops_nb[dask]'."
-        ) from exc
-    address = "tcp://" + executor.removeprefix("dask://")
-    try:
-        return Client(address, timeout=15)
-    except OSError as exc:
-        raise UsageError(
-            f"No Dask scheduler answers at {address}: {exc}.",
-            hint="Start one (`dask scheduler`) or fix --executor dask://HOST:PORT.",
-        ) from exc
-
-
-def _cancel_event(sweep_run_id: str) -> str:
-    """Name of the Dask event that stops the points of a sweep still running on the cluster."""
-    return f"mlops-nb-cancel-{sweep_run_id}"
-
-
-@contextlib.contextmanager
-def _dask_cancellation(sweep_run_id: str) -> Iterator[Cancellation]:
-    """In a Dask task: a Cancellation set as soon as the client sets the sweep's cancel event."""
-    from distributed import Event, get_client
-
-    cancel = Cancellation()
-    event = Event(_cancel_event(sweep_run_id), client=get_client())
-    done = threading.Event()
-
-    def watch() -> None:
-        while not done.is_set():
-            if event.wait(timeout=1.0):
-                cancel.cancel()
-                return
-
-    threading.Thread(target=watch, name="mlops-nb-cancel", daemon=True).start()
-    try:
-        yield cancel
-    finally:
-        done.set()
-
-
 def sweep(path: str | Path, options: SweepOptions) -> SweepResult:
     """Run the sweep; returns its result, or raises PipelineFailedError carrying it."""
     started = time.monotonic()
@@ -260,7 +216,7 @@ def sweep(path: str | Path, options: SweepOptions) -> SweepResult:
             client, result, environ = _open(spec, options, todo, workers)
             environ[records.ENV_REQUIREMENTS_CACHE] = requirements
             after = (
-                run_mod.last_watermark(client, client.get_run(result.run_id).info.experiment_id, spec.name)
+                reference.last_watermark(client, client.get_run(result.run_id).info.experiment_id, spec.name)
                 if spec.data.watermark
                 else None
             )
@@ -348,21 +304,8 @@ def _executor(
     if options.executor:
         if not options.executor.startswith("dask://"):
             raise UsageError(f"Unknown executor {options.executor!r}.", hint="Use dask://HOST:PORT.")
-        dask = _dask_client(options.executor)
-        submitted: list[tuple[Any, Any]] = []
-
-        def submit(fn: Any, task: Any) -> Any:
-            future = dask.submit(fn, task, pure=False)
-            submitted.append((future, task))
-            return future
-
-        try:
+        with cluster.submitter(options.executor) as submit:
             yield submit, None
-        except BaseException:
-            _cancel_on_dask(dask, submitted)
-            raise
-        finally:
-            dask.close()
         return
     # Two zygotes warm up side by side (one per core): one forks the points' step runners, the other
     # the notebooks' kernels.
@@ -377,17 +320,6 @@ def _executor(
         runners.close()
         kernels.close()
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _cancel_on_dask(dask: Any, submitted: list[tuple[Any, Any]]) -> None:
-    """Drop the points not started yet and stop those running on the cluster (their kernels included)."""
-    from distributed import Event
-
-    for sweep_run_id in {task.sweep_run_id for _, task in submitted if isinstance(task, PointTask)}:
-        with contextlib.suppress(Exception):  # an unreachable scheduler has no points left to stop
-            Event(_cancel_event(sweep_run_id), client=dask).set()
-    with contextlib.suppress(Exception):
-        dask.cancel([future for future, _ in submitted], force=True)
 
 
 def _progress(futures: list[Any], show: bool, name: str) -> Iterator[tuple[PointResult, Any]]:

@@ -21,13 +21,13 @@ from mlops_nb.capture.data import profile
 from mlops_nb.exceptions import NotFoundError, StoreError, UsageError
 from mlops_nb.gates.data import validate_data
 from mlops_nb.gates.model import validate_model
+from mlops_nb.pipelines.reference import split_profile
 from mlops_nb.registry.register import (
     champion,
     champion_metrics,
     champion_reference_split,
     promote,
     register,
-    split_profile,
 )
 
 REQUIREMENTS = ["scikit-learn"]  # skips MLflow's slow requirement inference
