@@ -44,11 +44,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from mlops_nb.pipelines import run
+    from mlops_nb.pipelines import results, run
 
     _stop_on_sigterm()
     options = run.RunOptions(env=args.env, parameters=_pairs(args.param), progress=not args.no_progress)
-    return _outcome(lambda: run.run(args.pipeline, options), run.PipelineResult, run.render, args.json)
+    return _outcome(
+        lambda: run.run(args.pipeline, options), results.PipelineResult, results.render, args.json
+    )
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:

@@ -26,6 +26,8 @@ from jupyter_client.manager import AsyncKernelManager
 
 from mlops_nb.capture.code import INJECTED_TAG
 from mlops_nb.exceptions import NotebookFailedError
+from mlops_nb.pipelines.cancel import Cancellation
+from mlops_nb.pipelines.completion import check_complete
 from mlops_nb.pipelines.warm import KERNEL_NAME
 
 
@@ -43,6 +45,7 @@ class Execution:
     kernel_name: str | None = None  # a cold kernel spec (default python3) when no warm kernels are given
     warm_dirs: list[str] | None = None  # kernel-spec folders of a WarmKernels zygote (any process may use it)
     progress: bool | dict[str, Any] = False
+    cancel: Cancellation | None = None  # cancelling it kills the kernel; execute() raises KeyboardInterrupt
 
 
 class _KernelManager(AsyncKernelManager):
@@ -120,6 +123,13 @@ def execute(ex: Execution) -> nbformat.NotebookNode:
         km.kill_now()
 
     timer = threading.Timer(ex.run_timeout, watchdog) if ex.run_timeout else None
+    cancelled = threading.Event()
+
+    def cancel_now() -> None:
+        cancelled.set()
+        km.kill_now()
+
+    remove_cancel = ex.cancel.on_cancel(cancel_now) if ex.cancel else None
     if timer:
         timer.daemon = True
         timer.start()
@@ -127,7 +137,7 @@ def execute(ex: Execution) -> nbformat.NotebookNode:
     level = papermill_log.level
     papermill_log.setLevel(logging.ERROR)  # its "Passed unknown parameter" guess is replaced by our contract
     try:
-        return papermill.execute_notebook(
+        nb = papermill.execute_notebook(
             str(ex.notebook),
             str(ex.output),
             parameters=ex.parameters,
@@ -193,6 +203,12 @@ def execute(ex: Execution) -> nbformat.NotebookNode:
             timer.cancel()
         _shut_down(km)
         shutil.rmtree(sockets, ignore_errors=True)
+        if remove_cancel:
+            remove_cancel()
+        if cancelled.is_set():  # whatever the killed kernel made papermill raise
+            raise KeyboardInterrupt("cancelled: the kernel was stopped")
+    check_complete(nb, ex.output)  # papermill counts sys.exit(0) in a cell as success
+    return nb
 
 
 def _shut_down(km: _KernelManager) -> None:

@@ -1,9 +1,11 @@
 """``mlops-nb run``: one pipeline run, a parent MLflow run whose children are the steps.
 
-Steps, in order: ingestion → data_validation → training → evaluation → model_validation →
-registration. A step that fails marks itself and the pipeline run FAILED with the error (tags
-``mlops_nb.error*``) and stops the run; the partial output notebook is kept as an artifact. Nothing
-after an error can mark the pipeline run FINISHED: that happens once, after the last step.
+The runner records the pipeline run and runs the steps of `steps.STEPS` in order, applying each step's
+policies (retries, deferral, signals held). A step that fails marks itself and the pipeline run FAILED
+with the error (tags ``mlops_nb.error*``) and stops the run; the partial output notebook is kept as an
+artifact. Nothing after an error can mark the pipeline run FINISHED: that happens once, after the last
+step. An interruption (Ctrl-C, SIGTERM) marks them KILLED; the registration step and the recording of
+the outcome run with signals held, so a second signal cannot leave either half-written.
 """
 
 from __future__ import annotations
@@ -24,63 +26,17 @@ from mlops_nb.exceptions import (
     ConfigError,
     GateFailedError,
     NotebookFailedError,
-    NotFoundError,
     PipelineFailedError,
 )
-from mlops_nb.pipelines import evaluation as evaluation_mod
-from mlops_nb.pipelines import source as source_mod
+from mlops_nb.interrupts import deferred_signals
 from mlops_nb.pipelines import spec as spec_mod
-from mlops_nb.pipelines.execution import Execution, execute
+from mlops_nb.pipelines.cancel import Cancellation
+from mlops_nb.pipelines.results import PipelineResult, StepResult
+from mlops_nb.pipelines.steps import DATA_PARAMETER, STEPS, Step, register_result
 from mlops_nb.pipelines.warm import WarmKernels, preload_modules
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
-
-STEPS = ("ingestion", "data_validation", "training", "evaluation", "model_validation", "registration")
-DATA_PARAMETER = "data_path"
-
-
-@dataclass
-class StepResult:
-    """One step as recorded."""
-
-    name: str
-    run_id: str | None = None
-    status: str = "PENDING"  # FINISHED | FAILED | SKIPPED | KILLED
-    seconds: float = 0.0
-    error: str | None = None
-    kind: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class PipelineResult:
-    """What a pipeline run did; ``to_dict()`` is the ``--json`` summary."""
-
-    pipeline: str
-    run_id: str
-    experiment_id: str
-    env: str | None
-    parameters: dict[str, Any]
-    status: str = "RUNNING"
-    steps: list[StepResult] = field(default_factory=list)
-    metrics: dict[str, float] = field(default_factory=dict)
-    model_uri: str | None = None
-    training_run_id: str | None = None
-    model_version: str | None = None
-    error: str | None = None
-    seconds: float = 0.0
-    reports: dict[str, Any] = field(default_factory=dict, repr=False)  # gate name -> its report object
-
-    def step(self, name: str) -> StepResult | None:
-        """The recorded step called `name`."""
-        return next((s for s in self.steps if s.name == name), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary (the gate reports are in the step details and artifacts)."""
-        summary = dataclasses.asdict(dataclasses.replace(self, reports={}))
-        summary.pop("reports")
-        return summary
 
 
 @dataclass
@@ -99,6 +55,7 @@ class RunOptions:
     # trains on the same rows; False: each run reads it from the last successful run.
     fixed_watermark: bool = False
     watermark_after: str | None = None
+    cancel: Cancellation | None = None  # a sweep point's: stops the run from another thread
 
 
 def _settings_for(spec: spec_mod.PipelineSpec) -> config.Settings:
@@ -147,8 +104,8 @@ def use_store(settings: config.Settings) -> None:
     mlflow.set_registry_uri(settings.registry_uri or settings.tracking_uri)
 
 
-class _Runner:
-    """Executes the steps of one pipeline run."""
+class Runner:
+    """Records one pipeline run and runs its steps; the steps read and write through it."""
 
     def __init__(self, spec: spec_mod.PipelineSpec, options: RunOptions, values: dict[str, Any]) -> None:
         self.spec = spec
@@ -163,11 +120,20 @@ class _Runner:
         self.deadline = time.monotonic() + spec.timeouts.run if spec.timeouts.run else None
         self.workdir = Path(tempfile.mkdtemp(prefix="pipeline-"))
         self.state: dict[str, Any] = {}
-        self.result: PipelineResult  # set in start()
+        self.started = time.monotonic()
+        self._result: PipelineResult | None = None
 
-    # --- recording ---------------------------------------------------------------------------------------
+    @property
+    def result(self) -> PipelineResult:
+        """The pipeline run's result (once `start()` has opened the run)."""
+        if self._result is None:
+            raise RuntimeError("The pipeline run is not open yet: call start() first.")
+        return self._result
+
+    # --- the pipeline run ---------------------------------------------------------------------------------
 
     def start(self) -> PipelineResult:
+        """Open the pipeline run (its result exists as soon as the run does, so it can be marked)."""
         spec = self.spec
         tags = {
             records.RUN_NAME: spec.name,
@@ -182,34 +148,80 @@ class _Runner:
         }
         if self.options.parent_run_id:
             tags[records.PARENT_RUN_ID] = self.options.parent_run_id
-        run = store.retrying(
-            lambda: self.client.create_run(self.experiment_id, tags={k: v for k, v in tags.items() if v})
-        )
-        run_id = run.info.run_id
-        self._log_params(run_id, self.values)
-        self.client.log_artifact(run_id, str(spec.path), records.ARTIFACT_PIPELINE_FILE_DIR)
-        self.result = PipelineResult(spec.name, run_id, self.experiment_id, spec.env, dict(self.values))
+        with deferred_signals():
+            run = store.retrying(
+                lambda: self.client.create_run(self.experiment_id, tags={k: v for k, v in tags.items() if v})
+            )
+            self._result = PipelineResult(
+                spec.name, run.info.run_id, self.experiment_id, spec.env, dict(self.values)
+            )
+        self.log_params(self.result.run_id, self.values)
+        self.client.log_artifact(self.result.run_id, str(spec.path), records.ARTIFACT_PIPELINE_FILE_DIR)
         return self.result
 
-    def _log_params(self, run_id: str, values: Mapping[str, Any]) -> None:
-        from mlflow.entities import Param
+    def run_steps(self) -> None:
+        """Every step in order; the registration step and what follows hold signals until recorded."""
+        with contextlib.ExitStack() as held:
+            for step in STEPS:
+                if step.deferrable and not self.options.register:
+                    self.result.steps.append(
+                        StepResult(step.name, status="SKIPPED", details={"reason": "deferred to the sweep"})
+                    )
+                    self.set_tags(self.result.run_id, {records.TAG_PIPELINE_REGISTRATION: "deferred"})
+                    continue
+                if step.critical:
+                    held.enter_context(deferred_signals())
+                self.run_step(step)
+            self.finish()
 
-        params = [Param(k, str(v)[:6000]) for k, v in values.items()]
-        if params:
-            store.retrying(lambda: self.client.log_batch(run_id, params=params))
+    def run_step(self, step: Step) -> None:
+        """One step, with another attempt (after a backoff) on the failure kinds its retry policy names."""
+        policy = step.retries(self.spec) if step.retries else None
+        attempts = policy.attempts if policy else 1
+        delay = policy.backoff if policy else 0.0
+        for attempt in range(1, attempts + 1):
+            tags = {records.TAG_PIPELINE_ATTEMPT: str(attempt)} if policy else {}
+            try:
+                with self.step(step, tags) as result:
+                    step.run(self, result)
+                return
+            except NotebookFailedError as exc:
+                if policy is None or attempt == attempts or exc.kind not in policy.when:
+                    raise
+                time.sleep(min(delay, self.remaining() or delay))
+                delay *= 2
 
-    def _child(self, name: str, **tags: str) -> str:
-        all_tags = {
-            records.RUN_NAME: name,
-            records.PARENT_RUN_ID: self.result.run_id,
-            records.TAG_PIPELINE_RUN: self.result.run_id,
-            records.TAG_PIPELINE_KIND: records.PIPELINE_KIND_STEP,
-            records.TAG_PIPELINE_STEP: name,
-            records.TAG_PIPELINE_NAME: self.spec.name,
-            records.TAG_MODE: records.MODE_PIPELINE,
-            **tags,
-        }
-        run = store.retrying(lambda: self.client.create_run(self.experiment_id, tags=all_tags))
+    def finish(self) -> None:
+        """Mark the pipeline run FINISHED, with its summary."""
+        result = self.result
+        if self.options.register:
+            self.set_tags(result.run_id, {records.TAG_PIPELINE_REGISTRATION: "registered"})
+        result.seconds = time.monotonic() - self.started
+        result.status = "FINISHED"
+        self.client.log_dict(result.run_id, result.to_dict(), records.ARTIFACT_PIPELINE_SUMMARY)
+        store.retrying(lambda: self.client.set_terminated(result.run_id, "FINISHED"))
+
+    def fail(self, exc: BaseException) -> None:
+        """Mark the pipeline run KILLED (an interruption) or FAILED with the error of its failed step."""
+        result = self.result
+        result.seconds = time.monotonic() - self.started
+        failed = next((s for s in reversed(result.steps) if s.status in {"FAILED", "KILLED"}), None)
+        result.status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        result.error = f"{failed.name}: {failed.error}" if failed else f"{type(exc).__name__}: {exc}"
+        if result.status == "FAILED":
+            self._fail_run(result.run_id, result.error, failed.kind if failed and failed.kind else "error")
+        else:
+            store.retrying(lambda: self.client.set_terminated(result.run_id, "KILLED"))
+        self.client.log_dict(result.run_id, result.to_dict(), records.ARTIFACT_PIPELINE_SUMMARY)
+
+    # --- step runs ------------------------------------------------------------------------------------------
+
+    def _child(self, name: str, tags: Mapping[str, str]) -> str:
+        run = store.retrying(
+            lambda: self.client.create_run(
+                self.experiment_id, tags={**step_tags(self.spec.name, self.result.run_id, name), **tags}
+            )
+        )
         return run.info.run_id
 
     def _fail_run(self, run_id: str, error: str, kind: str, extra: Mapping[str, str] | None = None) -> None:
@@ -225,13 +237,16 @@ class _Runner:
         store.retrying(lambda: self.client.set_terminated(run_id, "FAILED"))
 
     @contextlib.contextmanager
-    def step(self, name: str, *, run_id: str | None = None) -> Iterator[StepResult]:
+    def step(self, step: Step, tags: Mapping[str, str]) -> Iterator[StepResult]:
         """Record one step: its child run, timing and failure; a failure also fails the pipeline run."""
+        name = step.name
         self._check_deadline(name)
-        result = StepResult(name, run_id or self._child(name))
+        if self.options.cancel is not None:
+            self.options.cancel.check(name)
+        result = StepResult(name, self._child(name, tags))
         self.result.steps.append(result)
         started = time.monotonic()
-        bar = self._bar(name)
+        bar = None if step.own_progress else self._bar(name)
         try:
             yield result
         except BaseException as exc:
@@ -247,10 +262,11 @@ class _Runner:
                     extra[records.TAG_ERROR_CELL] = str(exc.cell)
                 if exc.exit_code is not None:
                     extra[records.TAG_KERNEL_EXIT_CODE] = str(exc.exit_code)
-            if result.status == "FAILED" and result.run_id:
-                self._fail_run(result.run_id, result.error, result.kind, extra)
-            elif result.run_id:
-                store.retrying(lambda: self.client.set_terminated(result.run_id, "KILLED"))
+            with deferred_signals():  # a second signal cannot cut the recording short
+                if result.status == "FAILED" and result.run_id:
+                    self._fail_run(result.run_id, result.error, result.kind, extra)
+                elif result.run_id:
+                    store.retrying(lambda: self.client.set_terminated(result.run_id, "KILLED"))
             raise
         else:
             result.seconds = time.monotonic() - started
@@ -263,14 +279,16 @@ class _Runner:
                 bar.close()
 
     def _bar(self, name: str) -> Any:
-        if not self.options.progress or name == "training":  # training: papermill's per-cell bar
+        if not self.options.progress:
             return None
         from tqdm.auto import tqdm
 
-        return tqdm(total=1, desc=self._label(name), bar_format="{desc:<28} {bar:20} {postfix}", leave=True)
+        return tqdm(total=1, desc=self.label(name), bar_format="{desc:<28} {bar:20} {postfix}", leave=True)
 
-    def _label(self, name: str) -> str:
-        return f"[{STEPS.index(name) + 1}/{len(STEPS)}] {name}"
+    def label(self, name: str) -> str:
+        """The step's place in the run, e.g. ``[3/6] training``."""
+        names = [step.name for step in STEPS]
+        return f"[{names.index(name) + 1}/{len(names)}] {name}"
 
     def _check_deadline(self, name: str) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:
@@ -281,209 +299,21 @@ class _Runner:
             )
 
     def remaining(self) -> float | None:
+        """Seconds left of the whole-run timeout (None: no timeout)."""
         return None if self.deadline is None else max(self.deadline - time.monotonic(), 0.001)
 
-    # --- steps --------------------------------------------------------------------------------------------
+    # --- writes the steps share ------------------------------------------------------------------------------
 
-    def ingestion(self, step: StepResult) -> None:
-        from mlops_nb.capture import profile as capture_profile
+    def log_params(self, run_id: str, values: Mapping[str, Any]) -> None:
+        """Log `values` as params of `run_id`."""
+        from mlflow.entities import Param
 
-        data = self.spec.data
-        if not data.watermark:
-            after = None
-        elif self.options.fixed_watermark:
-            after = self.options.watermark_after
-        else:
-            after = last_watermark(self.client, self.experiment_id, self.spec.name)
-        ingested = source_mod.ingest(
-            data, self.spec.test_split, self.spec.target, self.workdir / "data", after=after
-        )
-        profile = capture_profile.profile(
-            ingested.data, name="ingested", context="training", digest=ingested.digest
-        )
-        run_id = step.run_id
-        tags = {
-            records.TAG_DATA_SOURCE: data.source,
-            records.TAG_DATA_DIGEST: ingested.digest,
-            records.TAG_DATA_ROWS: str(len(ingested.data)),
-        }
-        if ingested.watermark is not None:
-            tags[records.TAG_DATA_WATERMARK] = str(ingested.watermark)
-        self._set_tags(run_id, tags)
-        self._set_tags(self.result.run_id, tags)
-        self._log_dataset(run_id, ingested, profile)
-        self.client.log_dict(run_id, profile, records.ARTIFACT_INGESTED_PROFILE)
-        self.client.log_artifact(run_id, str(ingested.train_path), records.ARTIFACT_INGESTED_DIR)
-        self.client.log_artifact(run_id, str(ingested.test_path), records.ARTIFACT_INGESTED_DIR)
-        self._metrics(
-            run_id,
-            {"rows_read": ingested.rows_read, "rows": len(ingested.data), "files": len(ingested.files)},
-        )
-        step.details = {
-            "rows": len(ingested.data),
-            "rows_read": ingested.rows_read,
-            "digest": ingested.digest,
-            "watermark_after": after,
-            "watermark": _plain(ingested.watermark),
-            "files": [str(f) for f in ingested.files],
-        }
-        self.state.update(ingested=ingested, profile=profile)
+        params = [Param(k, str(v)[:6000]) for k, v in values.items()]
+        if params:
+            store.retrying(lambda: self.client.log_batch(run_id, params=params))
 
-    def _log_dataset(self, run_id: str, ingested: source_mod.Ingested, profile: dict[str, Any]) -> None:
-        import json
-
-        from mlflow.entities import Dataset, DatasetInput, InputTag
-
-        from mlops_nb.capture import profile as capture_profile
-
-        dataset = Dataset(
-            name=f"{self.spec.name}-ingested",
-            digest=ingested.digest,
-            source_type="local",
-            source=json.dumps({"uri": self.spec.data.source}),
-            schema=json.dumps(capture_profile.mlflow_schema(ingested.data)),
-            profile=json.dumps({"num_rows": profile["num_rows"], "num_columns": profile["num_columns"]}),
-        )
-        tags = [InputTag(records.INPUT_CONTEXT, "training"), InputTag(records.INPUT_SPLIT, "ingested")]
-        store.retrying(lambda: self.client.log_inputs(run_id, datasets=[DatasetInput(dataset, tags)]))
-
-    def data_validation(self, step: StepResult) -> None:
-        from mlops_nb.gates.data import DataThresholds, validate_data
-
-        thresholds = DataThresholds.from_dict(self.spec.data_gate)
-        if self.spec.data.watermark:  # new rows are newer by construction: that column always "drifts"
-            ignored = (*thresholds.ignore_columns, self.spec.data.watermark)
-            thresholds = dataclasses.replace(thresholds, ignore_columns=ignored)
-        reference, origin, source_columns = self._reference_profile()
-        if reference is None:
-            self._set_tags(step.run_id, {records.TAG_GATE_PASSED: "no_reference"})
-            step.details = {"passed": True, "reference": None, "note": origin}
-            return
-        report = validate_data(self.state["profile"], reference, thresholds, source_columns=source_columns)
-        self.result.reports["data"] = report
-        report_dict = report.to_dict()
-        report_dict["reference_source"] = origin
-        self.client.log_dict(step.run_id, report_dict, records.ARTIFACT_DATA_REPORT)
-        self.client.log_text(step.run_id, report.to_table(), "gates/data.txt")
-        self._set_tags(step.run_id, {records.TAG_GATE_PASSED: str(report.passed).lower()})
-        step.details = {"passed": report.passed, "reference": origin, "summary": report.summary()}
-        if not report.passed:
-            raise GateFailedError(
-                f"Data gate failed against {origin}: {report.summary()}",
-                hint="See the gates/data.json artifact; fix the data or the thresholds (gates.data).",
-            )
-
-    def training(self) -> None:
-        """The training step, retried with backoff on the failure kinds the pipeline file names."""
-        retries = self.spec.retries
-        delay = retries.backoff
-        for attempt in range(1, retries.attempts + 1):
-            run_id = self._child("training", **{records.TAG_PIPELINE_ATTEMPT: str(attempt)})
-            try:
-                with self.step("training", run_id=run_id) as step:
-                    self._train(step, attempt)
-                return
-            except NotebookFailedError as exc:
-                if attempt == retries.attempts or exc.kind not in retries.when:
-                    raise
-                time.sleep(min(delay, self.remaining() or delay))
-                delay *= 2
-
-    def _train(self, step: StepResult, attempt: int) -> None:
-        spec = self.spec
-        output = self.workdir / f"output-{attempt}" / spec.notebook.name
-        parameters = {**self.values, DATA_PARAMETER: str(self.state["ingested"].train_path)}
-        env = {
-            records.ENV_RUN_ID: step.run_id,
-            records.ENV_NOTEBOOK: str(spec.notebook),
-            records.ENV_PROJECT: str(self.settings.root),
-            # A sweep shares one folder across its points; a lone run keeps its own (retries share it).
-            records.ENV_REQUIREMENTS_CACHE: os.environ.get(records.ENV_REQUIREMENTS_CACHE)
-            or str(self.workdir / "requirements"),
-            "MLFLOW_TRACKING_URI": self.settings.tracking_uri,
-        }
-        if self.settings.registry_uri:
-            env["MLFLOW_REGISTRY_URI"] = self.settings.registry_uri
-        progress: bool | dict[str, Any] = (
-            {"desc": self._label("training"), "leave": True} if self.options.progress else False
-        )
-        self._log_params(step.run_id, {k: v for k, v in parameters.items() if k != DATA_PARAMETER})
-        try:
-            execute(
-                Execution(
-                    spec.notebook,
-                    output,
-                    parameters,
-                    env,
-                    cell_timeout=spec.timeouts.cell,
-                    run_timeout=self.remaining(),
-                    start_timeout=spec.timeouts.start,
-                    kernel_name=spec.kernel,
-                    warm_dirs=self.warm(),
-                    progress=progress,
-                )
-            )
-        finally:
-            if output.is_file():
-                self.client.log_artifact(step.run_id, str(output), records.ARTIFACT_OUTPUT_NOTEBOOK_DIR)
-        self.result.training_run_id = step.run_id
-        step.details = {
-            "output_notebook": f"{records.ARTIFACT_OUTPUT_NOTEBOOK_DIR}/{output.name}",
-            "attempt": attempt,
-        }
-
-    def evaluation(self, step: StepResult) -> None:
-        model_id, location = evaluation_mod.model_uri_of_run(
-            self.client, self.result.training_run_id or "", self.experiment_id
-        )
-        model_uri = f"models:/{model_id}"
-        result = evaluation_mod.evaluate(
-            location,
-            self.state["ingested"].test_path,
-            target=self.spec.target,
-            task=self.spec.task,
-            slice_column=self.spec.slice_column,
-        )
-        metrics = result.metrics()
-        self._metrics(step.run_id, metrics)
-        self._metrics(self.result.run_id, {k: v for k, v in metrics.items() if "." not in k})
-        self.client.log_dict(
-            step.run_id, {"model_uri": model_uri, **result.to_dict()}, records.ARTIFACT_EVALUATION
-        )
-        self.result.metrics = metrics
-        self.result.model_uri = model_uri
-        step.details = {
-            "model_uri": model_uri,
-            "rows": result.rows,
-            "overall": result.overall,
-            "slices": len(result.slices),
-        }
-
-    def model_validation(self, step: StepResult) -> None:
-        from mlops_nb.gates.model import validate_model
-        from mlops_nb.registry.register import champion_metrics
-
-        baseline = champion_metrics(self.spec.model_name, client=self.client)
-        report = validate_model(self.result.metrics, baseline, self.spec.model_gate)
-        self.result.reports["model"] = report
-        self.client.log_dict(step.run_id, report.to_dict(), records.ARTIFACT_MODEL_REPORT)
-        self.client.log_text(step.run_id, report.to_table(), "gates/model.txt")
-        self._set_tags(step.run_id, {records.TAG_GATE_PASSED: str(report.passed).lower()})
-        step.details = {"passed": report.passed, "summary": report.summary(), "table": report.to_table()}
-        if not report.passed:
-            raise GateFailedError(
-                f"Model gate failed: {report.summary()}",
-                hint="See the gates/model.json artifact; the registry was not changed.",
-            )
-
-    def registration(self, step: StepResult) -> None:
-        version = register_result(self.client, self.spec, self.result)
-        self._set_tags(step.run_id, {records.TAG_MODEL_VERSION: str(version)})
-        step.details = {"model": self.spec.model_name, "version": str(version)}
-
-    # --- helpers --------------------------------------------------------------------------------------------
-
-    def _metrics(self, run_id: str, values: Mapping[str, float]) -> None:
+    def log_metrics(self, run_id: str, values: Mapping[str, float]) -> None:
+        """Log `values` as metrics of `run_id` (None values left out), in batches."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
@@ -492,100 +322,34 @@ class _Runner:
             chunk = metrics[start : start + 500]
             store.retrying(lambda chunk=chunk: self.client.log_batch(run_id, metrics=chunk))
 
-    def _set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        """Set `tags` on `run_id`."""
         from mlflow.entities import RunTag
 
         store.retrying(
             lambda: self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
         )
 
-    def _previous_runs(self, max_results: int = 1) -> list[Any]:
-        return _previous_runs(self.client, self.experiment_id, self.spec.name, max_results)
-
-    def _reference_profile(self) -> tuple[dict[str, Any] | None, str, list[str]]:
-        """The reference split profile, where it comes from, and the columns of the data it was drawn
-        from (its pipeline run's ingested data; empty when it was not trained by a pipeline)."""
-        from mlops_nb.registry.register import champion, champion_reference_split, split_profile
-
-        reference = champion_reference_split(self.spec.model_name, client=self.client)
-        if reference is not None:
-            version = champion(self.spec.model_name, client=self.client)
-            pipeline_run = ((version.tags or {}) if version else {}).get(records.TAG_PIPELINE_RUN)
-            columns = self._ingested_columns(pipeline_run) if pipeline_run else []
-            return reference, f"the training split of {self.spec.model_name}@champion", columns
-        for run in self._previous_runs(1):
-            pipeline_run = run.info.run_id
-            training = self._step(pipeline_run, "training")
-            split = None
-            if training:
-                with contextlib.suppress(NotFoundError):
-                    split = split_profile(training.info.run_id, "train", client=self.client)
-            if split is not None:
-                columns = self._ingested_columns(pipeline_run)
-                return split, f"the training split of the previous run {pipeline_run}", columns
-            ingested = self._ingested_profile(pipeline_run)
-            if ingested is not None:
-                return ingested, f"the ingested data of the previous run {pipeline_run}", []
-        return None, "no champion and no previous successful run: nothing to compare with", []
-
-    def _ingested_columns(self, pipeline_run_id: str) -> list[str]:
-        """The columns of the data a pipeline run ingested ([] when unknown)."""
-        return [str(name) for name in (self._ingested_profile(pipeline_run_id) or {}).get("columns", {})]
-
-    def _ingested_profile(self, pipeline_run_id: str) -> dict[str, Any] | None:
-        ingestion = self._step(pipeline_run_id, "ingestion")
-        if ingestion is not None:
-            with contextlib.suppress(Exception):
-                return _load_json(self.client, ingestion.info.run_id, records.ARTIFACT_INGESTED_PROFILE)
-        return None
-
-    def _step(self, pipeline_run_id: str, step: str) -> Any:
-        from mlops_nb.registry.register import pipeline_step
-
-        with contextlib.suppress(Exception):  # a deleted pipeline run has no steps to read
-            return pipeline_step(pipeline_run_id, step, client=self.client)
-        return None
-
     def warm(self) -> list[str] | None:
         """Kernel-spec folders of the warm-kernel zygote; None for a cold kernel (a `kernel:` is named)."""
         return self.options.warm_dirs if self.options.use_warm and not self.spec.kernel else None
 
     def close(self) -> None:
+        """Remove the run's working folder."""
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def _previous_runs(client: MlflowClient, experiment_id: str, name: str, max_results: int) -> list[Any]:
-    """The last successful runs of pipeline `name` in the experiment, newest first."""
-    filter_string = (
-        f"tags.`{records.TAG_PIPELINE_NAME}` = '{name}' and "
-        f"tags.`{records.TAG_PIPELINE_KIND}` = '{records.PIPELINE_KIND_PIPELINE}' and "
-        "attributes.status = 'FINISHED'"
-    )
-    return client.search_runs(
-        [experiment_id], filter_string, max_results=max_results, order_by=["attributes.start_time DESC"]
-    )
-
-
-def last_watermark(client: MlflowClient, experiment_id: str, name: str) -> str | None:
-    """The watermark of the last successful run of pipeline `name` that recorded one (None: none did)."""
-    for run in _previous_runs(client, experiment_id, name, 5):
-        if records.TAG_DATA_WATERMARK in run.data.tags:
-            return run.data.tags[records.TAG_DATA_WATERMARK]
-    return None
-
-
-def _load_json(client: MlflowClient, run_id: str, path: str) -> dict[str, Any]:
-    import json
-
-    with tempfile.TemporaryDirectory() as folder:
-        local = client.download_artifacts(run_id, path, folder)
-        return json.loads(Path(local).read_text(encoding="utf-8"))
-
-
-def _plain(value: Any) -> Any:
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
+def step_tags(pipeline: str, pipeline_run_id: str, step: str) -> dict[str, str]:
+    """The tags of the run of `step` in a pipeline run."""
+    return {
+        records.RUN_NAME: step,
+        records.PARENT_RUN_ID: pipeline_run_id,
+        records.TAG_PIPELINE_RUN: pipeline_run_id,
+        records.TAG_PIPELINE_KIND: records.PIPELINE_KIND_STEP,
+        records.TAG_PIPELINE_STEP: step,
+        records.TAG_PIPELINE_NAME: pipeline,
+        records.TAG_MODE: records.MODE_PIPELINE,
+    }
 
 
 # What a pipeline's steps import: the modules of the zygote that forks a sweep's step runners.
@@ -621,58 +385,28 @@ def notebook_modules(spec: spec_mod.PipelineSpec) -> list[str]:
     return preload_modules(c.source for c in nb.cells if c.cell_type == "code")
 
 
-def register_result(client: MlflowClient, spec: spec_mod.PipelineSpec, result: PipelineResult) -> str:
-    """Register the model of a pipeline run (alias challenger); the registry adds the run's lineage tags."""
-    from mlops_nb.registry.register import register
-
-    ingestion = result.step("ingestion")
-    tags = {
-        records.TAG_PIPELINE_RUN: result.run_id,
-        records.TAG_PIPELINE_NAME: spec.name,
-        records.dataset_digest_tag("ingested"): ingestion.details.get("digest", "") if ingestion else "",
-    }
-    version = register(
-        result.training_run_id or "",
-        result.model_uri or "",
-        spec.model_name,
-        tags={k: v for k, v in tags.items() if v},
-        gates=result.reports,
-        client=client,
-    )
-    result.model_version = str(version.version)
-    return result.model_version
-
-
 def register_deferred(
     client: MlflowClient, spec: spec_mod.PipelineSpec, result: PipelineResult | None
 ) -> str:
     """Registration step of a finished pipeline run whose registration a sweep deferred to its end."""
     if result is None or result.training_run_id is None or result.model_uri is None:
         raise PipelineFailedError("The best point has no model to register.")
-    run = store.retrying(
-        lambda: client.create_run(
-            result.experiment_id,
-            tags={
-                records.RUN_NAME: "registration",
-                records.PARENT_RUN_ID: result.run_id,
-                records.TAG_PIPELINE_RUN: result.run_id,
-                records.TAG_PIPELINE_KIND: records.PIPELINE_KIND_STEP,
-                records.TAG_PIPELINE_STEP: "registration",
-                records.TAG_PIPELINE_NAME: spec.name,
-                records.TAG_MODE: records.MODE_PIPELINE,
-            },
+    with deferred_signals():  # the step run is recorded complete or failed, as the version is
+        run = store.retrying(
+            lambda: client.create_run(
+                result.experiment_id, tags=step_tags(spec.name, result.run_id, records.STEP_REGISTRATION)
+            )
         )
-    )
-    run_id = run.info.run_id
-    try:
-        version = register_result(client, spec, result)
-    except BaseException as exc:
-        client.set_tag(run_id, records.TAG_ERROR, str(exc)[:5000])
-        client.set_terminated(run_id, "FAILED")
-        raise
-    client.set_tag(run_id, records.TAG_MODEL_VERSION, version)
-    client.set_terminated(run_id, "FINISHED")
-    client.set_tag(result.run_id, records.TAG_PIPELINE_REGISTRATION, "registered")
+        run_id = run.info.run_id
+        try:
+            version = register_result(client, spec, result)
+        except BaseException as exc:
+            client.set_tag(run_id, records.TAG_ERROR, str(exc)[:5000])
+            client.set_terminated(run_id, "FAILED")
+            raise
+        client.set_tag(run_id, records.TAG_MODEL_VERSION, version)
+        client.set_terminated(run_id, "FINISHED")
+        client.set_tag(result.run_id, records.TAG_PIPELINE_REGISTRATION, "registered")
     return version
 
 
@@ -698,68 +432,23 @@ def run(path: str | Path | spec_mod.PipelineSpec, options: RunOptions | None = N
 
 def _run_steps(spec: spec_mod.PipelineSpec, options: RunOptions, values: dict[str, Any]) -> PipelineResult:
     """The pipeline run itself: parent run, steps in order, final status."""
-    runner = _Runner(spec, options, values)
-    started = time.monotonic()
-    result = runner.start()
+    runner = Runner(spec, options, values)
     try:
-        for name in STEPS:
-            if name == "registration" and not options.register:
-                result.steps.append(
-                    StepResult(name, status="SKIPPED", details={"reason": "deferred to the sweep"})
-                )
-                runner._set_tags(result.run_id, {records.TAG_PIPELINE_REGISTRATION: "deferred"})
-                continue
-            if name == "training":
-                runner.training()
-                continue
-            with runner.step(name) as step:
-                getattr(runner, name)(step)
+        result = runner.start()
+        runner.run_steps()
     except BaseException as exc:
-        result.seconds = time.monotonic() - started
-        failed = next((s for s in reversed(result.steps) if s.status in {"FAILED", "KILLED"}), None)
-        result.status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-        result.error = f"{failed.name}: {failed.error}" if failed else f"{type(exc).__name__}: {exc}"
-        if result.status == "FAILED":
-            runner._fail_run(result.run_id, result.error, failed.kind if failed and failed.kind else "error")
-        else:
-            store.retrying(lambda: runner.client.set_terminated(result.run_id, "KILLED"))
-        runner.client.log_dict(result.run_id, result.to_dict(), records.ARTIFACT_PIPELINE_SUMMARY)
-        runner.close()
+        with deferred_signals():  # a second signal cannot cut the recording short
+            runner.close()
+            if runner._result is None or runner._result.status == "FINISHED":
+                raise  # no run to mark, or an interruption held back until the run was complete
+            runner.fail(exc)
         if isinstance(exc, KeyboardInterrupt):
             raise
+        result = runner.result
         hint = getattr(exc, "hint", None)
         where = result.error.removesuffix(f" {hint}") if hint else result.error  # the hint once, at the end
         raise PipelineFailedError(
             f"Pipeline {spec.name} failed at {where}", result=result, hint=hint
         ) from exc
-    if options.register:
-        runner._set_tags(result.run_id, {records.TAG_PIPELINE_REGISTRATION: "registered"})
-    result.seconds = time.monotonic() - started
-    result.status = "FINISHED"
-    runner.client.log_dict(result.run_id, result.to_dict(), records.ARTIFACT_PIPELINE_SUMMARY)
-    store.retrying(lambda: runner.client.set_terminated(result.run_id, "FINISHED"))
     runner.close()
     return result
-
-
-def render(result: PipelineResult) -> str:
-    """A readable summary table of a pipeline result."""
-    lines = [f"pipeline {result.pipeline}  run {result.run_id}  {result.status}  ({result.seconds:.1f} s)"]
-    width = max(len(s) for s in STEPS)
-    for s in result.steps:
-        note = s.error or ", ".join(
-            f"{k}={v}"
-            for k, v in s.details.items()
-            if k in {"rows", "passed", "version", "model_uri", "attempt"}
-        )
-        lines.append(f"  {s.name:<{width}}  {s.status:<8}  {s.seconds:6.1f} s  {note}")
-    if result.metrics:
-        shown = {k: v for k, v in result.metrics.items() if "." not in k}
-        lines.append("  metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in shown.items()))
-    gate = result.step("model_validation")
-    if gate is not None and gate.details.get("table"):
-        lines.append("  model gate:")
-        lines.extend("    " + line for line in str(gate.details["table"]).splitlines())
-    if result.model_version:
-        lines.append(f"  registered version {result.model_version} (alias challenger)")
-    return "\n".join(lines)

@@ -30,8 +30,10 @@ from typing import Any
 
 from mlops_nb import records, store
 from mlops_nb.exceptions import PipelineFailedError, UsageError
+from mlops_nb.pipelines import cluster, reference
 from mlops_nb.pipelines import run as run_mod
 from mlops_nb.pipelines import spec as spec_mod
+from mlops_nb.pipelines.cancel import Cancellation
 from mlops_nb.pipelines.parameters import parse_pairs
 from mlops_nb.pipelines.warm import WarmKernels, shared
 
@@ -135,7 +137,15 @@ class PointTask:
 def _run_point(task: PointTask) -> tuple[PointResult, run_mod.PipelineResult | None]:
     """Run one point (in a worker process or a Dask worker); never raises for a failed pipeline."""
     os.environ.update(task.environ)
-    warm_dirs = task.warm_dirs if task.warm_dirs is not None else shared(task.modules).kernel_dirs
+    if task.warm_dirs is None:  # on a Dask worker: stopped when the client cancels the sweep
+        with cluster.cancellation(task.sweep_run_id) as cancel:
+            return _run_point_with(task, shared(task.modules).kernel_dirs, cancel)
+    return _run_point_with(task, task.warm_dirs, None)
+
+
+def _run_point_with(
+    task: PointTask, warm_dirs: list[str], cancel: Cancellation | None
+) -> tuple[PointResult, run_mod.PipelineResult | None]:
     index, path = task.index, task.path
     point = {k: str(v) for k, v in task.params.items()}
     options = run_mod.RunOptions(
@@ -152,9 +162,16 @@ def _run_point(task: PointTask) -> tuple[PointResult, run_mod.PipelineResult | N
         warm_dirs=warm_dirs,
         fixed_watermark=True,
         watermark_after=task.watermark_after,
+        cancel=cancel,
     )
     try:
         result = run_mod.run(path, options)
+    except KeyboardInterrupt:
+        if cancel is None or not cancel.is_set():
+            raise
+        return PointResult(
+            index, point, None, "KILLED", error="cancelled with its sweep", kind="killed"
+        ), None
     except PipelineFailedError as exc:
         result = exc.result
         if not isinstance(result, run_mod.PipelineResult):
@@ -172,23 +189,6 @@ def _run_point(task: PointTask) -> tuple[PointResult, run_mod.PipelineResult | N
         metric=result.metrics.get(metric),
         model_version=result.model_version,
     ), result
-
-
-def _dask_client(executor: str) -> Any:
-    try:
-        from distributed import Client
-    except ImportError as exc:
-        raise UsageError(
-            "--executor dask://... needs the `distributed` package.", hint="pip install 'mlops_nb[dask]'."
-        ) from exc
-    address = "tcp://" + executor.removeprefix("dask://")
-    try:
-        return Client(address, timeout=15)
-    except OSError as exc:
-        raise UsageError(
-            f"No Dask scheduler answers at {address}: {exc}.",
-            hint="Start one (`dask scheduler`) or fix --executor dask://HOST:PORT.",
-        ) from exc
 
 
 def sweep(path: str | Path, options: SweepOptions) -> SweepResult:
@@ -216,7 +216,7 @@ def sweep(path: str | Path, options: SweepOptions) -> SweepResult:
             client, result, environ = _open(spec, options, todo, workers)
             environ[records.ENV_REQUIREMENTS_CACHE] = requirements
             after = (
-                run_mod.last_watermark(client, client.get_run(result.run_id).info.experiment_id, spec.name)
+                reference.last_watermark(client, client.get_run(result.run_id).info.experiment_id, spec.name)
                 if spec.data.watermark
                 else None
             )
@@ -304,11 +304,8 @@ def _executor(
     if options.executor:
         if not options.executor.startswith("dask://"):
             raise UsageError(f"Unknown executor {options.executor!r}.", hint="Use dask://HOST:PORT.")
-        dask = _dask_client(options.executor)
-        try:
-            yield (lambda fn, task: dask.submit(fn, task, pure=False)), None
-        finally:
-            dask.close()
+        with cluster.submitter(options.executor) as submit:
+            yield submit, None
         return
     # Two zygotes warm up side by side (one per core): one forks the points' step runners, the other
     # the notebooks' kernels.

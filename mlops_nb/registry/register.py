@@ -13,15 +13,14 @@ from __future__ import annotations
 import contextlib
 import getpass
 import json
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlops_nb import records, store
 from mlops_nb.exceptions import MlopsError, NotFoundError, StoreError, UsageError
+from mlops_nb.interrupts import deferred_signals
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -60,30 +59,36 @@ def register(
         **gate_tags(gates or {}),
         **{str(k): str(v) for k, v in (tags or {}).items()},
     }
-    created_model = _ensure_registered_model(client, name)
+    created_model = False
     version: ModelVersion | None = None
-    try:
-        version = store.retrying(
-            lambda: client.create_model_version(
-                name, source, run_id=run_id, tags=version_tags, model_id=model_id, await_creation_for=0
+    challenger: ModelVersion | None = None
+    with deferred_signals():  # a signal waits until the version is complete or rolled back
+        try:
+            created_model = _ensure_registered_model(client, name)
+            challenger = (
+                None if created_model else champion(name, alias=records.ALIAS_CHALLENGER, client=client)
             )
-        )
-        version = _wait_ready(client, version)
-        store.retrying(
-            lambda: client.set_registered_model_alias(name, records.ALIAS_CHALLENGER, version.version)
-        )
-        if model_id:
-            _link_logged_model(client, model_id, name, version.version)
-        return client.get_model_version(name, version.version)
-    except Exception as exc:
-        _undo(client, name, version, created_model)
-        if isinstance(exc, MlopsError):
-            raise
-        made = f"version {version.version} of " if version is not None else "a version of "
-        raise StoreError(
-            f"Registering {made}model {name!r} failed and was rolled back: {exc}",
-            hint="Nothing was left half-made; fix the cause and register again.",
-        ) from exc
+            version = store.retrying(
+                lambda: client.create_model_version(
+                    name, source, run_id=run_id, tags=version_tags, model_id=model_id, await_creation_for=0
+                )
+            )
+            version = _wait_ready(client, version)
+            store.retrying(
+                lambda: client.set_registered_model_alias(name, records.ALIAS_CHALLENGER, version.version)
+            )
+            if model_id:
+                _link_logged_model(client, model_id, name, version.version)
+            return client.get_model_version(name, version.version)
+        except BaseException as exc:
+            _undo(client, name, version, created_model, challenger)
+            if isinstance(exc, MlopsError) or not isinstance(exc, Exception):
+                raise
+            made = f"version {version.version} of " if version is not None else "a version of "
+            raise StoreError(
+                f"Registering {made}model {name!r} failed and was rolled back: {exc}",
+                hint="Nothing was left half-made; fix the cause and register again.",
+            ) from exc
 
 
 def lineage_tags(run: Run) -> dict[str, str]:
@@ -141,6 +146,8 @@ def champion_metrics(
     per slice) and from the pipeline run itself, whose values win: that is where a pipeline's evaluation
     logs the metrics the model gate compares.
     """
+    from mlops_nb.pipelines.reference import pipeline_step
+
     client = client or store.client()
     version = champion(name, client=client)
     if version is None:
@@ -151,28 +158,13 @@ def champion_metrics(
     pipeline_run = (version.tags or {}).get(records.TAG_PIPELINE_RUN)
     if pipeline_run:
         with contextlib.suppress(Exception):  # a deleted pipeline run leaves the training run's values
-            evaluation = pipeline_step(pipeline_run, "evaluation", client=client)
+            evaluation = pipeline_step(pipeline_run, records.STEP_EVALUATION, client=client)
             if evaluation is not None:
                 metrics.update(evaluation.data.metrics)
             metrics.update(client.get_run(pipeline_run).data.metrics)
     if keys is None:
         return metrics
     return {key: metrics[key] for key in keys if key in metrics}
-
-
-def pipeline_step(
-    pipeline_run_id: str, step: str, *, client: MlflowClient | None = None, experiment_id: str | None = None
-) -> Run | None:
-    """The finished `step` run (ingestion, training, evaluation...) of a pipeline run, or None."""
-    client = client or store.client()
-    experiment_id = experiment_id or client.get_run(pipeline_run_id).info.experiment_id
-    found = client.search_runs(
-        [experiment_id],
-        f"tags.`{records.TAG_PIPELINE_RUN}` = '{pipeline_run_id}' and "
-        f"tags.`{records.TAG_PIPELINE_STEP}` = '{step}' and attributes.status = 'FINISHED'",
-        max_results=1,
-    )
-    return found[0] if found else None
 
 
 def champion_reference_split(
@@ -182,6 +174,8 @@ def champion_reference_split(
 
     A NotFoundError when the champion's run recorded no such split.
     """
+    from mlops_nb.pipelines.reference import split_profile
+
     client = client or store.client()
     version = champion(name, client=client)
     if version is None:
@@ -192,42 +186,6 @@ def champion_reference_split(
             hint="Promote a version registered from a tracked run.",
         )
     return split_profile(version.run_id, split, client=client)
-
-
-def split_profile(run_id: str, split: str = "train", *, client: MlflowClient | None = None) -> dict[str, Any]:
-    """The `splits/<split>.json` statistics of a run; `train` also finds a split logged as training data
-    under another name (the one with the most columns when there are several, e.g. X_train and y_train)."""
-    client = client or store.client()
-    run = _get(lambda: client.get_run(run_id), f"Run {run_id!r}", "Pass the id of a tracked run.")
-    names = [split]
-    context = records.SPLIT_CONTEXTS.get(split)
-    for dataset_input in run.inputs.dataset_inputs if run.inputs else []:
-        input_tags = {tag.key: tag.value for tag in dataset_input.tags}
-        logged = input_tags.get(records.INPUT_SPLIT)
-        if logged and logged not in names and context and input_tags.get(records.INPUT_CONTEXT) == context:
-            names.append(logged)
-    found = []
-    for candidate in names:
-        with contextlib.suppress(Exception):
-            found.append(_load_json(client, run_id, records.split_artifact(candidate)))
-            if candidate == split:
-                return found[-1]
-    if found:  # X_train and y_train both training data: the widest is the one describing the inputs
-        return max(found, key=lambda profile: int(profile.get("num_columns") or 0))
-    available = sorted(
-        item.path.removeprefix(records.ARTIFACT_SPLITS_DIR + "/").removesuffix(".json")
-        for item in client.list_artifacts(run_id, records.ARTIFACT_SPLITS_DIR)
-    )
-    raise NotFoundError(
-        f"Run {run_id} recorded no split {split!r} (splits: {', '.join(available) or 'none'}).",
-        hint="Log it with mlops_nb.log_split(train=...) in the training notebook.",
-    )
-
-
-def _load_json(client: MlflowClient, run_id: str, path: str) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="mlops_nb-") as folder:
-        local = client.download_artifacts(run_id, path, folder)
-        return json.loads(Path(local).read_text(encoding="utf-8"))
 
 
 def promote(
@@ -290,20 +248,23 @@ def promote(
         writes += [(previous, records.promotion_tag(alias, "replaced_by"), number)]
         writes += [(previous, records.promotion_tag(alias, "replaced_at"), at)]
     done: list[tuple[ModelVersion, str]] = []
-    try:
-        store.retrying(lambda: client.set_registered_model_alias(name, alias, number))
-        for holder, key, value in writes:
-            store.retrying(
-                lambda h=holder, k=key, v=value: client.set_model_version_tag(name, h.version, k, v)
-            )
-            done.append((holder, key))
-    except Exception as exc:
-        _undo_promotion(client, name, alias, replaced, done)
-        raise StoreError(
-            f"Promoting version {number} of {name!r} to {alias!r} failed and was undone: {exc}"
-        ) from exc
-    if alias == records.ALIAS_CHAMPION and records.ALIAS_CHALLENGER in (target.aliases or []):
-        store.retrying(lambda: client.delete_registered_model_alias(name, records.ALIAS_CHALLENGER))
+    with deferred_signals():  # a signal waits until the move is recorded or undone
+        try:
+            store.retrying(lambda: client.set_registered_model_alias(name, alias, number))
+            for holder, key, value in writes:
+                store.retrying(
+                    lambda h=holder, k=key, v=value: client.set_model_version_tag(name, h.version, k, v)
+                )
+                done.append((holder, key))
+            if alias == records.ALIAS_CHAMPION and records.ALIAS_CHALLENGER in (target.aliases or []):
+                store.retrying(lambda: client.delete_registered_model_alias(name, records.ALIAS_CHALLENGER))
+        except BaseException as exc:
+            _undo_promotion(client, name, alias, replaced, done)
+            if not isinstance(exc, Exception):
+                raise
+            raise StoreError(
+                f"Promoting version {number} of {name!r} to {alias!r} failed and was undone: {exc}"
+            ) from exc
     return client.get_model_version(name, number)
 
 
@@ -411,10 +372,19 @@ def _undo_promotion(
                 client.delete_model_version_tag(name, holder.version, key)
 
 
-def _undo(client: MlflowClient, name: str, version: ModelVersion | None, created_model: bool) -> None:
-    """Delete what a failed registration made (best effort: the original error is what matters)."""
+def _undo(
+    client: MlflowClient,
+    name: str,
+    version: ModelVersion | None,
+    created_model: bool,
+    challenger: ModelVersion | None,
+) -> None:
+    """Delete what a failed registration made and give `challenger` its alias back (best effort: the
+    original error is what matters)."""
     with contextlib.suppress(Exception):
         if version is not None:
             client.delete_model_version(name, version.version)
+        if challenger is not None:
+            client.set_registered_model_alias(name, records.ALIAS_CHALLENGER, challenger.version)
         if created_model and not client.search_model_versions(f"name = '{name}'", max_results=1):
             client.delete_registered_model(name)

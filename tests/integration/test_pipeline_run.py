@@ -26,7 +26,7 @@ def test_passing_run_records_steps_artifacts_and_registers_a_challenger(project:
     assert "test_accuracy" in parent.data.metrics
 
     steps = project.steps(parent.info.run_id)
-    assert list(steps) == list(run.STEPS)
+    assert list(steps) == [step.name for step in run.STEPS]
     assert all(s.info.status == "FINISHED" for s in steps.values())
     assert all(s.data.tags[records.PARENT_RUN_ID] == parent.info.run_id for s in steps.values())
 

@@ -150,3 +150,61 @@ def test_sigterm_stops_a_sweep_at_once_and_marks_its_runs_killed(project: Projec
     assert all(
         r.info.status == "KILLED" for r in runs if r.data.tags.get(records.TAG_PIPELINE_STEP) == "training"
     )
+
+
+def test_an_interrupted_dask_sweep_stops_the_points_running_on_the_cluster(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import select
+    import signal
+    import threading
+
+    import nbformat
+    from distributed import LocalCluster
+
+    fifo = tmp_path / "kernel-pid"
+    os.mkfifo(fifo)
+    monkeypatch.setenv("KERNEL_PID_FIFO", str(fifo))
+    nb = nbformat.read(project.notebook, as_version=4)
+    hang = next(i for i, c in enumerate(nb.cells) if 'mode == "hang"' in c.source)
+    tell = (
+        "import os\nwith open(os.environ['KERNEL_PID_FIFO'], 'w') as fifo:\n    fifo.write(str(os.getpid()))"
+    )
+    nb.cells.insert(hang, nbformat.v4.new_code_cell(tell))
+    nbformat.write(nb, project.notebook)
+    pids: list[int] = []
+
+    def interrupt_once_the_kernel_runs() -> None:
+        pids.append(int(fifo.read_text()))  # blocks until the point's kernel reaches the hanging cell
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # Ctrl-C
+
+    threading.Thread(target=interrupt_once_the_kernel_runs, daemon=True).start()
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tcp",
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        address = cluster.scheduler_address.removeprefix("tcp://")
+        options = sweep.SweepOptions(
+            grid={"C": ["0.1"]}, parameters={"mode": "hang"}, executor=f"dask://{address}", progress=False
+        )
+        with pytest.raises(KeyboardInterrupt):
+            sweep.sweep(project.pipeline, options)
+        try:
+            kernel = os.pidfd_open(pids[0])
+        except ProcessLookupError:  # already gone
+            ended = [True]
+        else:
+            try:
+                ended, _, _ = select.select([kernel], [], [], 30)  # the kernel exits, or 30 s pass
+            finally:
+                os.close(kernel)
+        assert ended, f"the point's kernel (pid {pids[0]}) still runs after the sweep was interrupted"
+    runs = project.client.search_runs([e.experiment_id for e in project.client.search_experiments()])
+    assert {r.info.status for r in runs} == {"KILLED", "FINISHED"}  # finished: ingestion and its gate
+    training = [r for r in runs if r.data.tags.get(records.TAG_PIPELINE_STEP) == "training"]
+    assert [r.info.status for r in training] == ["KILLED"]

@@ -21,13 +21,13 @@ from mlops_nb.capture.profile import profile
 from mlops_nb.exceptions import NotFoundError, StoreError, UsageError
 from mlops_nb.gates.data import validate_data
 from mlops_nb.gates.model import validate_model
+from mlops_nb.pipelines.reference import split_profile
 from mlops_nb.registry.register import (
     champion,
     champion_metrics,
     champion_reference_split,
     promote,
     register,
-    split_profile,
 )
 
 REQUIREMENTS = ["scikit-learn"]  # skips MLflow's slow requirement inference
@@ -249,3 +249,164 @@ def test_reference_split_is_found_by_context(model):
     assert champion_reference_split(model)["name"] == "fit"
     with pytest.raises(NotFoundError, match=r"recorded no split 'test' \(splits: fit\)"):
         champion_reference_split(model, "test")
+
+
+_REGISTRY_WRITES = {
+    "create_registered_model",
+    "create_model_version",
+    "set_registered_model_alias",
+    "delete_registered_model_alias",
+    "set_model_version_tag",
+    "set_logged_model_tags",
+}
+
+
+class Interrupting:
+    """The real client, with `error` raised at its `n`th registry write, as a signal or sys.exit would."""
+
+    def __init__(self, n: int, error: type[BaseException]) -> None:
+        self.client, self.n, self.error, self.writes = store.client(), n, error, 0
+
+    def __getattr__(self, name: str) -> object:
+        method = getattr(self.client, name)
+        if name not in _REGISTRY_WRITES:
+            return method
+
+        def write(*args: object, **kwargs: object) -> object:
+            self.writes += 1
+            if self.writes == self.n:
+                raise self.error()
+            return method(*args, **kwargs)
+
+        return write
+
+
+def _complete_or_absent(model: str, lineage: dict[str, str]) -> list[str]:
+    """The versions of `model`, after checking each has its lineage tags and challenger is one of them."""
+    client = store.client()
+    versions = client.search_model_versions(f"name = '{model}'")
+    for version in versions:
+        assert lineage.items() <= version.tags.items(), version.tags
+    if versions:
+        aliases = client.get_registered_model(model).aliases
+        assert str(aliases[records.ALIAS_CHALLENGER]) in {str(v.version) for v in versions}
+    return sorted(str(v.version) for v in versions)
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, SystemExit])
+def test_an_interruption_between_registration_writes_leaves_no_half_made_version(model, error):
+    run_id, model_uri = train_run(accuracy=0.9)
+    lineage = {records.TAG_NOTEBOOK_HASH: "nbhash123", records.SOURCE_GIT_COMMIT: "c0ffee"}
+    n = 1
+    while True:  # the first registration, interrupted at each of its writes in turn
+        client = Interrupting(n, error)
+        try:
+            register(run_id, model_uri, model, client=client)
+        except error:
+            assert _complete_or_absent(model, lineage) == []
+            assert store.client().search_registered_models(f"name = '{model}'") == []
+            n += 1
+            continue
+        break
+    assert n > 3  # model, version, alias (and the logged model's link) were each interrupted
+    assert _complete_or_absent(model, lineage) == ["1"]
+
+    second, second_uri = train_run(accuracy=0.8)
+    for n in range(1, client.writes + 1):  # a second version, interrupted: version 1 stays challenger
+        with pytest.raises(error):
+            register(second, second_uri, model, client=Interrupting(n, error))
+        assert _complete_or_absent(model, lineage) == ["1"]
+        assert str(store.client().get_registered_model(model).aliases[records.ALIAS_CHALLENGER]) == "1"
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, SystemExit])
+def test_an_interruption_between_promotion_writes_moves_the_alias_back(model, error):
+    client = store.client()
+    for accuracy in (0.9, 0.95):
+        run_id, model_uri = train_run(accuracy=accuracy)
+        register(run_id, model_uri, model)
+    promote(model, 1, reason="first")
+    before = {v: client.get_model_version(model, v).tags for v in ("1", "2")}
+    writes = 1 + 5 + 2 + 1  # the alias, five tags on 2, two on 1, challenger cleared
+    for n in range(1, writes + 1):
+        with pytest.raises(error):
+            promote(model, 2, reason="second", client=Interrupting(n, error))
+        aliases = {alias: str(v) for alias, v in client.get_registered_model(model).aliases.items()}
+        assert aliases == {records.ALIAS_CHAMPION: "1", records.ALIAS_CHALLENGER: "2"}, n
+        assert {v: client.get_model_version(model, v).tags for v in ("1", "2")} == before, n
+    promote(model, 2, reason="second", client=Interrupting(writes + 1, error))
+    assert str(champion(model).version) == "2"
+
+
+_REGISTER_AND_HOLD = """
+import sys
+
+from mlops_nb import cli, store
+from mlops_nb.registry.register import register
+
+cli._stop_on_sigterm()
+run_id, model_uri, name, held, failing = sys.argv[1:]
+client = store.client()
+
+
+def wrap(method, *, hold=False, fail=False):
+    original = getattr(client, method)
+
+    def call(*args, **kwargs):
+        if hold:
+            print(method, flush=True)
+            sys.stdin.readline()  # the test sends SIGTERM twice meanwhile
+        if fail:
+            raise RuntimeError("the registry refused")
+        return original(*args, **kwargs)
+
+    setattr(client, method, call)
+
+
+wrap(held, hold=True, fail=held == failing)
+if failing not in (held, "none"):
+    wrap(failing, fail=True)
+try:
+    register(run_id, model_uri, name, client=client)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+@pytest.mark.parametrize(
+    ("held", "failing", "versions"),
+    [
+        ("set_registered_model_alias", "none", ["1"]),  # signals during the writes: they complete first
+        ("delete_model_version", "set_registered_model_alias", []),  # during the undo: it completes first
+    ],
+)
+def test_two_sigterms_during_registration_leave_it_complete_or_absent(
+    model, project, held, failing, versions
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    run_id, model_uri = train_run(accuracy=0.9)
+    process = subprocess.Popen(
+        [sys.executable, "-c", _REGISTER_AND_HOLD, run_id, model_uri, model, held, failing],
+        cwd=project,
+        env=os.environ.copy(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout.readline().strip() == held  # the child is inside the registration
+        process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGTERM)
+        process.stdin.write("\n")
+        process.stdin.flush()
+        process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130  # the interruption still ends the command, after the registry write
+    lineage = {records.TAG_NOTEBOOK_HASH: "nbhash123", records.SOURCE_GIT_COMMIT: "c0ffee"}
+    assert _complete_or_absent(model, lineage) == versions

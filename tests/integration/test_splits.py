@@ -104,7 +104,7 @@ def test_a_dataset_shared_by_two_runs_names_neither_run_as_its_source(project: P
 
 
 def test_the_reference_training_split_is_the_inputs_not_the_labels(project: Path) -> None:
-    from mlops_nb.registry.register import split_profile
+    from mlops_nb.pipelines.reference import split_profile
 
     X = pd.DataFrame({"a": np.arange(100.0), "b": np.arange(100.0) % 7})
     tracked = mlops_nb.track(experiment="xy", autolog=False)

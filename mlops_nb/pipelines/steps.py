@@ -1,0 +1,275 @@
+"""The steps of a pipeline run, in order: one object each, with its name and its run function.
+
+ingestion → data_validation → training → evaluation → model_validation → registration. A step's run
+function gets the runner (the pipeline run: its store, spec and state) and its StepResult to fill in;
+it raises to fail. Policies belong to the step: training is retried as the pipeline file's `retries`
+say; registration can be deferred (a sweep registers its best point) and runs with signals held.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mlops_nb import records, store
+from mlops_nb.exceptions import GateFailedError
+from mlops_nb.pipelines import evaluation as evaluation_mod
+from mlops_nb.pipelines import reference
+from mlops_nb.pipelines import source as source_mod
+from mlops_nb.pipelines.execution import Execution, execute
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from mlops_nb.pipelines.results import PipelineResult, StepResult
+    from mlops_nb.pipelines.run import Runner
+    from mlops_nb.pipelines.spec import PipelineSpec, Retries
+
+DATA_PARAMETER = "data_path"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a pipeline run and its policies."""
+
+    name: str
+    run: Callable[[Runner, StepResult], None]
+    retries: Callable[[PipelineSpec], Retries] | None = None  # the retry policy; None: one attempt
+    deferrable: bool = False  # left to the caller (a sweep) when RunOptions.register is False
+    critical: bool = False  # SIGINT/SIGTERM wait until the pipeline run is recorded complete or failed
+    own_progress: bool = False  # shows its own progress bar (papermill's, per cell)
+
+
+def _ingestion(runner: Runner, step: StepResult) -> None:
+    from mlops_nb.capture import profile as capture_profile
+
+    spec, client = runner.spec, runner.client
+    data = spec.data
+    if not data.watermark:
+        after = None
+    elif runner.options.fixed_watermark:
+        after = runner.options.watermark_after
+    else:
+        after = reference.last_watermark(client, runner.experiment_id, spec.name)
+    ingested = source_mod.ingest(data, spec.test_split, spec.target, runner.workdir / "data", after=after)
+    profile = capture_profile.profile(
+        ingested.data, name="ingested", context="training", digest=ingested.digest
+    )
+    run_id = step.run_id or ""
+    tags = {
+        records.TAG_DATA_SOURCE: data.source,
+        records.TAG_DATA_DIGEST: ingested.digest,
+        records.TAG_DATA_ROWS: str(len(ingested.data)),
+    }
+    if ingested.watermark is not None:
+        tags[records.TAG_DATA_WATERMARK] = str(ingested.watermark)
+    runner.set_tags(run_id, tags)
+    runner.set_tags(runner.result.run_id, tags)
+    _log_dataset(client, spec, run_id, ingested, profile)
+    client.log_dict(run_id, profile, records.ARTIFACT_INGESTED_PROFILE)
+    client.log_artifact(run_id, str(ingested.train_path), records.ARTIFACT_INGESTED_DIR)
+    client.log_artifact(run_id, str(ingested.test_path), records.ARTIFACT_INGESTED_DIR)
+    runner.log_metrics(
+        run_id, {"rows_read": ingested.rows_read, "rows": len(ingested.data), "files": len(ingested.files)}
+    )
+    step.details = {
+        "rows": len(ingested.data),
+        "rows_read": ingested.rows_read,
+        "digest": ingested.digest,
+        "watermark_after": after,
+        "watermark": _plain(ingested.watermark),
+        "files": [str(f) for f in ingested.files],
+    }
+    runner.state.update(ingested=ingested, profile=profile)
+
+
+def _log_dataset(
+    client: MlflowClient,
+    spec: PipelineSpec,
+    run_id: str,
+    ingested: source_mod.Ingested,
+    profile: dict[str, Any],
+) -> None:
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    from mlops_nb.capture import profile as capture_profile
+
+    dataset = Dataset(
+        name=f"{spec.name}-ingested",
+        digest=ingested.digest,
+        source_type="local",
+        source=json.dumps({"uri": spec.data.source}),
+        schema=json.dumps(capture_profile.mlflow_schema(ingested.data)),
+        profile=json.dumps({"num_rows": profile["num_rows"], "num_columns": profile["num_columns"]}),
+    )
+    tags = [InputTag(records.INPUT_CONTEXT, "training"), InputTag(records.INPUT_SPLIT, "ingested")]
+    store.retrying(lambda: client.log_inputs(run_id, datasets=[DatasetInput(dataset, tags)]))
+
+
+def _data_validation(runner: Runner, step: StepResult) -> None:
+    from mlops_nb.gates.data import DataThresholds, validate_data
+
+    spec, client, run_id = runner.spec, runner.client, step.run_id or ""
+    thresholds = DataThresholds.from_dict(spec.data_gate)
+    if spec.data.watermark:  # new rows are newer by construction: that column always "drifts"
+        ignored = (*thresholds.ignore_columns, spec.data.watermark)
+        thresholds = dataclasses.replace(thresholds, ignore_columns=ignored)
+    profile, origin, source_columns = reference.reference_profile(client, spec, runner.experiment_id)
+    if profile is None:
+        runner.set_tags(run_id, {records.TAG_GATE_PASSED: "no_reference"})
+        step.details = {"passed": True, "reference": None, "note": origin}
+        return
+    report = validate_data(runner.state["profile"], profile, thresholds, source_columns=source_columns)
+    runner.result.reports["data"] = report
+    report_dict = report.to_dict()
+    report_dict["reference_source"] = origin
+    client.log_dict(run_id, report_dict, records.ARTIFACT_DATA_REPORT)
+    client.log_text(run_id, report.to_table(), "gates/data.txt")
+    runner.set_tags(run_id, {records.TAG_GATE_PASSED: str(report.passed).lower()})
+    step.details = {"passed": report.passed, "reference": origin, "summary": report.summary()}
+    if not report.passed:
+        raise GateFailedError(
+            f"Data gate failed against {origin}: {report.summary()}",
+            hint="See the gates/data.json artifact; fix the data or the thresholds (gates.data).",
+        )
+
+
+def _training(runner: Runner, step: StepResult) -> None:
+    """One attempt at executing the notebook on the ingested training data."""
+    spec, settings, run_id = runner.spec, runner.settings, step.run_id or ""
+    attempt = sum(1 for s in runner.result.steps if s.name == step.name)
+    output = runner.workdir / f"output-{attempt}" / spec.notebook.name
+    parameters = {**runner.values, DATA_PARAMETER: str(runner.state["ingested"].train_path)}
+    env = {
+        records.ENV_RUN_ID: run_id,
+        records.ENV_NOTEBOOK: str(spec.notebook),
+        records.ENV_PROJECT: str(settings.root),
+        # A sweep shares one folder across its points; a lone run keeps its own (retries share it).
+        records.ENV_REQUIREMENTS_CACHE: os.environ.get(records.ENV_REQUIREMENTS_CACHE)
+        or str(runner.workdir / "requirements"),
+        "MLFLOW_TRACKING_URI": settings.tracking_uri,
+    }
+    if settings.registry_uri:
+        env["MLFLOW_REGISTRY_URI"] = settings.registry_uri
+    progress: bool | dict[str, Any] = (
+        {"desc": runner.label(step.name), "leave": True} if runner.options.progress else False
+    )
+    runner.log_params(run_id, {k: v for k, v in parameters.items() if k != DATA_PARAMETER})
+    try:
+        execute(
+            Execution(
+                spec.notebook,
+                output,
+                parameters,
+                env,
+                cell_timeout=spec.timeouts.cell,
+                run_timeout=runner.remaining(),
+                start_timeout=spec.timeouts.start,
+                kernel_name=spec.kernel,
+                warm_dirs=runner.warm(),
+                progress=progress,
+                cancel=runner.options.cancel,
+            )
+        )
+    finally:
+        if output.is_file():
+            runner.client.log_artifact(run_id, str(output), records.ARTIFACT_OUTPUT_NOTEBOOK_DIR)
+    runner.result.training_run_id = run_id
+    step.details = {
+        "output_notebook": f"{records.ARTIFACT_OUTPUT_NOTEBOOK_DIR}/{output.name}",
+        "attempt": attempt,
+    }
+
+
+def _evaluation(runner: Runner, step: StepResult) -> None:
+    spec, client, run_id = runner.spec, runner.client, step.run_id or ""
+    model_id, location = evaluation_mod.model_uri_of_run(
+        client, runner.result.training_run_id or "", runner.experiment_id
+    )
+    model_uri = f"models:/{model_id}"
+    result = evaluation_mod.evaluate(
+        location,
+        runner.state["ingested"].test_path,
+        target=spec.target,
+        task=spec.task,
+        slice_column=spec.slice_column,
+    )
+    metrics = result.metrics()
+    runner.log_metrics(run_id, metrics)
+    runner.log_metrics(runner.result.run_id, {k: v for k, v in metrics.items() if "." not in k})
+    client.log_dict(run_id, {"model_uri": model_uri, **result.to_dict()}, records.ARTIFACT_EVALUATION)
+    runner.result.metrics = metrics
+    runner.result.model_uri = model_uri
+    step.details = {
+        "model_uri": model_uri,
+        "rows": result.rows,
+        "overall": result.overall,
+        "slices": len(result.slices),
+    }
+
+
+def _model_validation(runner: Runner, step: StepResult) -> None:
+    from mlops_nb.gates.model import validate_model
+    from mlops_nb.registry.register import champion_metrics
+
+    spec, client, run_id = runner.spec, runner.client, step.run_id or ""
+    baseline = champion_metrics(spec.model_name, client=client)
+    report = validate_model(runner.result.metrics, baseline, spec.model_gate)
+    runner.result.reports["model"] = report
+    client.log_dict(run_id, report.to_dict(), records.ARTIFACT_MODEL_REPORT)
+    client.log_text(run_id, report.to_table(), "gates/model.txt")
+    runner.set_tags(run_id, {records.TAG_GATE_PASSED: str(report.passed).lower()})
+    step.details = {"passed": report.passed, "summary": report.summary(), "table": report.to_table()}
+    if not report.passed:
+        raise GateFailedError(
+            f"Model gate failed: {report.summary()}",
+            hint="See the gates/model.json artifact; the registry was not changed.",
+        )
+
+
+def _registration(runner: Runner, step: StepResult) -> None:
+    version = register_result(runner.client, runner.spec, runner.result)
+    runner.set_tags(step.run_id or "", {records.TAG_MODEL_VERSION: str(version)})
+    step.details = {"model": runner.spec.model_name, "version": str(version)}
+
+
+def register_result(client: MlflowClient, spec: PipelineSpec, result: PipelineResult) -> str:
+    """Register the model of a pipeline run (alias challenger); the registry adds the run's lineage tags."""
+    from mlops_nb.registry.register import register
+
+    ingestion = result.step(records.STEP_INGESTION)
+    tags = {
+        records.TAG_PIPELINE_RUN: result.run_id,
+        records.TAG_PIPELINE_NAME: spec.name,
+        records.dataset_digest_tag("ingested"): ingestion.details.get("digest", "") if ingestion else "",
+    }
+    version = register(
+        result.training_run_id or "",
+        result.model_uri or "",
+        spec.model_name,
+        tags={k: v for k, v in tags.items() if v},
+        gates=result.reports,
+        client=client,
+    )
+    result.model_version = str(version.version)
+    return result.model_version
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+STEPS: tuple[Step, ...] = (
+    Step(records.STEP_INGESTION, _ingestion),
+    Step(records.STEP_DATA_VALIDATION, _data_validation),
+    Step(records.STEP_TRAINING, _training, retries=lambda spec: spec.retries, own_progress=True),
+    Step(records.STEP_EVALUATION, _evaluation),
+    Step(records.STEP_MODEL_VALIDATION, _model_validation),
+    Step(records.STEP_REGISTRATION, _registration, deferrable=True, critical=True),
+)
