@@ -29,6 +29,7 @@ from mlops_nb.exceptions import (
     UnsupportedDataError,
     UsageError,
 )
+from mlops_nb.params_text import param_text
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -83,7 +84,7 @@ class Session:
         for key, value in values.items():
             if not valid_key(key):
                 raise UsageError(f"Invalid config name {key!r}.", hint=KEY_RULE)
-            if key in self.params and _param_text(self.params[key]) != _param_text(value):
+            if key in self.params and param_text(self.params[key]) != param_text(value):
                 raise UsageError(
                     f"Config {key!r} is already {self.params[key]!r} in run {self.run_id}; a run's params cannot change.",
                     hint="Start a new run for the new value: `%mlops stop`, then `%mlops track`.",
@@ -93,7 +94,7 @@ class Session:
         if new:
             from mlflow.entities import Param
 
-            params = [Param(k, _param_text(v)) for k, v in new.items()]
+            params = [Param(k, param_text(v)) for k, v in new.items()]
             for start in range(0, len(params), 100):
                 store.retrying(
                     lambda chunk=params[start : start + 100]: self.client.log_batch(self.run_id, params=chunk)
@@ -322,16 +323,6 @@ def _pop_fluent_run(run_id: str) -> None:
     active = mlflow.active_run()
     if active is not None and active.info.run_id == run_id:
         mlflow.tracking.fluent._active_run_stack.get().pop()
-
-
-def _param_text(value: Any) -> str:
-    """A param's text: JSON for numbers, booleans, None, lists and dicts; str() for anything else (a Path
-    or a date reads as itself, not as a quoted JSON string)."""
-    if isinstance(value, str):
-        return value
-    if value is None or isinstance(value, (bool, int, float, list, tuple, dict)):
-        return json.dumps(value, default=str)
-    return str(value)
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:

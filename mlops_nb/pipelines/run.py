@@ -27,7 +27,9 @@ from mlops_nb.exceptions import (
     NotFoundError,
     PipelineFailedError,
 )
+from mlops_nb.params_text import param_text
 from mlops_nb.pipelines import evaluation as evaluation_mod
+from mlops_nb.pipelines import progress as progress_mod
 from mlops_nb.pipelines import source as source_mod
 from mlops_nb.pipelines import spec as spec_mod
 from mlops_nb.pipelines.execution import Execution, execute
@@ -194,7 +196,7 @@ class _Runner:
     def _log_params(self, run_id: str, values: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
 
-        params = [Param(k, str(v)[:6000]) for k, v in values.items()]
+        params = [Param(k, param_text(v)) for k, v in values.items()]
         if params:
             store.retrying(lambda: self.client.log_batch(run_id, params=params))
 
@@ -263,11 +265,10 @@ class _Runner:
                 bar.close()
 
     def _bar(self, name: str) -> Any:
-        if not self.options.progress or name == "training":  # training: papermill's per-cell bar
+        terminal = progress_mod.on_terminal()
+        if not self.options.progress or (name == "training" and terminal):  # training: papermill's bar
             return None
-        from tqdm.auto import tqdm
-
-        return tqdm(total=1, desc=self._label(name), bar_format="{desc:<28} {bar:20} {postfix}", leave=True)
+        return progress_mod.bar(self._label(name), bar_format="{desc:<28} {bar:20} {postfix}", leave=True)
 
     def _label(self, name: str) -> str:
         return f"[{STEPS.index(name) + 1}/{len(STEPS)}] {name}"
@@ -405,7 +406,9 @@ class _Runner:
         if self.settings.registry_uri:
             env["MLFLOW_REGISTRY_URI"] = self.settings.registry_uri
         progress: bool | dict[str, Any] = (
-            {"desc": self._label("training"), "leave": True} if self.options.progress else False
+            {"desc": self._label("training"), "leave": True}
+            if self.options.progress and progress_mod.on_terminal()
+            else False
         )
         self._log_params(step.run_id, {k: v for k, v in parameters.items() if k != DATA_PARAMETER})
         try:
