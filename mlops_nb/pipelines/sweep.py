@@ -351,14 +351,13 @@ def _progress(futures: list[Any], show: bool, name: str) -> Iterator[tuple[Point
             done = dask_completed(futures)
         else:
             done = as_completed(futures)
-        for future in done:
+        for count, future in enumerate(done, start=1):
             point, outcome = future.result()
             bar.set_postfix_str(f"point {point.index}: {point.status.lower()}")
             bar.update(1)
             if lines:
-                progress.line(
-                    f"sweep {name}: point {point.index} {point.status.lower()} ({bar.n}/{len(futures)})"
-                )
+                status = point.status.lower()
+                progress.line(f"sweep {name}: point {point.index} {status} ({count}/{len(futures)})")
             yield point, outcome
     finally:
         bar.close()
