@@ -24,6 +24,7 @@ _BASIC = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "d
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
 _TYPING_MODULES = {"typing", "typing_extensions"}
+INVALID_CELL = "invalid parameters cell"  # how contract_of's error begins, after the notebook's path
 
 
 @dataclass(frozen=True)
@@ -384,5 +385,5 @@ def contract_of(path: str | Path) -> Contract:
             f"{' line ' + str(p.line) if p.line else ''}: {p.message}"
             for p in problems
         )
-        raise ConfigError(f"{path}: invalid parameters cell: {lines}.", hint=problems[0].fix)
+        raise ConfigError(f"{path}: {INVALID_CELL}: {lines}.", hint=problems[0].fix)
     return contract

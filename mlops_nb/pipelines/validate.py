@@ -186,10 +186,10 @@ def _pipeline(pipeline: str | Path, path: Path, nb: nbformat.NotebookNode) -> sp
     return spec
 
 
-def _pipeline_problem(exc: ConfigError, path: Path, static: list[Problem]) -> list[Problem]:
+def _pipeline_problem(exc: ConfigError, static: list[Problem]) -> list[Problem]:
     """A pipeline file that cannot be read, as a problem; none when it only trips over the notebook's
     parameters cell, whose problems the static checks list already."""
-    if any(p.check == "parameters" for p in static) and exc.message.startswith(f"{path}: "):
+    if any(p.check == "parameters" for p in static) and f": {params_mod.INVALID_CELL}: " in exc.message:
         return []
     return [Problem("pipeline", exc.message, exc.hint or "")]
 
@@ -216,7 +216,7 @@ def validate(
         try:
             spec = _pipeline(pipeline, path, nb)
         except ConfigError as exc:
-            report.problems += _pipeline_problem(exc, path, report.problems)
+            report.problems += _pipeline_problem(exc, report.problems)
     given = dict(spec.smoke if spec else {}) | dict(smoke or {})
     values: dict[str, Any] = {}
     if spec is not None:

@@ -83,3 +83,26 @@ def test_a_syntax_error_in_the_parameters_cell_is_listed_once() -> None:
     assert [(p.check, p.cell, p.line, p.message) for p in problems] == [
         ("parameters", 0, 1, "syntax error: '(' was never closed")
     ]
+
+
+def test_a_broken_parameters_cell_is_listed_once_when_the_pipeline_file_names_the_notebook(
+    tmp_path: Path,
+) -> None:
+    path = _pipeline(tmp_path, "0.5")
+    nb = nbformat.read(tmp_path / "classifier.ipynb", as_version=4)
+    nb.cells[2].source += "\nseed = int('3')"
+    nbformat.write(nb, tmp_path / "classifier.ipynb")
+    report = validate.validate(tmp_path / "classifier.ipynb", pipeline=path, dynamic=False)
+    assert [(p.check, p.cell, p.line) for p in report.problems] == [("parameters", 2, 6)]
+
+
+def test_a_bad_pipeline_file_is_listed_beside_the_notebooks_problems(tmp_path: Path) -> None:
+    path = _pipeline(tmp_path, "lots")
+    nb = nbformat.read(tmp_path / "classifier.ipynb", as_version=4)
+    nb.cells[3].source = "# tracking removed"
+    nbformat.write(nb, tmp_path / "classifier.ipynb")
+    report = validate.validate(tmp_path / "classifier.ipynb", pipeline=path, dynamic=False)
+    assert [(p.check, p.message) for p in report.problems] == [
+        ("tracking", "the notebook never calls `%mlops track`"),
+        ("pipeline", f"{path}:3: `parameters.C` must be float, not 'lots'."),
+    ]
