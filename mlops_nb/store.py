@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import re
 import sqlite3
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlops_nb import config, records
 from mlops_nb.exceptions import StoreError
+from mlops_nb.params_text import param_text
 from mlops_nb.redact import redact
 
 if TYPE_CHECKING:
@@ -192,16 +192,6 @@ def ui_command(settings: config.Settings | None = None) -> str:
     )
 
 
-def param_text(value: Any) -> str:
-    """A param's text, the one rule for every run however it was made: JSON for numbers, booleans, None,
-    lists and dicts; str() for anything else (a Path or a date reads as itself, not as a quoted string)."""
-    if isinstance(value, str):
-        return value
-    if value is None or isinstance(value, (bool, int, float, list, tuple, dict)):
-        return json.dumps(value, default=str)
-    return str(value)
-
-
 class Writer:
     """The one write gateway to MLflow: every write mlops_nb makes goes through it.
 
@@ -267,7 +257,7 @@ class Writer:
         """Record params, each turned into text by `param_text`, in batches."""
         from mlflow.entities import Param
 
-        items = [Param(key, param_text(value)[:6000]) for key, value in params.items()]
+        items = [Param(key, param_text(value)) for key, value in params.items()]
         for start in range(0, len(items), self.PARAMS_PER_BATCH):
             chunk = items[start : start + self.PARAMS_PER_BATCH]
             self._do(

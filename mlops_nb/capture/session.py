@@ -27,6 +27,7 @@ from mlops_nb.exceptions import (
     StoreError,
     UsageError,
 )
+from mlops_nb.params_text import param_text
 from mlops_nb.redact import redact
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ class Session:
         for key, value in values.items():
             if not valid_key(key):
                 raise UsageError(f"Invalid config name {key!r}.", hint=KEY_RULE)
-            if key in self.params and store.param_text(self.params[key]) != store.param_text(value):
+            if key in self.params and param_text(self.params[key]) != param_text(value):
                 raise UsageError(
                     f"Config {key!r} is already {self.params[key]!r} in run {self.run_id}; a run's params cannot change.",
                     hint="Start a new run for the new value: `%mlops stop`, then `%mlops track`.",

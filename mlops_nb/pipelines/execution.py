@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -24,7 +25,7 @@ import nbformat
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_client.manager import AsyncKernelManager
 
-from mlops_nb.capture.code import INJECTED_TAG
+from mlops_nb.capture.code import INJECTED_TAG, PARAMETERS_TAG, cell_source, cell_tags
 from mlops_nb.exceptions import NotebookFailedError
 from mlops_nb.pipelines.cancel import Cancellation
 from mlops_nb.pipelines.completion import check_complete
@@ -46,6 +47,9 @@ class Execution:
     warm_dirs: list[str] | None = None  # kernel-spec folders of a WarmKernels zygote (any process may use it)
     progress: bool | dict[str, Any] = False
     cancel: Cancellation | None = None  # cancelling it kills the kernel; execute() raises KeyboardInterrupt
+    run_timeout_setting: str = (
+        "`timeouts.run` in the pipeline file"  # what a user raises when run_timeout hits
+    )
 
 
 class _KernelManager(AsyncKernelManager):
@@ -83,21 +87,87 @@ class _KernelManager(AsyncKernelManager):
         return None
 
 
-def _source_index(output: Path, index: int | None) -> int | None:
-    """Map a cell index of the output notebook (with papermill's injected cell) to the source notebook."""
-    if index is None or not output.is_file():
-        return index
+ERROR_MARKER_TAG = "papermill-error-cell-tag"  # the banner cells papermill adds to a failed output
+
+
+def _executed_cells(output: Path) -> list[nbformat.NotebookNode]:
+    """The cells of the output notebook as papermill executed them (without its error banner cells)."""
+    if not output.is_file():
+        return []
     nb = nbformat.read(output, as_version=4)
-    injected = next((i for i, c in enumerate(nb.cells) if INJECTED_TAG in c.metadata.get("tags", [])), None)
-    return index - 1 if injected is not None and index > injected else index
+    return [c for c in nb.cells if ERROR_MARKER_TAG not in cell_tags(c)]
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """The cell that failed: its index in the source notebook, its first line, and what it wrote to
+    stderr (for errors that name no exception)."""
+
+    cell: int | None = None
+    first_line: str = ""
+    stderr: str = ""
+    injected: bool = False  # papermill's injected-parameters cell, which the source notebook lacks
+
+    def where(self) -> str:
+        """``cell 4 (`model.fit(X)`)``, as the messages name it."""
+        if self.injected:
+            return "papermill's injected-parameters cell"
+        if self.cell is None:
+            return "an unknown cell"
+        return f"cell {self.cell}" + (f" (`{self.first_line}`)" if self.first_line else "")
+
+
+def _failed_cell(ex: Execution, index: int | None) -> _Failed:
+    """The source cell behind cell `index` of the executed notebook.
+
+    Papermill executes the source notebook without the error banners of an earlier failed run (a notebook
+    re-saved from a failed output still has them) and with its injected-parameters cell inserted after the
+    parameters cell, unless the source already has one (then it is replaced in place)."""
+    if index is None:
+        return _Failed()
+    source = nbformat.read(ex.notebook, as_version=4).cells
+    order: list[int | None] = [i for i, c in enumerate(source) if ERROR_MARKER_TAG not in cell_tags(c)]
+    if ex.parameters and not any(INJECTED_TAG in cell_tags(source[i]) for i in order if i is not None):
+        tagged = [k for k, i in enumerate(order) if i is not None and PARAMETERS_TAG in cell_tags(source[i])]
+        order.insert(tagged[0] + 1 if tagged else 0, None)
+    if not 0 <= index < len(order):
+        return _Failed()
+    cell = order[index]
+    if cell is None:
+        return _Failed(injected=True)
+    lines = [ln.strip() for ln in cell_source(source[cell]).splitlines() if ln.strip()]
+    first = lines[0] if lines else ""
+    executed = _executed_cells(ex.output)
+    outputs = executed[index].get("outputs", []) if index < len(executed) else []
+    stderr = "".join(o.get("text", "") for o in outputs if o.get("name") == "stderr")
+    return _Failed(cell, first if len(first) <= 60 else first[:57] + "...", stderr.strip())
 
 
 def _last_started(output: Path) -> int | None:
-    if not output.is_file():
-        return None
-    nb = nbformat.read(output, as_version=4)
-    started = [i for i, c in enumerate(nb.cells) if c.metadata.get("papermill", {}).get("start_time")]
+    started = [
+        i for i, c in enumerate(_executed_cells(output)) if c.metadata.get("papermill", {}).get("start_time")
+    ]
     return started[-1] if started else None
+
+
+_NAMED_ERROR = re.compile(r"^(\w+(?:Error|Exception)): (.*)$", re.M)
+
+
+def _cell_error(ex: Execution, exc: Any) -> NotebookFailedError:
+    """A cell's exception. One that leaves no error output (a line magic's UsageError, which IPython
+    prints to stderr) is named by what the cell wrote to stderr."""
+    failed = _failed_cell(ex, exc.cell_index)
+    ename, evalue = exc.ename, exc.evalue
+    if ename == "CellExecutionError" and not evalue and failed.stderr:
+        named = _NAMED_ERROR.search(failed.stderr)
+        ename, evalue = named.groups() if named else ("an error", failed.stderr.splitlines()[-1])
+    return NotebookFailedError(
+        _sentence(f"{_capital(failed.where())} raised {ename}" + (f": {evalue}" if evalue else "")),
+        kind="cell_error",
+        cell=failed.cell,
+        output=ex.output,
+        hint="Open the output notebook to see the traceback; fix the cell and run again.",
+    )
 
 
 def execute(ex: Execution) -> nbformat.NotebookNode:
@@ -135,7 +205,9 @@ def execute(ex: Execution) -> nbformat.NotebookNode:
         timer.start()
     papermill_log = logging.getLogger("papermill")
     level = papermill_log.level
-    papermill_log.setLevel(logging.ERROR)  # its "Passed unknown parameter" guess is replaced by our contract
+    # Papermill's log lines ("Passed unknown parameter", nbclient's "Kernel died while waiting for execute
+    # reply") only repeat what the NotebookFailedError raised here says.
+    papermill_log.setLevel(logging.CRITICAL)
     try:
         nb = papermill.execute_notebook(
             str(ex.notebook),
@@ -151,20 +223,13 @@ def execute(ex: Execution) -> nbformat.NotebookNode:
     except PapermillExecutionError as exc:
         if fired.is_set():
             raise _run_timeout(ex) from None
-        cell = _source_index(ex.output, exc.cell_index)
-        raise NotebookFailedError(
-            f"Cell {cell} raised {exc.ename}: {exc.evalue}",
-            kind="cell_error",
-            cell=cell,
-            output=ex.output,
-            hint="Open the output notebook to see the traceback; fix the cell and run again.",
-        ) from None
+        raise _cell_error(ex, exc) from None
     except CellTimeoutError:
-        cell = _source_index(ex.output, _last_started(ex.output))
+        failed = _failed_cell(ex, _last_started(ex.output))
         raise NotebookFailedError(
-            f"Cell {cell} ran longer than the per-cell timeout of {ex.cell_timeout:g} s",
+            f"{_capital(failed.where())} ran longer than the per-cell timeout of {ex.cell_timeout:g} s.",
             kind="timeout",
-            cell=cell,
+            cell=failed.cell,
             output=ex.output,
             hint="Make the cell faster or raise `timeouts.cell` in the pipeline file.",
         ) from None
@@ -172,18 +237,18 @@ def execute(ex: Execution) -> nbformat.NotebookNode:
         if fired.is_set():
             raise _run_timeout(ex) from None
         code = km.exit_code()
-        cell = _source_index(ex.output, _last_started(ex.output))
+        failed = _failed_cell(ex, _last_started(ex.output))
         raise NotebookFailedError(
-            f"The kernel died with exit code {code} while running cell {cell}",
+            f"The kernel died with exit code {code} while running {failed.where()}.",
             kind="dead_kernel",
-            cell=cell,
+            cell=failed.cell,
             exit_code=code,
             output=ex.output,
             hint="Look for os._exit, a crash in a C extension or memory exhaustion (exit code 137) there.",
         ) from None
     except NoSuchKernel:
         raise NotebookFailedError(
-            f"There is no kernel named {kernel_name!r} on this machine",
+            f"There is no kernel named {kernel_name!r} on this machine.",
             kind="kernel_start",
             output=ex.output,
             hint="Fix `kernel:` in the pipeline file (see `jupyter kernelspec list`) or install that kernel.",
@@ -192,7 +257,7 @@ def execute(ex: Execution) -> nbformat.NotebookNode:
         if fired.is_set():
             raise _run_timeout(ex) from None
         raise NotebookFailedError(
-            f"The kernel could not be started: {exc}",
+            _sentence(f"The kernel could not be started: {exc}"),
             kind="kernel_start",
             output=ex.output,
             hint="Check the kernel spec (`jupyter kernelspec list`) or raise `timeouts.start`.",
@@ -229,11 +294,21 @@ def _shut_down(km: _KernelManager) -> None:
 
 
 def _run_timeout(ex: Execution) -> NotebookFailedError:
-    cell = _source_index(ex.output, _last_started(ex.output))
+    failed = _failed_cell(ex, _last_started(ex.output))
     return NotebookFailedError(
-        f"The whole-run timeout expired in cell {cell} (the notebook had {ex.run_timeout:.1f} s left); kernel killed",
+        f"The whole-run timeout expired in {failed.where()} (the notebook had {ex.run_timeout:.1f} s left); "
+        "kernel killed.",
         kind="timeout",
-        cell=cell,
+        cell=failed.cell,
         output=ex.output,
-        hint="Make the notebook faster or raise `timeouts.run` in the pipeline file.",
+        hint=f"Make the notebook faster or raise {ex.run_timeout_setting}.",
     )
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _sentence(text: str) -> str:
+    """`text` ending in a full stop, so that the hint after it reads as the next sentence."""
+    return text if text.rstrip().endswith((".", "!", "?")) else text.rstrip() + "."

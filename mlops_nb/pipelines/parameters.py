@@ -24,6 +24,7 @@ _BASIC = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "d
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
 _TYPING_MODULES = {"typing", "typing_extensions"}
+INVALID_CELL = "invalid parameters cell"  # how contract_of's error begins, after the notebook's path
 
 
 @dataclass(frozen=True)
@@ -139,16 +140,31 @@ class Contract:
         }
         return Contract(params, self.cell)
 
+    def declared(self) -> str:
+        """The parameters as the cell declares them: ``C: float, seed: int``."""
+        return ", ".join(f"{p.name}: {p.type.describe()}" for p in self.parameters.values()) or "(none)"
+
+    def problem(self, name: str, value: Any) -> tuple[str, str] | None:
+        """What is wrong with `value` for parameter `name`, worded to follow the place that gives it
+        (``parameters.C`` must be float, not 'abc'), and its fix; None when nothing is."""
+        if name not in self.parameters:
+            return "is not a parameter of the notebook", f"Its parameters cell declares: {self.declared()}."
+        kind = self.parameters[name].type.describe()
+        try:
+            self.parameters[name].type.convert(value)
+        except (ValueError, TypeError):
+            return f"must be {kind}, not {value!r}", f"Give {name} a value of type {kind}."
+        return None
+
     def resolve(
         self, given: Mapping[str, Any], *, where: str = "-p", check_required: bool = True
     ) -> dict[str, Any]:
         """The typed values of `given`; unknown names, wrong types and missing required values are errors."""
         unknown = sorted(set(given) - set(self.parameters))
         if unknown:
-            known = ", ".join(f"{p.name}: {p.type.describe()}" for p in self.parameters.values()) or "(none)"
             raise UsageError(
                 f"Unknown parameter(s) {', '.join(unknown)} ({where}).",
-                hint=f"The notebook's parameters cell declares: {known}.",
+                hint=f"The notebook's parameters cell declares: {self.declared()}.",
             )
         values: dict[str, Any] = {}
         for name, raw in given.items():
@@ -336,7 +352,8 @@ def read_notebook(path: str | Path) -> nbformat.NotebookNode:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(
-            f"Notebook {path} does not exist.", hint="Check the path (relative to the pipeline file)."
+            f"Notebook {path} does not exist.",
+            hint="Check the path: a relative one starts from the current folder.",
         )
     try:
         return nbformat.read(path, as_version=4)
@@ -368,5 +385,5 @@ def contract_of(path: str | Path) -> Contract:
             f"{' line ' + str(p.line) if p.line else ''}: {p.message}"
             for p in problems
         )
-        raise ConfigError(f"{path}: invalid parameters cell: {lines}.", hint=problems[0].fix)
+        raise ConfigError(f"{path}: {INVALID_CELL}: {lines}.", hint=problems[0].fix)
     return contract

@@ -29,6 +29,7 @@ from mlops_nb.exceptions import (
     PipelineFailedError,
 )
 from mlops_nb.interrupts import deferred_signals
+from mlops_nb.pipelines import progress as progress_mod
 from mlops_nb.pipelines import spec as spec_mod
 from mlops_nb.pipelines.cancel import Cancellation
 from mlops_nb.pipelines.results import PipelineResult, StepResult
@@ -113,6 +114,7 @@ class Runner:
         self.values = values
         self.settings = _settings_for(spec)
         self.client: MlflowClient = store.client(self.settings)
+        self.gateway = store.Writer(self.client)
         use_store(self.settings)
         self.experiment_id = store.experiment_id(
             spec.experiment or self.settings.experiment or spec.name, self.settings
@@ -246,7 +248,7 @@ class Runner:
         result = StepResult(name, self._child(name, tags))
         self.result.steps.append(result)
         started = time.monotonic()
-        bar = None if step.own_progress else self._bar(name)
+        bar = self._bar(step)
         try:
             yield result
         except BaseException as exc:
@@ -278,12 +280,11 @@ class Runner:
                 bar.set_postfix_str(result.status.lower())
                 bar.close()
 
-    def _bar(self, name: str) -> Any:
-        if not self.options.progress:
+    def _bar(self, step: Step) -> Any:
+        """The step's progress bar (one line when there is no terminal); None where the step shows its own."""
+        if not self.options.progress or (step.own_progress and progress_mod.on_terminal()):
             return None
-        from tqdm.auto import tqdm
-
-        return tqdm(total=1, desc=self.label(name), bar_format="{desc:<28} {bar:20} {postfix}", leave=True)
+        return progress_mod.bar(self.label(step.name), bar_format="{desc:<28} {bar:20} {postfix}", leave=True)
 
     def label(self, name: str) -> str:
         """The step's place in the run, e.g. ``[3/6] training``."""
@@ -306,11 +307,7 @@ class Runner:
 
     def log_params(self, run_id: str, values: Mapping[str, Any]) -> None:
         """Log `values` as params of `run_id`."""
-        from mlflow.entities import Param
-
-        params = [Param(k, str(v)[:6000]) for k, v in values.items()]
-        if params:
-            store.retrying(lambda: self.client.log_batch(run_id, params=params))
+        self.gateway.log_params(run_id, values)
 
     def log_metrics(self, run_id: str, values: Mapping[str, float]) -> None:
         """Log `values` as metrics of `run_id` (None values left out), in batches."""

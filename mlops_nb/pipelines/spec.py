@@ -351,14 +351,8 @@ def load(path: str | Path) -> PipelineSpec:
     smoke = r.mapping(top.get("smoke"), ("smoke",))
     for section, values in (("parameters", overrides), ("smoke", smoke)):
         for name in values:
-            try:
-                contract.resolve(
-                    {name: values[name]},
-                    where=f"{path.name}:{lines.get((section, name))}",
-                    check_required=False,
-                )
-            except MlopsError as exc:
-                raise r.fail((section, str(name)), exc.message, exc.hint or "") from exc
+            if found := contract.problem(name, values[name]):
+                raise r.fail((section, str(name)), *found)
     contract = contract.with_defaults(overrides, where=path.name)
 
     data = r.mapping(top.get("data"), ("data",), {"source", "format", "watermark", "test_split"})

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_nb import records, store
 from mlops_nb.exceptions import GateFailedError
 from mlops_nb.pipelines import evaluation as evaluation_mod
+from mlops_nb.pipelines import progress as progress_mod
 from mlops_nb.pipelines import reference
 from mlops_nb.pipelines import source as source_mod
 from mlops_nb.pipelines.execution import Execution, execute
@@ -156,7 +157,9 @@ def _training(runner: Runner, step: StepResult) -> None:
     if settings.registry_uri:
         env["MLFLOW_REGISTRY_URI"] = settings.registry_uri
     progress: bool | dict[str, Any] = (
-        {"desc": runner.label(step.name), "leave": True} if runner.options.progress else False
+        {"desc": runner.label(step.name), "leave": True}
+        if runner.options.progress and progress_mod.on_terminal()
+        else False
     )
     runner.log_params(run_id, {k: v for k, v in parameters.items() if k != DATA_PARAMETER})
     try:

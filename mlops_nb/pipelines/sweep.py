@@ -30,11 +30,10 @@ from typing import Any
 
 from mlops_nb import records, store
 from mlops_nb.exceptions import PipelineFailedError, UsageError
-from mlops_nb.pipelines import cluster, reference
+from mlops_nb.pipelines import cluster, progress, reference
 from mlops_nb.pipelines import run as run_mod
 from mlops_nb.pipelines import spec as spec_mod
 from mlops_nb.pipelines.cancel import Cancellation
-from mlops_nb.pipelines.parameters import parse_pairs
 from mlops_nb.pipelines.warm import WarmKernels, shared
 
 _FORWARDED_ENV = (records.ENV_PROJECT, "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
@@ -43,7 +42,13 @@ _FORWARDED_ENV = (records.ENV_PROJECT, "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_U
 def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:
     """``["lr=0.01,0.1", "depth=3,5"]`` into ``{"lr": ["0.01", "0.1"], "depth": ["3", "5"]}``."""
     grid: dict[str, list[str]] = {}
-    for name, value in parse_pairs(list(items)).items():
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UsageError(
+                f"--grid {item!r} is not of the form name=v1,v2.", hint="Write e.g. --grid lr=0.01,0.1."
+            )
         values = [v.strip() for v in value.split(",") if v.strip()]
         if not values:
             raise UsageError(f"--grid {name}= has no values.", hint="Write e.g. --grid lr=0.01,0.1.")
@@ -88,7 +93,7 @@ class PointResult:
     """One point of a sweep."""
 
     index: int
-    parameters: dict[str, str]
+    parameters: dict[str, Any]  # typed against the notebook's parameters cell
     run_id: str | None
     status: str
     metric: float | None = None
@@ -147,7 +152,7 @@ def _run_point_with(
     task: PointTask, warm_dirs: list[str], cancel: Cancellation | None
 ) -> tuple[PointResult, run_mod.PipelineResult | None]:
     index, path = task.index, task.path
-    point = {k: str(v) for k, v in task.params.items()}
+    point = dict(task.params)
     options = run_mod.RunOptions(
         env=task.env,
         parameters=task.params,
@@ -191,6 +196,12 @@ def _run_point_with(
     ), result
 
 
+def _typed(spec: spec_mod.PipelineSpec, given: dict[str, Any]) -> dict[str, Any]:
+    """A point's values typed against the notebook's parameters cell (``"0.1"`` -> ``0.1``)."""
+    values = run_mod.resolve_parameters(spec, given, where="--grid/-p")
+    return {name: values[name] for name in given}
+
+
 def sweep(path: str | Path, options: SweepOptions) -> SweepResult:
     """Run the sweep; returns its result, or raises PipelineFailedError carrying it."""
     started = time.monotonic()
@@ -200,9 +211,7 @@ def sweep(path: str | Path, options: SweepOptions) -> SweepResult:
     if overlap:
         raise UsageError(f"{', '.join(sorted(overlap))} given both as -p and in --grid.", hint="Keep one.")
     todo = points(options.grid, sample=options.sample, seed=options.seed)
-    typed = [{**fixed, **point} for point in todo]
-    for values in typed:
-        run_mod.resolve_parameters(spec, values, where="--grid/-p")  # every point, before anything runs
+    typed = [_typed(spec, {**fixed, **point}) for point in todo]  # every point, before anything runs
     workers = options.workers if options.workers is not None else int(spec.resources.get("workers", 2))
     if workers < 1:
         raise UsageError("--workers must be at least 1.")
@@ -213,7 +222,7 @@ def sweep(path: str | Path, options: SweepOptions) -> SweepResult:
     requirements = tempfile.mkdtemp(prefix="mlops-nb-requirements-")  # shared by the points' kernels
     try:
         with _executor(options, workers, modules) as (submit, warm_dirs):  # the zygotes warm up meanwhile
-            client, result, environ = _open(spec, options, todo, workers)
+            client, result, environ = _open(spec, options, typed, workers)
             environ[records.ENV_REQUIREMENTS_CACHE] = requirements
             after = (
                 reference.last_watermark(client, client.get_run(result.run_id).info.experiment_id, spec.name)
@@ -268,7 +277,7 @@ def sweep(path: str | Path, options: SweepOptions) -> SweepResult:
 
 
 def _open(
-    spec: spec_mod.PipelineSpec, options: SweepOptions, todo: list[dict[str, str]], workers: int
+    spec: spec_mod.PipelineSpec, options: SweepOptions, typed: list[dict[str, Any]], workers: int
 ) -> tuple[Any, SweepResult, dict[str, str]]:
     """The sweep run, its result, and the environment every point runs with."""
     settings = run_mod._settings_for(spec)
@@ -287,8 +296,12 @@ def _open(
     result = SweepResult(
         spec.name, sweep_run.info.run_id, spec.metric, workers=workers, executor=options.executor or "local"
     )
-    fixed = {k: str(v) for k, v in options.parameters.items()}
-    client.log_dict(result.run_id, {"grid": options.grid, "fixed": fixed, "points": todo}, "sweep/grid.json")
+    fixed = {k: typed[0][k] for k in options.parameters}
+    grid = {
+        name: [spec.contract.parameters[name].type.convert(v) for v in values]
+        for name, values in options.grid.items()
+    }
+    client.log_dict(result.run_id, {"grid": grid, "fixed": fixed, "points": typed}, "sweep/grid.json")
     environ = {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ}
     environ[records.ENV_PROJECT] = str(settings.root)
     environ["MLFLOW_TRACKING_URI"] = settings.tracking_uri
@@ -325,7 +338,8 @@ def _executor(
 def _progress(futures: list[Any], show: bool, name: str) -> Iterator[tuple[PointResult, Any]]:
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(futures), desc=f"sweep {name}", unit="point", disable=not show)
+    lines = show and not progress.on_terminal()  # one line per point instead of a bar
+    bar = tqdm(total=len(futures), desc=f"sweep {name}", unit="point", disable=not show or lines)
     try:
         if futures and hasattr(futures[0], "key"):  # Dask futures
             from distributed import as_completed as dask_completed
@@ -333,10 +347,13 @@ def _progress(futures: list[Any], show: bool, name: str) -> Iterator[tuple[Point
             done = dask_completed(futures)
         else:
             done = as_completed(futures)
-        for future in done:
+        for count, future in enumerate(done, start=1):
             point, outcome = future.result()
             bar.set_postfix_str(f"point {point.index}: {point.status.lower()}")
             bar.update(1)
+            if lines:
+                status = point.status.lower()
+                progress.line(f"sweep {name}: point {point.index} {status} ({count}/{len(futures)})")
             yield point, outcome
     finally:
         bar.close()

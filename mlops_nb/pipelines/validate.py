@@ -9,6 +9,7 @@ least one metric. Every problem names the cell and the fix.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tempfile
 import time
@@ -19,8 +20,9 @@ from typing import Any
 import nbformat
 
 from mlops_nb import config, records, store
-from mlops_nb.exceptions import NotebookFailedError
+from mlops_nb.exceptions import ConfigError, NotebookFailedError
 from mlops_nb.pipelines import parameters as params_mod
+from mlops_nb.pipelines import run as run_mod
 from mlops_nb.pipelines import spec as spec_mod
 from mlops_nb.pipelines.execution import Execution, execute
 from mlops_nb.pipelines.parameters import Problem
@@ -125,7 +127,10 @@ def static_problems(nb: nbformat.NotebookNode) -> list[Problem]:
                 "pipeline runs attach to their training step.",
             )
         )
-    problems.extend(_undefined_names("\n".join(combined), origin))
+    seen = {(p.cell, p.line, p.message) for p in problems}  # a parameters cell's syntax error: once
+    problems += [
+        p for p in _undefined_names("\n".join(combined), origin) if (p.cell, p.line, p.message) not in seen
+    ]
     return problems
 
 
@@ -171,10 +176,22 @@ def _undefined_names(source: str, origin: list[tuple[int, int]]) -> list[Problem
     return problems
 
 
-def _smoke_data(spec: spec_mod.PipelineSpec, folder: Path) -> str:
-    from mlops_nb.pipelines import source
+def _pipeline(pipeline: str | Path, path: Path, nb: nbformat.NotebookNode) -> spec_mod.PipelineSpec:
+    """The pipeline file, read for a smoke run of the notebook at `path` (its own contract when the file
+    names another notebook)."""
+    spec = spec_mod.load(pipeline)
+    if spec.notebook.resolve() != path:
+        contract, _ = params_mod.inspect(nb)
+        spec = dataclasses.replace(spec, notebook=path, contract=contract)
+    return spec
 
-    return str(source.ingest(spec.data, spec.test_split, spec.target, folder).train_path)
+
+def _pipeline_problem(exc: ConfigError, static: list[Problem]) -> list[Problem]:
+    """A pipeline file that cannot be read, as a problem; none when it only trips over the notebook's
+    parameters cell, whose problems the static checks list already."""
+    if any(p.check == "parameters" for p in static) and f": {params_mod.INVALID_CELL}: " in exc.message:
+        return []
+    return [Problem("pipeline", exc.message, exc.hint or "")]
 
 
 def validate(
@@ -186,19 +203,48 @@ def validate(
     dynamic: bool = True,
     kernel_name: str | None = None,
 ) -> ValidationReport:
-    """Check `notebook` statically, then (unless that fails or `dynamic` is False) by a smoke run."""
+    """Check `notebook` statically and, unless that fails or `dynamic` is False, by a smoke run.
+
+    With `pipeline`, the pipeline file is checked first, and the smoke run is the training step of
+    ``mlops-nb run``: the pipeline's parameters and data (as ``data_path``), kernel and cell timeout.
+    """
     path = Path(notebook).resolve()
     nb = params_mod.read_notebook(path)
     report = ValidationReport(str(path), static_problems(nb))
+    spec = None
+    if pipeline is not None:
+        try:
+            spec = _pipeline(pipeline, path, nb)
+        except ConfigError as exc:
+            report.problems += _pipeline_problem(exc, report.problems)
+    given = dict(spec.smoke if spec else {}) | dict(smoke or {})
+    values: dict[str, Any] = {}
+    if spec is not None:
+        try:  # what `mlops-nb run` refuses (a notebook without `data_path`), validate refuses alike
+            values = run_mod.resolve_parameters(spec, given, where="smoke parameters")
+        except ConfigError as exc:
+            report.problems.append(Problem("pipeline", exc.message, exc.hint or ""))
+    elif not report.problems:
+        values = params_mod.inspect(nb)[0].values(given, where="smoke parameters")
     if not dynamic or report.problems:
         report.dynamic = {"ran": False, "reason": "static problems" if report.problems else "not requested"}
         return report
-    spec = spec_mod.load(pipeline) if pipeline else None
-    contract = (
-        spec.contract if spec and spec.notebook == path else params_mod.inspect(nb)[0]
-    )  # with its defaults
-    given = dict(spec.smoke if spec else {}) | dict(smoke or {})
-    values = contract.values(given, where="smoke parameters")
+    _smoke_run(report, path, values, spec, timeout=timeout, kernel_name=kernel_name)
+    return report
+
+
+def _smoke_run(
+    report: ValidationReport,
+    path: Path,
+    values: dict[str, Any],
+    spec: spec_mod.PipelineSpec | None,
+    *,
+    timeout: float,
+    kernel_name: str | None,
+) -> None:
+    """Run the notebook once in a fresh kernel, attached to a validation run; add what went wrong."""
+    from mlops_nb.pipelines import source
+
     settings = config.current()
     client = store.client(settings)
     experiment_id = store.experiment_id(VALIDATION_EXPERIMENT, settings)
@@ -213,17 +259,33 @@ def validate(
     run_id = run.info.run_id
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="validate-") as folder:
-        if spec is not None and "data_path" in contract.parameters:
-            values["data_path"] = _smoke_data(spec, Path(folder) / "data")
+        injected = dict(values)
+        if spec is not None:  # as `mlops-nb run` hands the notebook its data
+            data = source.ingest(spec.data, spec.test_split, spec.target, Path(folder) / "data")
+            injected[run_mod.DATA_PARAMETER] = str(data.train_path)
         output = Path(folder) / path.name
         env = {
             records.ENV_RUN_ID: run_id,
             records.ENV_NOTEBOOK: str(path),
             records.ENV_PROJECT: str(settings.root),
+            records.ENV_REQUIREMENTS_CACHE: str(Path(folder) / "requirements"),
             "MLFLOW_TRACKING_URI": settings.tracking_uri,
         }
+        if settings.registry_uri:
+            env["MLFLOW_REGISTRY_URI"] = settings.registry_uri
+        execution = Execution(
+            path,
+            output,
+            injected,
+            env,
+            cell_timeout=spec.timeouts.cell if spec else None,
+            run_timeout=timeout,
+            start_timeout=spec.timeouts.start if spec else 60.0,
+            kernel_name=kernel_name or (spec.kernel if spec else None),
+            run_timeout_setting=f"--timeout (now {timeout:g} s)",
+        )
         try:
-            execute(Execution(path, output, values, env, run_timeout=timeout, kernel_name=kernel_name))
+            execute(execution)
         except NotebookFailedError as exc:
             report.problems.append(Problem("run", str(exc.message), exc.hint or "", exc.cell))
         finally:
@@ -240,7 +302,7 @@ def validate(
         "seconds": round(seconds, 2),
         "metrics": len(data.metrics),
         "models": len(models),
-        "parameters": {k: v for k, v in values.items() if k != "data_path"},
+        "parameters": {k: v for k, v in values.items() if k != run_mod.DATA_PARAMETER},
     }
     if not any(p.check == "run" for p in report.problems):
         if not data.metrics:
@@ -261,7 +323,6 @@ def validate(
                 )
             )
     client.set_terminated(run_id, "FINISHED" if report.passed else "FAILED")
-    return report
 
 
 def render(report: ValidationReport) -> str:

@@ -41,7 +41,7 @@ def test_sweep_on_two_local_workers_registers_only_the_best(project: Project, ca
     assert summary["status"] == "FINISHED"
     assert len(summary["points"]) == 4
     assert {json.dumps(p["parameters"], sort_keys=True) for p in summary["points"]} == {
-        json.dumps({"C": c, "max_iter": m}, sort_keys=True) for c in ("0.01", "1.0") for m in ("20", "200")
+        json.dumps({"C": c, "max_iter": m}, sort_keys=True) for c in (0.01, 1.0) for m in (20, 200)
     }
     metrics = [p["metric"] for p in summary["points"]]
     assert summary["best"]["metric"] == max(metrics)

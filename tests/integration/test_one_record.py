@@ -1,0 +1,50 @@
+"""One notebook, two modes, one record: the same notebook with the same parameters records the same params
+whether a person runs it (a kernel, no papermill) or `mlops-nb run` does."""
+
+from __future__ import annotations
+
+import os
+
+import nbformat
+import pandas as pd
+from nbclient import NotebookClient
+
+from mlops_nb import records
+from mlops_nb.pipelines import run
+from tests.integration.pipeline_project import Project, project_fixture  # noqa: F401 (the fixture)
+
+
+def test_params_are_identical_run_interactively_and_by_the_pipeline(project: Project) -> None:
+    train = project.root / "train.parquet"
+    pd.read_csv(project.data).to_parquet(train)
+    nb = nbformat.read(project.notebook, as_version=4)
+    nb.cells[2].source = (
+        nb.cells[2].source.replace("data_path: str | None = None", f"data_path: str | None = {str(train)!r}")
+        + '\nscale: bool = True\nnames: list = ["x1", "x2"]\nweights: dict = {"a": 0.5}\nnote: str | None = None'
+    )
+    nbformat.write(nb, project.notebook)
+
+    # A person runs the notebook top to bottom in a kernel of their own (jupyter_server names a session's
+    # notebook to its kernel in JPY_SESSION_NAME).
+    NotebookClient(
+        nbformat.read(project.notebook, as_version=4),
+        kernel_name="python3",
+        timeout=300,
+        resources={"metadata": {"path": str(project.notebook.parent)}},
+    ).execute(env={**os.environ, "JPY_SESSION_NAME": str(project.notebook)})
+    client = project.client
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    (interactive,) = client.search_runs(
+        experiments, f"tags.`{records.TAG_MODE}` = '{records.MODE_INTERACTIVE}'"
+    )
+
+    result = run.run(project.pipeline, run.RunOptions(progress=False))
+    training = project.steps(result.run_id)["training"]
+
+    def notebook_params(params: dict[str, str]) -> dict[str, str]:
+        return {k: v for k, v in params.items() if k != "data_path"}  # the pipeline hands out its own data
+
+    expected = notebook_params(interactive.data.params)
+    assert expected["scale"] == "true" and expected["note"] == "null" and expected["names"] == '["x1", "x2"]'
+    assert notebook_params(training.data.params) == expected
+    assert notebook_params(client.get_run(result.run_id).data.params) == expected
