@@ -32,7 +32,7 @@ def test_a_run_without_a_terminal_prints_one_line_per_step(project: Project) -> 
     assert "\r" not in done.stdout + done.stderr
     steps = [line for line in done.stderr.splitlines() if re.match(r"\[\d/\d\] ", line)]
     assert steps == [
-        f"[{i}/{len(run.STEPS)}] {name}  finished" for i, name in enumerate(run.STEPS, start=1)
+        f"[{i}/{len(run.STEPS)}] {step.name}  finished" for i, step in enumerate(run.STEPS, start=1)
     ], done.stderr
 
 
