@@ -185,15 +185,17 @@ def validate(
     timeout: float = 600.0,
     dynamic: bool = True,
     kernel_name: str | None = None,
+    env: str | None = None,
 ) -> ValidationReport:
-    """Check `notebook` statically, then (unless that fails or `dynamic` is False) by a smoke run."""
+    """Check `notebook` statically, then (unless that fails or `dynamic` is False) by a smoke run (with the
+    data of the pipeline's environment `env`, when given)."""
     path = Path(notebook).resolve()
     nb = params_mod.read_notebook(path)
     report = ValidationReport(str(path), static_problems(nb))
     if not dynamic or report.problems:
         report.dynamic = {"ran": False, "reason": "static problems" if report.problems else "not requested"}
         return report
-    spec = spec_mod.load(pipeline) if pipeline else None
+    spec = spec_mod.load(pipeline).for_env(env) if pipeline else None
     contract = (
         spec.contract if spec and spec.notebook == path else params_mod.inspect(nb)[0]
     )  # with its defaults
