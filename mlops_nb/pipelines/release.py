@@ -288,10 +288,15 @@ def _claim(content: _Content, env: str, tags: dict[str, str], settings: config.S
 
 
 def _check_order(
-    spec: Any, content: _Content, env: str, forced: str | None, settings: config.Settings
+    content: _Content,
+    env: str,
+    before: str | None,
+    forced: str | None,
+    *,
+    given: str | Path,
+    settings: config.Settings,
 ) -> str | None:
     """None when `env` may receive this content; the recorded reason when the order is overridden."""
-    before = spec.requires(env)
     if before is None:
         return None
     done = [
@@ -306,7 +311,7 @@ def _check_order(
     raise ReleaseRefusedError(
         f"{content.name} cannot be released to {env}: this content (notebook {content.notebook_hash[:12]}, "
         f"pipeline file {content.pipeline_hash[:12]}) has not been released to {before} first.",
-        hint=f"Run `mlops-nb release {spec.path.name} --to {before}` first, or override the order with "
+        hint=f"Run `mlops-nb release {given} --to {before}` first, or override the order with "
         "--force --reason TEXT (recorded).",
     )
 
@@ -337,7 +342,9 @@ def release(
     with tempfile.TemporaryDirectory(prefix="release-smoke-") as tmp:
         pinned = _write(content, Path(tmp), f"{content.name} release to {env}")
         spec = spec_mod.load(pinned).for_env(env)  # an unknown environment fails here
-        forced = _check_order(spec, content, env, reason if force else None, settings)
+        forced = _check_order(
+            content, env, spec.requires(env), reason if force else None, given=pipeline, settings=settings
+        )
         git = git_state(notebook)
         root = settings.root
         origin = Path(pipeline).resolve()

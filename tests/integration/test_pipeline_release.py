@@ -74,7 +74,7 @@ def test_prod_needs_the_same_content_in_staging_unless_forced_and_rollback_resto
     nb = nbformat.read(released.notebook, as_version=4)
     nb.cells.append(nbformat.v4.new_markdown_cell("a change that staging has not seen"))
     nbformat.write(nb, released.notebook)
-    assert cli.main(["release", str(released.pipeline), "--to", "prod"]) == 2  # refused
+    assert cli.main(["release", str(released.pipeline), "--to", "prod"]) == 1  # refused
     assert "has not been released to staging first" in capsys.readouterr().err
     assert cli.main(["release", str(released.pipeline), "--to", "prod", "--force"]) == 2  # no reason
     assert "--force needs --reason" in capsys.readouterr().err
