@@ -158,6 +158,7 @@ RELEASE_EXPERIMENT = "mlops-nb-releases"
 TAG_RELEASE_PIPELINE = "mlops_nb.release.pipeline"  # the pipeline's name
 TAG_RELEASE_ENV = "mlops_nb.release.env"
 TAG_RELEASE_NUMBER = "mlops_nb.release.number"  # 1, 2, ... per (pipeline, environment)
+TAG_RELEASE_CLAIMED = "mlops_nb.release.claimed_ns"  # when the number was claimed (ns since the epoch)
 TAG_RELEASE_PIPELINE_HASH = "mlops_nb.release.pipeline_hash"  # sha256 of the pipeline file's text
 TAG_RELEASE_PIPELINE_FILE = "mlops_nb.release.pipeline_file"  # its path (relative to the project root)
 TAG_RELEASE_NOTEBOOK_FILE = "mlops_nb.release.notebook_file"  # the notebook's file name

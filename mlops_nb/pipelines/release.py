@@ -11,8 +11,10 @@ commit, the author, the time and the smoke test's result.
 - The current release of (P, E) is the highest-numbered one that passed and was not rolled back; ``rollback()``
   marks the current one rolled back (who, when, why), so the previous one is current again.
 - Numbers are claimed before the smoke test. On the embedded store the claim holds a file lock; on a tracking
-  server (no shared lock) each claim is checked after it is written: of two runs claiming one number, the one
-  started later takes the next number (this assumes the hosts' clocks agree to within the time a claim takes).
+  server (no shared lock) a claim writes the number, then the time it was claimed (taken once the number is
+  visible), then reads the other claims of that number: it holds only if all of them claimed later; otherwise it
+  takes the next number (two claims may both move on, leaving a gap). Two claims never both hold as long as the
+  hosts' clocks agree to within the time a write takes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import getpass
 import hashlib
 import json
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +33,7 @@ from typing import Any
 import yaml
 
 from mlops_nb import config, records, store
-from mlops_nb.exceptions import NotFoundError, ReleaseRefusedError, UsageError
+from mlops_nb.exceptions import NotFoundError, ReleaseRefusedError, StoreError, UsageError
 
 _PAGE = 1000
 
@@ -261,30 +264,40 @@ def _claim(content: _Content, env: str, tags: dict[str, str], settings: config.S
     experiment = store.experiment_id(records.RELEASE_EXPERIMENT, settings)
     writer = store.writer(settings)
 
-    def create() -> tuple[str, int]:
-        number = max((r.number for r in releases(content.name, env, settings)), default=0) + 1
-        run = writer.create_run(experiment, {**tags, records.TAG_RELEASE_NUMBER: str(number)})
-        return run.info.run_id, number
+    def claim(run_id: str | None) -> tuple[str, int, int]:
+        number = max((int(_number(r)) for r in _runs(content.name, env, settings)), default=0) + 1
+        pending = {records.TAG_RELEASE_NUMBER: str(number), records.TAG_RELEASE_CLAIMED: "0"}
+        if run_id is None:
+            run_id = writer.create_run(experiment, {**tags, **pending}).info.run_id
+        else:
+            writer.set_tags(run_id, pending)
+        claimed = time.time_ns()  # taken once the number is visible
+        writer.set_tags(run_id, {records.TAG_RELEASE_CLAIMED: str(claimed)})
+        return run_id, number, claimed
 
     if settings.embedded:
         db = Path(settings.tracking_uri[len("sqlite:///") :])
         with store.file_lock(db.with_name(db.name + ".releases.lock")):
-            run_id, number = create()
+            run_id, number, claimed = claim(None)
     else:
-        run_id, number = create()
-    while True:  # a tracking server has no shared lock: the later of two runs claiming a number moves on
+        run_id, number, claimed = claim(None)
+    for _ in range(50):  # a claim holds when every other claim of its number is later (a pending one is not)
         rivals = [
-            r
+            (int(r.data.tags.get(records.TAG_RELEASE_CLAIMED, "0")), r.info.run_id)
             for r in _runs(content.name, env, settings)
-            if r.data.tags[records.TAG_RELEASE_NUMBER] == str(number)
+            if _number(r) == str(number) and r.info.run_id != run_id
         ]
-        first = min(rivals, key=lambda r: (r.info.start_time, r.info.run_id))
-        if first.info.run_id == run_id:
+        if all(rival > (claimed, run_id) for rival in rivals):
             return run_id, number
-        number = (
-            max(int(r.data.tags[records.TAG_RELEASE_NUMBER]) for r in _runs(content.name, env, settings)) + 1
-        )
-        writer.set_tags(run_id, {records.TAG_RELEASE_NUMBER: str(number)})
+        run_id, number, claimed = claim(run_id)
+    raise StoreError(
+        f"Could not claim a release number of {content.name} in {env}: other releases kept claiming the same.",
+        hint="Release again.",
+    )
+
+
+def _number(run: Any) -> str:
+    return run.data.tags[records.TAG_RELEASE_NUMBER]
 
 
 def _check_order(

@@ -173,25 +173,51 @@ def test_two_concurrent_release_processes_get_distinct_numbers(released: Project
 
 
 _CLAIMS = """
+import contextlib
 import sys
 from pathlib import Path
-from mlops_nb import store
+from mlops_nb import records, store
 from mlops_nb.pipelines import release
 content = release._Content("fixture", "pipeline.yaml", "name: fixture", "nb.ipynb", b"{}", Path("."))
+tags = {records.TAG_RELEASE_PIPELINE: "fixture", records.TAG_RELEASE_ENV: "staging"}
 settings = store.ensure_store()
-for _ in range(8):
-    print(release._claim(content, "staging", {release.records.TAG_RELEASE_PIPELINE: "fixture",
-                                             release.records.TAG_RELEASE_ENV: "staging"}, settings)[1])
+if sys.argv[1] == "no-lock":  # as on a tracking server: the claims alone must keep numbers distinct
+    release.store.file_lock = lambda path: contextlib.nullcontext()
+release.releases("fixture", "staging", settings)  # warm: imports done before the start signal
+print("ready", flush=True)
+sys.stdin.readline()  # all processes start claiming at once
+print(*(release._claim(content, "staging", tags, settings)[1] for _ in range(15)))
 """
 
 
-def test_number_claims_from_many_processes_never_collide(released: Project) -> None:
+@pytest.mark.parametrize("lock", ["lock", "no-lock"])
+def test_number_claims_from_many_processes_never_collide(released: Project, lock: str) -> None:
     store.ensure_store()  # the store exists before the processes race
-    done = _concurrently(released, [[sys.executable, "-c", _CLAIMS]] * 3)
-    assert all(d.returncode == 0 for d in done), [d.stderr[-2000:] for d in done]
-    printed = [int(n) for d in done for n in d.stdout.split()]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CLAIMS, lock],
+            cwd=released.root,
+            env=os.environ.copy(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    for process in processes:
+        assert process.stdout.readline().strip() == "ready", process.stderr.read()[-2000:]
+    for process in processes:
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    done = [process.communicate(timeout=300) for process in processes]
+    assert all(p.returncode == 0 for p in processes), [err[-2000:] for _, err in done]
+    printed = [int(n) for out, _ in done for n in out.split()]
     stored = [r.number for r in release.releases("fixture", "staging")]
-    assert sorted(printed) == sorted(stored) == list(range(1, 25))
+    assert sorted(printed) == sorted(stored)
+    assert len(set(stored)) == len(stored) == 45  # distinct
+    if lock == "lock":
+        assert stored == list(range(1, 46))  # and without gaps on the embedded store
 
 
 def test_release_order_is_configurable_and_checked(released: Project) -> None:
