@@ -95,3 +95,13 @@ class GateFailedError(MlopsError):
     """A data or model gate failed; the message says which check failed, by how much, against what."""
 
     status = 422
+
+
+class ReleaseRefusedError(MlopsError):
+    """A release was refused (failing smoke test, release order); `release` holds the refused record, if any."""
+
+    status = 409
+
+    def __init__(self, message: str, *, release: object = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.release = release

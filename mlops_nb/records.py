@@ -154,3 +154,26 @@ def gate_tag(gate: str, field: str = "verdict") -> str:
 def promotion_tag(alias: str, field: str) -> str:
     """Model version tag on the last move of `alias`: by, at, reason, previous, replaced_by, replaced_at."""
     return f"{TAG_PROMOTION_PREFIX}{alias}.{field}"
+
+
+# Releases (mlops_nb.pipelines.release): one run per release of a pipeline to an environment, in experiment
+# RELEASE_EXPERIMENT, holding the pinned pipeline file and notebook as artifacts. Its lineage reuses
+# TAG_NOTEBOOK_HASH, SOURCE_GIT_COMMIT and TAG_GIT_DIRTY.
+TAG_RELEASE = "mlops_nb.release"  # on a pipeline run: the release it ran ("<env>#<number>") or "working-copy"
+RELEASE_WORKING_COPY = "working-copy"
+RELEASE_EXPERIMENT = "mlops-nb-releases"
+TAG_RELEASE_PIPELINE = "mlops_nb.release.pipeline"  # the pipeline's name
+TAG_RELEASE_ENV = "mlops_nb.release.env"
+TAG_RELEASE_NUMBER = "mlops_nb.release.number"  # 1, 2, ... per (pipeline, environment)
+TAG_RELEASE_CLAIMED = "mlops_nb.release.claimed_ns"  # when the number was claimed (ns since the epoch)
+TAG_RELEASE_PIPELINE_HASH = "mlops_nb.release.pipeline_hash"  # sha256 of the pipeline file's text
+TAG_RELEASE_PIPELINE_FILE = "mlops_nb.release.pipeline_file"  # its path (relative to the project root)
+TAG_RELEASE_NOTEBOOK_FILE = "mlops_nb.release.notebook_file"  # the notebook's file name
+TAG_RELEASE_AUTHOR = "mlops_nb.release.author"
+TAG_RELEASE_CREATED = "mlops_nb.release.created"  # ISO 8601 UTC
+TAG_RELEASE_SMOKE = "mlops_nb.release.smoke"  # "pending" | "passed" | "failed"
+TAG_RELEASE_SMOKE_RUN = "mlops_nb.release.smoke_run_id"  # the validation run of the smoke test
+TAG_RELEASE_FORCED = "mlops_nb.release.forced_reason"  # why the release order was overridden
+TAG_RELEASE_ROLLED_BACK = "mlops_nb.release.rolled_back"  # JSON {by, at, reason, to} once rolled back
+ARTIFACT_RELEASE_PIPELINE_DIR = "release/pipeline"  # the pipeline file as released
+ARTIFACT_RELEASE_NOTEBOOK_DIR = "release/notebook"  # the notebook as released

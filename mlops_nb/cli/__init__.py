@@ -18,7 +18,7 @@ from typing import Any
 
 from mlops_nb.exceptions import MlopsError, PipelineFailedError
 
-AREAS: tuple[str, ...] = ()  # modules of this package that add sub-commands
+AREAS: tuple[str, ...] = ("release",)  # modules of this package that add sub-commands
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
@@ -44,10 +44,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from mlops_nb import records
     from mlops_nb.pipelines import results, run
 
     _stop_on_sigterm()
-    options = run.RunOptions(env=args.env, parameters=_pairs(args.param), progress=not args.no_progress)
+    options = run.RunOptions(
+        env=args.env,
+        parameters=_pairs(args.param),
+        progress=not args.no_progress,
+        extra_tags={records.TAG_RELEASE: records.RELEASE_WORKING_COPY},  # not a release: the working copy
+    )
     return _outcome(
         lambda: run.run(args.pipeline, options), results.PipelineResult, results.render, args.json
     )

@@ -19,6 +19,7 @@ A pipeline file is YAML (see ``pipelines/train_classifier.yaml``)::
     environments:
       dev: {experiment: iris-dev, tracking_uri: ..., data: {source: ...}, resources: {workers: 2}}
                                            # (an environment's data keeps `data.watermark` unless it sets one)
+    release_order: [staging, prod]         # a release to prod needs the same content in staging (the default)
     timeouts: {cell: 600, run: 3600, start: 60}
     retries: {attempts: 2, backoff: 5, when: [dead_kernel, timeout]}
 
@@ -134,6 +135,7 @@ class PipelineSpec:
     environments: dict[str, Environment]
     experiment: str | None = None
     tracking_uri: str | None = None
+    release_order: tuple[str, ...] = ()
     env: str | None = None
     lines: dict[tuple[str, ...], int] = field(default_factory=dict, repr=False)
 
@@ -161,6 +163,11 @@ class PipelineSpec:
             experiment=chosen.experiment or self.experiment,
             tracking_uri=chosen.tracking_uri or self.tracking_uri,
         )
+
+    def requires(self, env: str) -> str | None:
+        """The environment whose release `env` needs first (the one before it in `release_order`), or None."""
+        order = self.release_order
+        return order[order.index(env) - 1] if env in order and order.index(env) > 0 else None
 
     @property
     def resources(self) -> dict[str, Any]:
@@ -266,6 +273,7 @@ _TOP = {
     "retries",
     "experiment",
     "tracking_uri",
+    "release_order",
 }
 
 
@@ -312,6 +320,15 @@ def _check_metric(r: _Reader, key: tuple[str, ...], name: str, task: str, slice_
         f"names the metric {name!r}, which evaluation ({task}) does not log",
         f"Use one of {', '.join(known)}{per_slice}.",
     )
+
+
+def _release_order(r: _Reader, raw: Any, environments: Mapping[str, Environment]) -> tuple[str, ...]:
+    if raw is None:
+        return tuple(env for env in ("staging", "prod") if env in environments)
+    if not isinstance(raw, list) or any(not isinstance(e, str) or e not in environments for e in raw):
+        known = ", ".join(environments) or "(none)"
+        raise r.fail(("release_order",), f"must list defined environments, not {raw!r}", f"Known: {known}.")
+    return tuple(raw)
 
 
 def load(path: str | Path) -> PipelineSpec:
@@ -439,6 +456,7 @@ def load(path: str | Path) -> PipelineSpec:
             dict(resources),
         )
     kernel = r.value(top, ("kernel",), (str,))
+    release_order = _release_order(r, top.get("release_order"), environments)
     name = r.value(top, ("name",), (str,), default=path.stem)
     spec = PipelineSpec(
         path=path,
@@ -462,6 +480,7 @@ def load(path: str | Path) -> PipelineSpec:
         environments=environments,
         experiment=r.value(top, ("experiment",), (str,)),
         tracking_uri=r.value(top, ("tracking_uri",), (str,)),
+        release_order=release_order,
         lines=lines,
     )
     if spec.test_split.stratify is None and task == "classification":

@@ -176,10 +176,12 @@ def _undefined_names(source: str, origin: list[tuple[int, int]]) -> list[Problem
     return problems
 
 
-def _pipeline(pipeline: str | Path, path: Path, nb: nbformat.NotebookNode) -> spec_mod.PipelineSpec:
-    """The pipeline file, read for a smoke run of the notebook at `path` (its own contract when the file
-    names another notebook)."""
-    spec = spec_mod.load(pipeline)
+def _pipeline(
+    pipeline: str | Path, path: Path, nb: nbformat.NotebookNode, env: str | None
+) -> spec_mod.PipelineSpec:
+    """The pipeline file (in environment `env`), read for a smoke run of the notebook at `path` (its own
+    contract when the file names another notebook)."""
+    spec = spec_mod.load(pipeline).for_env(env)
     if spec.notebook.resolve() != path:
         contract, _ = params_mod.inspect(nb)
         spec = dataclasses.replace(spec, notebook=path, contract=contract)
@@ -202,11 +204,13 @@ def validate(
     timeout: float = 600.0,
     dynamic: bool = True,
     kernel_name: str | None = None,
+    env: str | None = None,
 ) -> ValidationReport:
     """Check `notebook` statically and, unless that fails or `dynamic` is False, by a smoke run.
 
     With `pipeline`, the pipeline file is checked first, and the smoke run is the training step of
-    ``mlops-nb run``: the pipeline's parameters and data (as ``data_path``), kernel and cell timeout.
+    ``mlops-nb run``: the pipeline's parameters and data (as ``data_path``; of environment `env` when
+    given), kernel and cell timeout.
     """
     path = Path(notebook).resolve()
     nb = params_mod.read_notebook(path)
@@ -214,7 +218,7 @@ def validate(
     spec = None
     if pipeline is not None:
         try:
-            spec = _pipeline(pipeline, path, nb)
+            spec = _pipeline(pipeline, path, nb, env)
         except ConfigError as exc:
             report.problems += _pipeline_problem(exc, report.problems)
     given = dict(spec.smoke if spec else {}) | dict(smoke or {})
