@@ -173,11 +173,11 @@ def experiment_id(name: str, settings: config.Settings | None = None) -> str:
             )
         return found.experiment_id
     try:
-        return retrying(lambda: mlflow_client.create_experiment(name, _artifact_location(settings, name)))
-    except Exception as exc:
+        return Writer(mlflow_client).create_experiment(name, _artifact_location(settings, name))
+    except StoreError:
         again = mlflow_client.get_experiment_by_name(name)  # another process created it first
         if again is None:
-            raise StoreError(f"Could not create experiment {name!r}: {exc}") from exc
+            raise
         return again.experiment_id
 
 
@@ -217,7 +217,13 @@ class Writer:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise StoreError(f"The MLflow store refused to {what}: {first}") from exc
 
-    # runs
+    # experiments and runs
+
+    def create_experiment(self, name: str, artifact_location: str | None) -> str:
+        """A new experiment; returns its id."""
+        return self._do(
+            f"create experiment {name!r}", lambda: self.client.create_experiment(name, artifact_location)
+        )
 
     def create_run(self, experiment_id: str, tags: Mapping[str, object]) -> Run:
         """A new RUNNING run with `tags` (empty values left out)."""
@@ -266,11 +272,11 @@ class Writer:
             )
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
-        """Record one value per metric at `step`, in batches."""
+        """Record one value per metric at `step` (None values left out), in batches."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        items = [Metric(key, float(value), now, step) for key, value in metrics.items()]
+        items = [Metric(key, float(value), now, step) for key, value in metrics.items() if value is not None]
         self.log_metric_points(run_id, items)
 
     def log_metric_points(self, run_id: str, points: Sequence[Metric]) -> None:

@@ -151,14 +151,12 @@ class Runner:
         if self.options.parent_run_id:
             tags[records.PARENT_RUN_ID] = self.options.parent_run_id
         with deferred_signals():
-            run = store.retrying(
-                lambda: self.client.create_run(self.experiment_id, tags={k: v for k, v in tags.items() if v})
-            )
+            run = self.gateway.create_run(self.experiment_id, tags)
             self._result = PipelineResult(
                 spec.name, run.info.run_id, self.experiment_id, spec.env, dict(self.values)
             )
-        self.log_params(self.result.run_id, self.values)
-        self.client.log_artifact(self.result.run_id, str(spec.path), records.ARTIFACT_PIPELINE_FILE_DIR)
+        self.gateway.log_params(self.result.run_id, self.values)
+        self.gateway.log_artifact(self.result.run_id, spec.path, records.ARTIFACT_PIPELINE_FILE_DIR)
         return self.result
 
     def run_steps(self) -> None:
@@ -169,7 +167,9 @@ class Runner:
                     self.result.steps.append(
                         StepResult(step.name, status="SKIPPED", details={"reason": "deferred to the sweep"})
                     )
-                    self.set_tags(self.result.run_id, {records.TAG_PIPELINE_REGISTRATION: "deferred"})
+                    self.gateway.set_tags(
+                        self.result.run_id, {records.TAG_PIPELINE_REGISTRATION: records.REGISTRATION_DEFERRED}
+                    )
                     continue
                 if step.critical:
                     held.enter_context(deferred_signals())
@@ -197,11 +197,13 @@ class Runner:
         """Mark the pipeline run FINISHED, with its summary."""
         result = self.result
         if self.options.register:
-            self.set_tags(result.run_id, {records.TAG_PIPELINE_REGISTRATION: "registered"})
+            self.gateway.set_tags(
+                result.run_id, {records.TAG_PIPELINE_REGISTRATION: records.REGISTRATION_DONE}
+            )
         result.seconds = time.monotonic() - self.started
         result.status = "FINISHED"
-        self.client.log_dict(result.run_id, result.to_dict(), records.ARTIFACT_PIPELINE_SUMMARY)
-        store.retrying(lambda: self.client.set_terminated(result.run_id, "FINISHED"))
+        self.gateway.log_dict(result.run_id, result.to_dict(), records.ARTIFACT_PIPELINE_SUMMARY)
+        self.gateway.end_run(result.run_id, "FINISHED")
 
     def fail(self, exc: BaseException) -> None:
         """Mark the pipeline run KILLED (an interruption) or FAILED with the error of its failed step."""
@@ -213,30 +215,20 @@ class Runner:
         if result.status == "FAILED":
             self._fail_run(result.run_id, result.error, failed.kind if failed and failed.kind else "error")
         else:
-            store.retrying(lambda: self.client.set_terminated(result.run_id, "KILLED"))
-        self.client.log_dict(result.run_id, result.to_dict(), records.ARTIFACT_PIPELINE_SUMMARY)
+            self.gateway.end_run(result.run_id, "KILLED")
+        self.gateway.log_dict(result.run_id, result.to_dict(), records.ARTIFACT_PIPELINE_SUMMARY)
 
     # --- step runs ------------------------------------------------------------------------------------------
 
     def _child(self, name: str, tags: Mapping[str, str]) -> str:
-        run = store.retrying(
-            lambda: self.client.create_run(
-                self.experiment_id, tags={**step_tags(self.spec.name, self.result.run_id, name), **tags}
-            )
+        run = self.gateway.create_run(
+            self.experiment_id, {**step_tags(self.spec.name, self.result.run_id, name), **tags}
         )
         return run.info.run_id
 
     def _fail_run(self, run_id: str, error: str, kind: str, extra: Mapping[str, str] | None = None) -> None:
-        from mlflow.entities import RunTag
-
-        tags = {
-            records.TAG_ERROR: error[:5000],
-            records.TAG_ERROR_KIND: kind,
-            records.NOTE: f"FAILED: {error}",
-        }
-        tags.update(extra or {})
-        store.retrying(lambda: self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()]))
-        store.retrying(lambda: self.client.set_terminated(run_id, "FAILED"))
+        tags = {records.TAG_ERROR_KIND: kind, records.NOTE: f"FAILED: {error}", **(extra or {})}
+        self.gateway.fail_run(run_id, error, tags)
 
     @contextlib.contextmanager
     def step(self, step: Step, tags: Mapping[str, str]) -> Iterator[StepResult]:
@@ -268,12 +260,12 @@ class Runner:
                 if result.status == "FAILED" and result.run_id:
                     self._fail_run(result.run_id, result.error, result.kind, extra)
                 elif result.run_id:
-                    store.retrying(lambda: self.client.set_terminated(result.run_id, "KILLED"))
+                    self.gateway.end_run(result.run_id, "KILLED")
             raise
         else:
             result.seconds = time.monotonic() - started
             result.status = "FINISHED"
-            store.retrying(lambda: self.client.set_terminated(result.run_id, "FINISHED"))
+            self.gateway.end_run(result.run_id, "FINISHED")
         finally:
             if bar is not None:
                 bar.update(bar.total - bar.n)
@@ -304,28 +296,6 @@ class Runner:
         return None if self.deadline is None else max(self.deadline - time.monotonic(), 0.001)
 
     # --- writes the steps share ------------------------------------------------------------------------------
-
-    def log_params(self, run_id: str, values: Mapping[str, Any]) -> None:
-        """Log `values` as params of `run_id`."""
-        self.gateway.log_params(run_id, values)
-
-    def log_metrics(self, run_id: str, values: Mapping[str, float]) -> None:
-        """Log `values` as metrics of `run_id` (None values left out), in batches."""
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        metrics = [Metric(k, float(v), now, 0) for k, v in values.items() if v is not None]
-        for start in range(0, len(metrics), 500):
-            chunk = metrics[start : start + 500]
-            store.retrying(lambda chunk=chunk: self.client.log_batch(run_id, metrics=chunk))
-
-    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
-        """Set `tags` on `run_id`."""
-        from mlflow.entities import RunTag
-
-        store.retrying(
-            lambda: self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
-        )
 
     def warm(self) -> list[str] | None:
         """Kernel-spec folders of the warm-kernel zygote; None for a cold kernel (a `kernel:` is named)."""
@@ -388,22 +358,20 @@ def register_deferred(
     """Registration step of a finished pipeline run whose registration a sweep deferred to its end."""
     if result is None or result.training_run_id is None or result.model_uri is None:
         raise PipelineFailedError("The best point has no model to register.")
+    gateway = store.Writer(client)
     with deferred_signals():  # the step run is recorded complete or failed, as the version is
-        run = store.retrying(
-            lambda: client.create_run(
-                result.experiment_id, tags=step_tags(spec.name, result.run_id, records.STEP_REGISTRATION)
-            )
+        run = gateway.create_run(
+            result.experiment_id, step_tags(spec.name, result.run_id, records.STEP_REGISTRATION)
         )
         run_id = run.info.run_id
         try:
             version = register_result(client, spec, result)
         except BaseException as exc:
-            client.set_tag(run_id, records.TAG_ERROR, str(exc)[:5000])
-            client.set_terminated(run_id, "FAILED")
+            gateway.fail_run(run_id, str(exc) or type(exc).__name__)
             raise
-        client.set_tag(run_id, records.TAG_MODEL_VERSION, version)
-        client.set_terminated(run_id, "FINISHED")
-        client.set_tag(result.run_id, records.TAG_PIPELINE_REGISTRATION, "registered")
+        gateway.set_tags(run_id, {records.TAG_MODEL_VERSION: version})
+        gateway.end_run(run_id, "FINISHED")
+        gateway.set_tags(result.run_id, {records.TAG_PIPELINE_REGISTRATION: records.REGISTRATION_DONE})
     return version
 
 

@@ -68,13 +68,13 @@ def _ingestion(runner: Runner, step: StepResult) -> None:
     }
     if ingested.watermark is not None:
         tags[records.TAG_DATA_WATERMARK] = str(ingested.watermark)
-    runner.set_tags(run_id, tags)
-    runner.set_tags(runner.result.run_id, tags)
-    _log_dataset(client, spec, run_id, ingested, profile)
-    client.log_dict(run_id, profile, records.ARTIFACT_INGESTED_PROFILE)
-    client.log_artifact(run_id, str(ingested.train_path), records.ARTIFACT_INGESTED_DIR)
-    client.log_artifact(run_id, str(ingested.test_path), records.ARTIFACT_INGESTED_DIR)
-    runner.log_metrics(
+    runner.gateway.set_tags(run_id, tags)
+    runner.gateway.set_tags(runner.result.run_id, tags)
+    _log_dataset(runner.gateway, spec, run_id, ingested, profile)
+    runner.gateway.log_dict(run_id, profile, records.ARTIFACT_INGESTED_PROFILE)
+    runner.gateway.log_artifact(run_id, ingested.train_path, records.ARTIFACT_INGESTED_DIR)
+    runner.gateway.log_artifact(run_id, ingested.test_path, records.ARTIFACT_INGESTED_DIR)
+    runner.gateway.log_metrics(
         run_id, {"rows_read": ingested.rows_read, "rows": len(ingested.data), "files": len(ingested.files)}
     )
     step.details = {
@@ -89,7 +89,7 @@ def _ingestion(runner: Runner, step: StepResult) -> None:
 
 
 def _log_dataset(
-    client: MlflowClient,
+    gateway: store.Writer,
     spec: PipelineSpec,
     run_id: str,
     ingested: source_mod.Ingested,
@@ -108,7 +108,7 @@ def _log_dataset(
         profile=json.dumps({"num_rows": profile["num_rows"], "num_columns": profile["num_columns"]}),
     )
     tags = [InputTag(records.INPUT_CONTEXT, "training"), InputTag(records.INPUT_SPLIT, "ingested")]
-    store.retrying(lambda: client.log_inputs(run_id, datasets=[DatasetInput(dataset, tags)]))
+    gateway.log_inputs(run_id, [DatasetInput(dataset, tags)])
 
 
 def _data_validation(runner: Runner, step: StepResult) -> None:
@@ -121,16 +121,16 @@ def _data_validation(runner: Runner, step: StepResult) -> None:
         thresholds = dataclasses.replace(thresholds, ignore_columns=ignored)
     profile, origin, source_columns = reference.reference_profile(client, spec, runner.experiment_id)
     if profile is None:
-        runner.set_tags(run_id, {records.TAG_GATE_PASSED: "no_reference"})
+        runner.gateway.set_tags(run_id, {records.TAG_GATE_PASSED: records.GATE_NO_REFERENCE})
         step.details = {"passed": True, "reference": None, "note": origin}
         return
     report = validate_data(runner.state["profile"], profile, thresholds, source_columns=source_columns)
     runner.result.reports["data"] = report
     report_dict = report.to_dict()
     report_dict["reference_source"] = origin
-    client.log_dict(run_id, report_dict, records.ARTIFACT_DATA_REPORT)
-    client.log_text(run_id, report.to_table(), "gates/data.txt")
-    runner.set_tags(run_id, {records.TAG_GATE_PASSED: str(report.passed).lower()})
+    runner.gateway.log_dict(run_id, report_dict, records.ARTIFACT_DATA_REPORT)
+    runner.gateway.log_text(run_id, report.to_table(), records.ARTIFACT_DATA_REPORT_TEXT)
+    runner.gateway.set_tags(run_id, {records.TAG_GATE_PASSED: str(report.passed).lower()})
     step.details = {"passed": report.passed, "reference": origin, "summary": report.summary()}
     if not report.passed:
         raise GateFailedError(
@@ -161,7 +161,7 @@ def _training(runner: Runner, step: StepResult) -> None:
         if runner.options.progress and progress_mod.on_terminal()
         else False
     )
-    runner.log_params(run_id, {k: v for k, v in parameters.items() if k != DATA_PARAMETER})
+    runner.gateway.log_params(run_id, {k: v for k, v in parameters.items() if k != DATA_PARAMETER})
     try:
         execute(
             Execution(
@@ -180,7 +180,7 @@ def _training(runner: Runner, step: StepResult) -> None:
         )
     finally:
         if output.is_file():
-            runner.client.log_artifact(run_id, str(output), records.ARTIFACT_OUTPUT_NOTEBOOK_DIR)
+            runner.gateway.log_artifact(run_id, output, records.ARTIFACT_OUTPUT_NOTEBOOK_DIR)
     runner.result.training_run_id = run_id
     step.details = {
         "output_notebook": f"{records.ARTIFACT_OUTPUT_NOTEBOOK_DIR}/{output.name}",
@@ -202,9 +202,9 @@ def _evaluation(runner: Runner, step: StepResult) -> None:
         slice_column=spec.slice_column,
     )
     metrics = result.metrics()
-    runner.log_metrics(run_id, metrics)
-    runner.log_metrics(runner.result.run_id, {k: v for k, v in metrics.items() if "." not in k})
-    client.log_dict(run_id, {"model_uri": model_uri, **result.to_dict()}, records.ARTIFACT_EVALUATION)
+    runner.gateway.log_metrics(run_id, metrics)
+    runner.gateway.log_metrics(runner.result.run_id, {k: v for k, v in metrics.items() if "." not in k})
+    runner.gateway.log_dict(run_id, {"model_uri": model_uri, **result.to_dict()}, records.ARTIFACT_EVALUATION)
     runner.result.metrics = metrics
     runner.result.model_uri = model_uri
     step.details = {
@@ -223,9 +223,9 @@ def _model_validation(runner: Runner, step: StepResult) -> None:
     baseline = champion_metrics(spec.model_name, client=client)
     report = validate_model(runner.result.metrics, baseline, spec.model_gate)
     runner.result.reports["model"] = report
-    client.log_dict(run_id, report.to_dict(), records.ARTIFACT_MODEL_REPORT)
-    client.log_text(run_id, report.to_table(), "gates/model.txt")
-    runner.set_tags(run_id, {records.TAG_GATE_PASSED: str(report.passed).lower()})
+    runner.gateway.log_dict(run_id, report.to_dict(), records.ARTIFACT_MODEL_REPORT)
+    runner.gateway.log_text(run_id, report.to_table(), records.ARTIFACT_MODEL_REPORT_TEXT)
+    runner.gateway.set_tags(run_id, {records.TAG_GATE_PASSED: str(report.passed).lower()})
     step.details = {"passed": report.passed, "summary": report.summary(), "table": report.to_table()}
     if not report.passed:
         raise GateFailedError(
@@ -236,7 +236,7 @@ def _model_validation(runner: Runner, step: StepResult) -> None:
 
 def _registration(runner: Runner, step: StepResult) -> None:
     version = register_result(runner.client, runner.spec, runner.result)
-    runner.set_tags(step.run_id or "", {records.TAG_MODEL_VERSION: str(version)})
+    runner.gateway.set_tags(step.run_id or "", {records.TAG_MODEL_VERSION: str(version)})
     step.details = {"model": runner.spec.model_name, "version": str(version)}
 
 

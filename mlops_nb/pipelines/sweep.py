@@ -292,7 +292,7 @@ def _open(
         records.TAG_PIPELINE_FILE: str(spec.path),
         records.TAG_PIPELINE_ENV: spec.env or "",
     }
-    sweep_run = client.create_run(experiment_id, tags={k: v for k, v in tags.items() if v})
+    sweep_run = store.Writer(client).create_run(experiment_id, tags)
     result = SweepResult(
         spec.name, sweep_run.info.run_id, spec.metric, workers=workers, executor=options.executor or "local"
     )
@@ -301,7 +301,9 @@ def _open(
         name: [spec.contract.parameters[name].type.convert(v) for v in values]
         for name, values in options.grid.items()
     }
-    client.log_dict(result.run_id, {"grid": grid, "fixed": fixed, "points": typed}, "sweep/grid.json")
+    store.Writer(client).log_dict(
+        result.run_id, {"grid": grid, "fixed": fixed, "points": typed}, records.ARTIFACT_SWEEP_GRID
+    )
     environ = {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ}
     environ[records.ENV_PROJECT] = str(settings.root)
     environ["MLFLOW_TRACKING_URI"] = settings.tracking_uri
@@ -393,15 +395,14 @@ def _finish(
     if finished:
         pick = max if spec.greater_is_better else min
         result.best = pick(finished, key=lambda p: p.metric)
-        client.set_tag(result.best.run_id, records.TAG_SWEEP_BEST, "true")
-        client.log_metric(result.run_id, f"best_{spec.metric}", result.best.metric)
-        client.log_dict(result.run_id, result.best.parameters, "sweep/best.json")
+        gateway = store.Writer(client)
+        gateway.set_tags(result.best.run_id, {records.TAG_SWEEP_BEST: "true"})
+        gateway.log_metrics(result.run_id, {f"best_{spec.metric}": result.best.metric})
+        gateway.log_dict(result.run_id, result.best.parameters, records.ARTIFACT_SWEEP_BEST)
         if register_all:  # the points registered in the order they finished: challenger goes to the best
             result.model_version = result.best.model_version
             if result.model_version:
-                client.set_registered_model_alias(
-                    spec.model_name, records.ALIAS_CHALLENGER, result.model_version
-                )
+                gateway.set_alias(spec.model_name, records.ALIAS_CHALLENGER, result.model_version)
         else:
             # registered by a warm runner: this process has not imported MLflow's model flavours
             task = RegisterTask(str(spec.path), spec.env, outcomes[result.best.index], environ)
@@ -429,15 +430,15 @@ def _kill_unfinished(client: Any, sweep_run_id: str) -> None:
             [experiment_id], f"tags.`{records.TAG_PIPELINE_RUN}` = '{point.info.run_id}' and {running}"
         )
         for run in [*steps, point]:
-            store.retrying(lambda run=run: client.set_terminated(run.info.run_id, "KILLED"))
+            store.Writer(client).end_run(run.info.run_id, "KILLED")
 
 
 def _close(client: Any, result: SweepResult, started: float) -> None:
     result.seconds = time.monotonic() - started
-    if result.error:
-        client.set_tag(result.run_id, records.TAG_ERROR, result.error[:5000])
-    client.log_dict(result.run_id, result.to_dict(), records.ARTIFACT_PIPELINE_SUMMARY)
-    client.set_terminated(result.run_id, "FINISHED" if result.status == "FINISHED" else result.status)
+    gateway = store.Writer(client)
+    gateway.set_tags(result.run_id, {records.TAG_ERROR: result.error})
+    gateway.log_dict(result.run_id, result.to_dict(), records.ARTIFACT_PIPELINE_SUMMARY)
+    gateway.end_run(result.run_id, result.status)
 
 
 def render(result: SweepResult) -> str:

@@ -252,9 +252,10 @@ def _smoke_run(
     settings = config.current()
     client = store.client(settings)
     experiment_id = store.experiment_id(VALIDATION_EXPERIMENT, settings)
-    run = client.create_run(
+    gateway = store.Writer(client)
+    run = gateway.create_run(
         experiment_id,
-        tags={
+        {
             records.RUN_NAME: f"validate {path.name}",
             records.TAG_NOTEBOOK_PATH: str(path),
             records.TAG_MODE: records.MODE_PIPELINE,
@@ -294,7 +295,7 @@ def _smoke_run(
             report.problems.append(Problem("run", str(exc.message), exc.hint or "", exc.cell))
         finally:
             if output.is_file():
-                client.log_artifact(run_id, str(output), records.ARTIFACT_OUTPUT_NOTEBOOK_DIR)
+                gateway.log_artifact(run_id, output, records.ARTIFACT_OUTPUT_NOTEBOOK_DIR)
     seconds = time.monotonic() - started
     data = client.get_run(run_id).data
     models = client.search_logged_models(
@@ -326,7 +327,7 @@ def _smoke_run(
                     "Log the model, e.g. mlflow.sklearn.log_model(model, name='model'), or enable autolog.",
                 )
             )
-    client.set_terminated(run_id, "FINISHED" if report.passed else "FAILED")
+    gateway.end_run(run_id, "FINISHED" if report.passed else "FAILED")
 
 
 def render(report: ValidationReport) -> str:
