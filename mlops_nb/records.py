@@ -12,6 +12,7 @@ ENV_PROJECT = "MLOPS_NB_PROJECT"  # project root (where `.mlops/` lives)
 ENV_REQUIREMENTS_CACHE = (
     "MLOPS_NB_REQUIREMENTS_CACHE"  # folder of the run's or sweep's requirement inferences
 )
+ENV_SCHEDULER_DB = "MLOPS_NB_SCHEDULER_DB"  # SQLAlchemy URL of the scheduler's state database
 
 # MLflow's standard tags.
 SOURCE_NAME = "mlflow.source.name"
@@ -103,6 +104,7 @@ TAG_PIPELINE_ATTEMPT = "mlops_nb.pipeline.attempt"  # 1, 2, ... for retried trai
 TAG_PIPELINE_REGISTRATION = "mlops_nb.pipeline.registration"  # "registered" | "deferred" | "skipped"
 TAG_ERROR = "mlops_nb.error"  # what failed, on the failed step and on its pipeline run
 TAG_ERROR_KIND = "mlops_nb.error.kind"  # cell_error | dead_kernel | timeout | kernel_start | gate | error
+# | abandoned (its scheduler died during the run)
 TAG_ERROR_CELL = "mlops_nb.error.cell"  # index of the failing cell in the source notebook
 TAG_KERNEL_EXIT_CODE = "mlops_nb.kernel.exit_code"
 TAG_DATA_SOURCE = "mlops_nb.data.source"
@@ -122,6 +124,17 @@ ARTIFACT_MODEL_REPORT = "gates/model.json"
 ARTIFACT_EVALUATION = "evaluation/metrics.json"
 ARTIFACT_PIPELINE_SUMMARY = "pipeline/summary.json"
 ARTIFACT_PIPELINE_FILE_DIR = "pipeline"  # a copy of the pipeline file
+
+
+# Triggered runs (mlops_nb.scheduling): why a pipeline run started, on its pipeline run.
+TAG_TRIGGER = "mlops_nb.trigger"  # cron | interval | data | drift | decay | manual
+TAG_TRIGGER_SCHEDULE = "mlops_nb.trigger.schedule"  # the schedule id
+TAG_TRIGGER_FIRE_TIME = "mlops_nb.trigger.fire_time"  # ISO 8601, UTC
+TAG_TRIGGER_EVIDENCE = "mlops_nb.trigger.evidence"  # JSON: new files or rows, drift score, missed firings
+TAG_RELEASE = "mlops_nb.release"  # "<env>#<number>" of the release that ran, or "working-copy"
+RELEASE_WORKING_COPY = "working-copy"
+TRIGGER_KINDS = ("cron", "interval", "data", "drift", "decay", "manual")
+ERROR_KIND_ABANDONED = "abandoned"
 
 
 # Model registry (mlops_nb.registry): aliases, and the tags a model version carries. Its lineage tags reuse

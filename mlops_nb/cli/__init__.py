@@ -18,7 +18,7 @@ from typing import Any
 
 from mlops_nb.exceptions import MlopsError, PipelineFailedError
 
-AREAS: tuple[str, ...] = ()  # modules of this package that add sub-commands
+AREAS: tuple[str, ...] = ("schedule",)  # modules of this package that add sub-commands
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
@@ -47,7 +47,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from mlops_nb.pipelines import run
 
     _stop_on_sigterm()
-    options = run.RunOptions(env=args.env, parameters=_pairs(args.param), progress=not args.no_progress)
+    options = run.RunOptions(
+        env=args.env,
+        parameters=_pairs(args.param),
+        progress=not args.no_progress,
+        extra_tags=_pairs(args.tag),
+    )
     return _outcome(lambda: run.run(args.pipeline, options), run.PipelineResult, run.render, args.json)
 
 
@@ -132,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-p", "--param", action="append", metavar="NAME=VALUE", help="notebook parameter (repeatable)"
     )
+    p.add_argument("--tag", action="append", metavar="KEY=VALUE", help="tag of the pipeline run (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="machine-readable summary")
     p.set_defaults(func=_cmd_run)
