@@ -211,13 +211,11 @@ def resume(schedule_id: str, settings: config.Settings | None = None) -> None:
 
 
 def remove(schedule_id: str, settings: config.Settings | None = None) -> None:
-    """Delete the schedule and its history (a run it started runs to its end)."""
+    """Delete the schedule and its trigger history (a run it started runs to its end)."""
     with state.transaction(settings) as db:
         state.schedule_row(db, schedule_id)
         db.execute(
-            firings.delete().where(
-                firings.c.schedule_id == schedule_id, firings.c.state.in_([state.PENDING, state.CLAIMED])
-            )
+            firings.delete().where(firings.c.schedule_id == schedule_id, firings.c.state != state.RUNNING)
         )
         db.execute(schedules.delete().where(schedules.c.id == schedule_id))
 
