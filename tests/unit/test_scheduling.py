@@ -114,7 +114,10 @@ def test_two_schedulers_plan_one_firing_once(project: Project) -> None:
     first, second = Scheduler(clock=clock), Scheduler(clock=clock)
     first.register()
     second.register()
+    with state.transaction() as db:
+        seen_by_second = state.schedule_row(db, schedule_id)
     first.plan()
+    second._plan_time(seen_by_second)  # the race: the second read the schedule before the first planned
     second.plan()
     assert len(_firings(schedule_id)) == 1
     run_now = schedules.run_now(schedule_id)
@@ -206,3 +209,38 @@ def test_scheduled_status_lists_triggered_runs(project: Project) -> None:
     writer.create_run(experiment, {records.RUN_NAME: "by hand"})
     page = explore_runs.list_runs(experiment, status="SCHEDULED")
     assert [run["run_id"] for run in page["runs"]] == [triggered]
+
+
+def test_a_dead_schedulers_run_is_ended_not_left_running(project: Project) -> None:
+    schedule_id = schedules.add(project.pipeline, "dev", every="1h")
+    fire_time = datetime.fromisoformat(schedules.list_schedules()[0].next_fire)
+    clock = Clock(fire_time)
+    dead = Scheduler(clock=clock)
+    dead.register()
+    dead.plan()
+    (firing,) = _firings(schedule_id)
+    settings = store.ensure_store()
+    writer = store.writer(settings)
+    experiment = store.experiment_id("fixture-dev", settings)
+    tags = {
+        records.TAG_PIPELINE_KIND: records.PIPELINE_KIND_PIPELINE,
+        records.TAG_TRIGGER_SCHEDULE: schedule_id,
+        records.TAG_TRIGGER_FIRE_TIME: state.iso(fire_time),
+    }
+    run_id = writer.create_run(experiment, tags).info.run_id
+    step_id = writer.create_run(experiment, {records.TAG_PIPELINE_RUN: run_id}).info.run_id
+    with state.transaction() as db:  # its run was started by a process that has gone (pid 0: none)
+        db.execute(
+            state.firings.update()
+            .where(state.firings.c.id == firing.id)
+            .values(state=state.RUNNING, host=dead.host, pid=0)
+        )
+        db.execute(state.schedulers.update().where(state.schedulers.c.id == dead.id).values(pid_started=0.0))
+    Scheduler(clock=clock).recover()
+    (after,) = _firings(schedule_id)
+    assert (after.state, after.run_id) == (state.ABANDONED, run_id)
+    client = store.client(settings)
+    for each in (run_id, step_id):
+        run = client.get_run(each)
+        assert run.info.status == "KILLED"
+        assert run.data.tags[records.TAG_ERROR_KIND] == records.ERROR_KIND_ABANDONED
