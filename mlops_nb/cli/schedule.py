@@ -26,6 +26,17 @@ def _cmd_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sync(args: argparse.Namespace) -> int:
+    from mlops_nb.scheduling import schedules
+
+    result = schedules.sync(args.pipeline)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(", ".join(f"{what}: {' '.join(ids) or '-'}" for what, ids in result.items()))
+    return 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from mlops_nb.scheduling import schedules
 
@@ -122,6 +133,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="run the working copy while the environment has no release (default: refuse)",
     )
     a.set_defaults(func=_cmd_add)
+
+    a = commands.add_parser(
+        "sync", help="make schedules of the triggers a pipeline file's environments declare"
+    )
+    a.add_argument("pipeline", help="pipeline file (YAML)")
+    a.add_argument("--json", action="store_true", help="machine-readable output")
+    a.set_defaults(func=_cmd_sync)
 
     a = commands.add_parser("list", help="list schedules with next fire time and last firing")
     a.add_argument("--json", action="store_true", help="machine-readable output")

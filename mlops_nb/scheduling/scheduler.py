@@ -14,7 +14,9 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -83,7 +85,10 @@ class Scheduler:
         self.register()
         try:
             while not self.stopping:
-                self.tick()
+                try:
+                    self.tick()
+                except Exception:  # a store or database hiccup: say so, try again at the next tick
+                    traceback.print_exc()
                 self._wait(poll)
         finally:
             self.shutdown()
@@ -248,8 +253,8 @@ class Scheduler:
         for row in rows:
             try:
                 self._plan_data(row) if row.kind == "data" else self._plan_time(row)
-            except MlopsError as exc:  # a broken source or trigger: say so in the history, keep going
-                self._note(row, f"could not evaluate the trigger: {exc}")
+            except MlopsError as exc:  # an unreadable source: say so, try again at the next tick
+                print(f"mlops-nb scheduler: schedule {row.id}: {exc}", file=sys.stderr)
 
     def _plan_time(self, row: sa.Row) -> None:
         trigger = triggers.Trigger(row.kind, state.loads(row.trigger))
@@ -323,19 +328,6 @@ class Scheduler:
                 claimed_at=state.db_time(self.clock()),
             )
         )
-
-    def _note(self, row: sa.Row, reason: str) -> None:
-        """Record a firing that failed before any run (kept in the trigger history)."""
-        with state.transaction(self.settings) as db:
-            db.execute(
-                firings.insert().values(
-                    schedule_id=row.id,
-                    fire_time=state.db_time(self.clock()),
-                    kind=row.kind,
-                    state=state.FAILED,
-                    reason=reason,
-                )
-            )
 
     def claim_pending(self) -> None:
         """Claim raised firings (run-now, drift, decay, manual, freed claims) of schedules with no run going."""

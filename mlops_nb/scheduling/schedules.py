@@ -60,6 +60,7 @@ def add(
     min_rows: int | None = None,
     catchup: str = "one",
     working_copy: bool = False,
+    declared: str | None = None,
     settings: config.Settings | None = None,
 ) -> str:
     """Add a schedule for the pipeline file `pipeline` in environment `env`; returns its id.
@@ -72,6 +73,7 @@ def add(
         with `min_rows`, at least that many new rows.
     catchup: firings missed while no scheduler ran: ``none``, ``one`` (default: one run) or ``all``.
     working_copy: run the working copy while the environment has no release (default: refuse).
+    declared: the trigger of the pipeline file this schedule comes from (set by `sync`).
 
     Raises
     ------
@@ -121,9 +123,59 @@ def add(
                 next_fire=state.db_time(trigger.next_after(moment)),
                 created=state.db_time(moment),
                 created_by=getpass.getuser(),
+                declared=declared,
             )
         )
     return schedule_id
+
+
+def sync(pipeline: str | Path, settings: config.Settings | None = None) -> dict[str, list[str]]:
+    """Make the schedules of a pipeline file match the `triggers` its environments declare: add the new
+    ones, keep the unchanged, remove those no longer declared (schedules added by hand are left alone).
+    Returns the ids added, kept and removed."""
+    from mlops_nb.pipelines import spec as spec_mod
+
+    spec = spec_mod.load(pipeline)
+    file = str(spec.path.resolve())
+    wanted = {
+        state.dumps({"env": env.name, **item}): (env.name, item)
+        for env in spec.environments.values()
+        for item in env.triggers
+    }
+    with state.transaction(settings) as db:
+        existing = {
+            row.declared: row.id
+            for row in db.execute(
+                sa.select(schedules).where(
+                    schedules.c.pipeline_file == file, schedules.c.declared.is_not(None)
+                )
+            )
+        }
+    result: dict[str, list[str]] = {"added": [], "kept": [], "removed": []}
+    for key, schedule_id in existing.items():
+        if key in wanted:
+            result["kept"].append(schedule_id)
+        else:
+            remove(schedule_id, settings)
+            result["removed"].append(schedule_id)
+    for key, (env, item) in wanted.items():
+        if key not in existing:
+            every = item.get("every")
+            result["added"].append(
+                add(
+                    file,
+                    env,
+                    cron=item.get("cron"),
+                    tz=item.get("tz"),
+                    every=None if every is None else str(every),
+                    on_data=bool(item.get("on_data")),
+                    min_rows=item.get("min_rows"),
+                    catchup=item.get("catchup", "one"),
+                    declared=key,
+                    settings=settings,
+                )
+            )
+    return result
 
 
 def _last_firings(db: sa.Connection) -> dict[str, sa.Row]:

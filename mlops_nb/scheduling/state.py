@@ -47,6 +47,9 @@ schedules = sa.Table(
     sa.Column("next_fire", sa.DateTime),  # UTC; None for data and event triggers
     sa.Column("created", sa.DateTime, nullable=False),
     sa.Column("created_by", sa.String(128)),
+    sa.Column(
+        "declared", sa.Text
+    ),  # the pipeline file's trigger it comes from (`schedule sync`); None: added
 )
 
 firings = sa.Table(

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from mlops_nb import cli, records, store
-from mlops_nb.exceptions import UsageError
+from mlops_nb.exceptions import ConfigError, UsageError
 from mlops_nb.explore import runs as explore_runs
 from mlops_nb.scheduling import schedules, state, triggers
 from mlops_nb.scheduling.scheduler import Scheduler
@@ -244,3 +244,23 @@ def test_a_dead_schedulers_run_is_ended_not_left_running(project: Project) -> No
         run = client.get_run(each)
         assert run.info.status == "KILLED"
         assert run.data.tags[records.TAG_ERROR_KIND] == records.ERROR_KIND_ABANDONED
+
+
+def test_sync_makes_schedules_of_declared_triggers(project: Project) -> None:
+    def declare(*triggers_: dict) -> None:
+        env = {"experiment": "fixture-dev", "triggers": list(triggers_)}
+        project.write_pipeline(environments={"dev": env})
+
+    declare({"cron": "0 3 * * *", "tz": "Europe/Paris"}, {"every": "6h", "catchup": "none"})
+    by_hand = schedules.add(project.pipeline, "dev", every="1d")
+    first = schedules.sync(project.pipeline)
+    assert len(first["added"]) == 2 and first["removed"] == []
+    listed = {s.id: s for s in schedules.list_schedules()}
+    assert {listed[i].trigger for i in first["added"]} == {"cron 0 3 * * * (Europe/Paris)", "every 6h"}
+    declare({"every": "6h", "catchup": "none"})
+    second = schedules.sync(project.pipeline)
+    assert second["added"] == [] and len(second["kept"]) == 1 and len(second["removed"]) == 1
+    assert {s.id for s in schedules.list_schedules()} == {by_hand, *second["kept"]}
+    project.write_pipeline(environments={"dev": {"triggers": [{"every": "6h", "cron": "* * * * *"}]}})
+    with pytest.raises(ConfigError, match="exactly one of cron, every, on_data"):
+        schedules.sync(project.pipeline)
