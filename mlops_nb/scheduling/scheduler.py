@@ -129,8 +129,8 @@ class Scheduler:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-        for firing_id in list(self.processes):
-            self._finish(firing_id, stopped=True)
+        for firing_id, process in list(self.processes.items()):
+            self._finish(firing_id, stopped=process.returncode != 0)  # a run that had just finished stays so
         with state.transaction(self.settings) as db:
             db.execute(
                 firings.update()
@@ -178,8 +178,11 @@ class Scheduler:
         with state.transaction(self.settings) as db:
             others = db.execute(sa.select(schedulers).where(schedulers.c.id != self.id)).all()
             for other in others:
-                dead = other.heartbeat < stale or (
-                    other.host == self.host and not alive(other.pid, other.pid_started)
+                # Here, its process tells; elsewhere, its heartbeat (a long tick must not look like death).
+                dead = (
+                    not alive(other.pid, other.pid_started)
+                    if other.host == self.host
+                    else other.heartbeat < stale
                 )
                 if dead:
                     db.execute(schedulers.delete().where(schedulers.c.id == other.id))
@@ -415,10 +418,12 @@ class Scheduler:
                 self._finish(firing_id)
 
     def _finish(self, firing_id: int, *, stopped: bool = False) -> None:
-        process = self.processes.pop(firing_id)
+        """Record how a run it launched ended (it stays tracked until that is written)."""
+        process = self.processes[firing_id]
         with state.transaction(self.settings) as db:
             firing = db.execute(sa.select(firings).where(firings.c.id == firing_id)).first()
         if firing is None:
+            self.processes.pop(firing_id)
             return
         code = process.returncode
         run = launch.find_run(firing.schedule_id, state.iso(state.from_db(firing.fire_time)), self.settings)
@@ -437,6 +442,7 @@ class Scheduler:
             reason=reason,
             ended=state.db_time(self.clock()),
         )
+        self.processes.pop(firing_id)
         shutil.rmtree(launch.run_folder(self.settings, firing_id) / "release", ignore_errors=True)
 
     def _record(self, firing_id: int, **values: Any) -> None:

@@ -264,3 +264,14 @@ def test_sync_makes_schedules_of_declared_triggers(project: Project) -> None:
     project.write_pipeline(environments={"dev": {"triggers": [{"every": "6h", "cron": "* * * * *"}]}})
     with pytest.raises(ConfigError, match="exactly one of cron, every, on_data"):
         schedules.sync(project.pipeline)
+
+
+def test_a_live_scheduler_on_this_host_is_not_taken_for_dead(project: Project) -> None:
+    """A scheduler busy for longer than the heartbeat limit (a long tick) is alive while its process is."""
+    start = datetime.now(UTC)
+    busy = Scheduler(clock=Clock(start))
+    busy.register()
+    Scheduler(clock=Clock(start + timedelta(minutes=10))).recover()
+    with state.transaction() as db:
+        ids = set(db.execute(sa.select(state.schedulers.c.id)).scalars())
+    assert busy.id in ids
