@@ -50,7 +50,9 @@ mlops_nb/labextension/package.json: $(STAMP) $(EXT_SRC)
 	$(VENV)/bin/jupyter labextension develop --overwrite .
 	touch $@
 
+# The scheduler runs beside JupyterLab, in its own process, and stops when the lab stops.
 lab: $(STAMP) mlops_nb/labextension/package.json
+	$(VENV)/bin/mlops-nb scheduler & scheduler=$$!; trap 'kill $$scheduler 2>/dev/null; wait $$scheduler' EXIT INT TERM; \
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/train_classifier.ipynb
 
 bench: $(STAMP)

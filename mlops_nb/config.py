@@ -18,7 +18,15 @@ from mlops_nb import records
 from mlops_nb.exceptions import ConfigError
 
 STATE_DIR = ".mlops"
-_KNOWN_KEYS = {"tracking_uri", "registry_uri", "artifact_root", "experiment", "ui_url", "environments"}
+_KNOWN_KEYS = {
+    "tracking_uri",
+    "registry_uri",
+    "artifact_root",
+    "experiment",
+    "ui_url",
+    "environments",
+    "scheduler_db",
+}
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,7 @@ class Settings:
     experiment: str | None = None
     ui_url: str | None = None
     environments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    scheduler_db: str | None = None  # SQLAlchemy URL of the scheduler's state (None: see mlops_nb.scheduling)
 
     @property
     def state_dir(self) -> Path:
@@ -116,7 +125,13 @@ def load(start: Path | None = None) -> Settings:
         experiment=table.get("experiment"),
         ui_url=os.environ.get("MLOPS_NB_UI_URL") or table.get("ui_url"),
         environments=environments,
+        scheduler_db=_scheduler_db(table, root),
     )
+
+
+def _scheduler_db(table: dict[str, Any], root: Path) -> str | None:
+    url = os.environ.get(records.ENV_SCHEDULER_DB) or table.get("scheduler_db")
+    return _resolve_uri(url, root) if url else None
 
 
 @lru_cache(maxsize=8)
@@ -126,5 +141,11 @@ def _cached(cwd: str, env_key: tuple[str | None, ...]) -> Settings:
 
 def current() -> Settings:
     """Settings for the working directory, cached until the directory or the relevant variables change."""
-    keys = (records.ENV_PROJECT, "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLOPS_NB_UI_URL")
+    keys = (
+        records.ENV_PROJECT,
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_REGISTRY_URI",
+        "MLOPS_NB_UI_URL",
+        records.ENV_SCHEDULER_DB,
+    )
     return _cached(os.getcwd(), tuple(os.environ.get(k) for k in keys))

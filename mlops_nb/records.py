@@ -12,6 +12,7 @@ ENV_PROJECT = "MLOPS_NB_PROJECT"  # project root (where `.mlops/` lives)
 ENV_REQUIREMENTS_CACHE = (
     "MLOPS_NB_REQUIREMENTS_CACHE"  # folder of the run's or sweep's requirement inferences
 )
+ENV_SCHEDULER_DB = "MLOPS_NB_SCHEDULER_DB"  # SQLAlchemy URL of the scheduler's state database
 
 # MLflow's standard tags.
 SOURCE_NAME = "mlflow.source.name"
@@ -136,6 +137,16 @@ ARTIFACT_SWEEP_BEST = "sweep/best.json"  # the best point's parameters
 ARTIFACT_EVALUATION = "evaluation/metrics.json"
 ARTIFACT_PIPELINE_SUMMARY = "pipeline/summary.json"
 ARTIFACT_PIPELINE_FILE_DIR = "pipeline"  # a copy of the pipeline file
+
+
+# Triggered runs (mlops_nb.scheduling): why a pipeline run started, on its pipeline run.
+TAG_TRIGGER = "mlops_nb.trigger"  # cron | interval | data | drift | decay | manual
+TAG_TRIGGER_SCHEDULE = "mlops_nb.trigger.schedule"  # the schedule id
+TAG_TRIGGER_FIRE_TIME = "mlops_nb.trigger.fire_time"  # ISO 8601, UTC
+TAG_TRIGGER_EVIDENCE = "mlops_nb.trigger.evidence"  # JSON: new files or rows, drift score, missed firings
+RELEASE_WORKING_COPY = "working-copy"
+TRIGGER_KINDS = ("cron", "interval", "data", "drift", "decay", "manual")
+ERROR_KIND_ABANDONED = "abandoned"
 
 
 # Model registry (mlops_nb.registry): aliases, and the tags a model version carries. Its lineage tags reuse

@@ -18,7 +18,7 @@ from typing import Any
 
 from mlops_nb.exceptions import MlopsError, PipelineFailedError
 
-AREAS: tuple[str, ...] = ("release",)  # modules of this package that add sub-commands
+AREAS: tuple[str, ...] = ("release", "schedule")  # modules of this package that add sub-commands
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
@@ -52,7 +52,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         env=args.env,
         parameters=_pairs(args.param),
         progress=not args.no_progress,
-        extra_tags={records.TAG_RELEASE: records.RELEASE_WORKING_COPY},  # not a release: the working copy
+        extra_tags={records.TAG_RELEASE: records.RELEASE_WORKING_COPY, **_pairs(args.tag)},
     )
     return _outcome(
         lambda: run.run(args.pipeline, options), results.PipelineResult, results.render, args.json
@@ -140,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-p", "--param", action="append", metavar="NAME=VALUE", help="notebook parameter (repeatable)"
     )
+    p.add_argument("--tag", action="append", metavar="KEY=VALUE", help="tag of the pipeline run (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="machine-readable summary")
     p.set_defaults(func=_cmd_run)

@@ -46,7 +46,11 @@ def list_runs(
             raise UsageError(
                 f"status={status!r} is not a run status.", hint=f"Use one of {', '.join(STATUSES)}."
             )
-        clauses.append(f"attributes.status = '{status}'")
+        clauses.append(
+            f"tags.`{records.TAG_TRIGGER}` LIKE '%'"  # "scheduled": the runs a trigger started
+            if status == "SCHEDULED"
+            else f"attributes.status = '{status}'"
+        )
     order = [_text("order_by", clause, 500) for clause in order_by or []]
     if len(order) > 10:
         raise UsageError("At most 10 order_by clauses are allowed.")

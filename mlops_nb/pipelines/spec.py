@@ -20,6 +20,8 @@ A pipeline file is YAML (see ``pipelines/train_classifier.yaml``)::
       dev: {experiment: iris-dev, tracking_uri: ..., data: {source: ...}, resources: {workers: 2}}
                                            # (an environment's data keeps `data.watermark` unless it sets one)
     release_order: [staging, prod]         # a release to prod needs the same content in staging (the default)
+      prod: {triggers: [{cron: "0 3 * * *", tz: Europe/Paris}, {every: 6h}, {on_data: true, min_rows: 1000}]}
+                                           # made schedules by `mlops-nb schedule sync`
     timeouts: {cell: 600, run: 3600, start: 60}
     retries: {attempts: 2, backoff: 5, when: [dead_kernel, timeout]}
 
@@ -108,6 +110,7 @@ class Environment:
     experiment: str | None = None
     data: DataSource | None = None
     resources: dict[str, Any] = field(default_factory=dict)
+    triggers: tuple[dict[str, Any], ...] = ()  # each: cron [tz] | every | on_data [min_rows]; [catchup]
 
 
 @dataclass(frozen=True)
@@ -286,6 +289,20 @@ def _data_source(
     return DataSource(_resolve(base, source) if source else "", fmt, watermark)
 
 
+def _triggers(r: _Reader, raw: Any, key: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
+    """An environment's declared triggers (`mlops-nb schedule sync` makes them schedules)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise r.fail(key, "must be a list", "E.g. `triggers: [{cron: '0 3 * * *', tz: Europe/Paris}]`.")
+    known = {"cron", "tz", "every", "on_data", "min_rows", "catchup"}
+    items = tuple(dict(r.mapping(item, key, known)) for item in raw)
+    for item in items:
+        if sum(name in item for name in ("cron", "every", "on_data")) != 1:
+            raise r.fail(key, f"item {item} needs exactly one of cron, every, on_data", "E.g. `- every: 6h`.")
+    return items
+
+
 def _check_gates(r: _Reader, data_gate: Mapping[str, Any], model_gate: Mapping[str, Any]) -> None:
     """Thresholds as the gates read them, each error located at its own key's line."""
     from mlops_nb.gates.data_report import DataThresholds
@@ -441,7 +458,7 @@ def load(path: str | Path) -> PipelineSpec:
     environments: dict[str, Environment] = {}
     for env_name, env_raw in environments_raw.items():
         key = ("environments", str(env_name))
-        env_map = r.mapping(env_raw, key, {"tracking_uri", "experiment", "data", "resources"})
+        env_map = r.mapping(env_raw, key, {"tracking_uri", "experiment", "data", "resources", "triggers"})
         env_data = r.mapping(env_map.get("data"), (*key, "data"), {"source", "format", "watermark"})
         resources = r.mapping(env_map.get("resources"), (*key, "resources"), {"workers", "cpus", "memory"})
         workers = r.value(resources, (*key, "resources", "workers"), (int,), default=1)
@@ -454,6 +471,7 @@ def load(path: str | Path) -> PipelineSpec:
             r.value(env_map, (*key, "experiment"), (str,)),
             _data_source(r, env_data, (*key, "data"), base, required=True) if env_data else None,
             dict(resources),
+            _triggers(r, env_map.get("triggers"), (*key, "triggers")),
         )
     kernel = r.value(top, ("kernel",), (str,))
     release_order = _release_order(r, top.get("release_order"), environments)
