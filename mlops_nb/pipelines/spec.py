@@ -18,6 +18,7 @@ A pipeline file is YAML (see ``pipelines/train_classifier.yaml``)::
       model: {test_accuracy: {threshold: 0.8, min_absolute_change: 0.0, greater_is_better: true}}
     environments:
       dev: {experiment: iris-dev, tracking_uri: ..., data: {source: ...}, resources: {workers: 2}}
+      prod: {approval: required}           # promotions to champion-prod wait for a second person
                                            # (an environment's data keeps `data.watermark` unless it sets one)
     release_order: [staging, prod]         # a release to prod needs the same content in staging (the default)
     timeouts: {cell: 600, run: 3600, start: 60}
@@ -108,6 +109,7 @@ class Environment:
     experiment: str | None = None
     data: DataSource | None = None
     resources: dict[str, Any] = field(default_factory=dict)
+    approval: bool = False  # `approval: required`: a promotion waits for a second person's approval
 
 
 @dataclass(frozen=True)
@@ -441,7 +443,7 @@ def load(path: str | Path) -> PipelineSpec:
     environments: dict[str, Environment] = {}
     for env_name, env_raw in environments_raw.items():
         key = ("environments", str(env_name))
-        env_map = r.mapping(env_raw, key, {"tracking_uri", "experiment", "data", "resources"})
+        env_map = r.mapping(env_raw, key, {"tracking_uri", "experiment", "data", "resources", "approval"})
         env_data = r.mapping(env_map.get("data"), (*key, "data"), {"source", "format", "watermark"})
         resources = r.mapping(env_map.get("resources"), (*key, "resources"), {"workers", "cpus", "memory"})
         workers = r.value(resources, (*key, "resources", "workers"), (int,), default=1)
@@ -454,6 +456,7 @@ def load(path: str | Path) -> PipelineSpec:
             r.value(env_map, (*key, "experiment"), (str,)),
             _data_source(r, env_data, (*key, "data"), base, required=True) if env_data else None,
             dict(resources),
+            r.value(env_map, (*key, "approval"), (str,), choices=("required", "none")) == "required",
         )
     kernel = r.value(top, ("kernel",), (str,))
     release_order = _release_order(r, top.get("release_order"), environments)

@@ -399,7 +399,7 @@ def _finish(
         if register_all:  # the points registered in the order they finished: challenger goes to the best
             result.model_version = result.best.model_version
             if result.model_version:
-                client.set_registered_model_alias(
+                store.Writer(client).set_alias(
                     spec.model_name, records.ALIAS_CHALLENGER, result.model_version
                 )
         else:
