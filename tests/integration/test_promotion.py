@@ -19,7 +19,7 @@ import pytest
 
 from mlops_nb import records, store
 from mlops_nb.cli import main
-from mlops_nb.exceptions import PipelineFailedError, PromotionRefusedError, UsageError
+from mlops_nb.exceptions import NotFoundError, PipelineFailedError, PromotionRefusedError, UsageError
 from mlops_nb.pipelines import run
 from mlops_nb.registry import audit, promotion
 from mlops_nb.registry.promotion_gates import MODEL, ORDER
@@ -91,6 +91,8 @@ def test_a_failing_gate_refuses_force_overrides_both_recorded_and_rollback(two_v
     assert _aliases()[records.ALIAS_CHAMPION] == "1"
     assert promotion.history(MODEL_NAME)[0].action == "reject"
 
+    with pytest.raises(NotFoundError, match=r"does not exist.*mlops-nb history"):  # not "the registry panel"
+        promotion.promote(MODEL_NAME, 9)
     with pytest.raises(UsageError, match="needs a reason"):
         promotion.promote(MODEL_NAME, 2, force=True)
     forced = promotion.promote(MODEL_NAME, 2, actor="bo", force=True, reason="beats v1 on <b>fresh</b> data")
