@@ -105,3 +105,14 @@ class ReleaseRefusedError(MlopsError):
     def __init__(self, message: str, *, release: object = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.release = release
+
+
+class PromotionRefusedError(MlopsError):
+    """A promotion was refused: a gate failed (`gates` holds every gate, failing or not) or an approval
+    was not allowed."""
+
+    status = 409
+
+    def __init__(self, message: str, *, gates: list | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.gates = list(gates or [])

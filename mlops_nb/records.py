@@ -127,6 +127,7 @@ TAG_SWEEP_POINT = "mlops_nb.sweep.point"  # the point's parameters as JSON
 TAG_SWEEP_BEST = "mlops_nb.sweep.best"  # "true" on the best pipeline run of a sweep
 ARTIFACT_OUTPUT_NOTEBOOK_DIR = "notebook"  # the executed output notebook of a training step
 ARTIFACT_INGESTED_DIR = "data"  # train.parquet and test.parquet handed out by ingestion
+ARTIFACT_INGESTED_TEST = "data/test.parquet"  # the held-out test split evaluation scores
 ARTIFACT_INGESTED_PROFILE = "data/profile.json"  # statistics of the ingested rows (split format)
 ARTIFACT_DATA_REPORT = "gates/data.json"
 ARTIFACT_DATA_REPORT_TEXT = "gates/data.txt"  # the same report as a readable table
@@ -155,8 +156,15 @@ ALIAS_CHAMPION = "champion"
 ALIAS_CHALLENGER = "challenger"
 TAG_MV_DATASET_DIGEST_PREFIX = TAG_DATA_DIGEST + "."  # + split name: the split's full-content fingerprint
 TAG_GATE_PREFIX = "mlops_nb.gate."  # gate_tag(gate, field) on model versions
+# gate_tag("model", GATE_CHAMPION): the champion version the model gate compared with (NO_CHAMPION: none)
+GATE_CHAMPION = "champion"
+NO_CHAMPION = "none"
 TAG_PROMOTION_PREFIX = "mlops_nb.promotion."
-TAG_PROMOTION_HISTORY = TAG_PROMOTION_PREFIX + "history"  # JSON list of {alias, by, at, reason, previous}
+# One JSON record per move that gave this version an alias (or asked for one), numbered 1, 2, ... per version:
+# {model, version, alias, env, action, actor, time, reason, forced, previous_version, gates, state, seq}.
+TAG_PROMOTION_MOVE_PREFIX = TAG_PROMOTION_PREFIX + "move."
+TAG_AUDIT_REPORT = "mlops_nb.audit.report"  # on a model version: runs:/<run id>/<path> of its audit report
+ARTIFACT_AUDIT_DIR = "audit"  # audit/<model>-v<version>.html in the version's pipeline run (or its run)
 
 
 def dataset_digest_tag(split: str) -> str:
@@ -169,9 +177,9 @@ def gate_tag(gate: str, field: str = "verdict") -> str:
     return f"{TAG_GATE_PREFIX}{gate}.{field}"
 
 
-def promotion_tag(alias: str, field: str) -> str:
-    """Model version tag on the last move of `alias`: by, at, reason, previous, replaced_by, replaced_at."""
-    return f"{TAG_PROMOTION_PREFIX}{alias}.{field}"
+def promotion_move_tag(number: int) -> str:
+    """Model version tag holding the JSON record of the version's `number`-th move (1, 2, ...)."""
+    return f"{TAG_PROMOTION_MOVE_PREFIX}{number}"
 
 
 # Releases (mlops_nb.pipelines.release): one run per release of a pipeline to an environment, in experiment

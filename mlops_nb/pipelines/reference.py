@@ -96,14 +96,16 @@ def reference_profile(
 ) -> tuple[dict[str, Any] | None, str, list[str]]:
     """The reference split profile, where it comes from, and the columns of the data it was drawn
     from (its pipeline run's ingested data; empty when it was not trained by a pipeline)."""
+    from mlops_nb.registry.promotion import alias_for
     from mlops_nb.registry.register import champion, champion_reference_split
 
-    reference = champion_reference_split(spec.model_name, client=client)
+    alias = alias_for(records.ALIAS_CHAMPION, spec.env)  # the environment's champion, when run in one
+    reference = champion_reference_split(spec.model_name, alias=alias, client=client)
     if reference is not None:
-        version = champion(spec.model_name, client=client)
+        version = champion(spec.model_name, alias=alias, client=client)
         pipeline_run = ((version.tags or {}) if version else {}).get(records.TAG_PIPELINE_RUN)
         columns = _ingested_columns(client, pipeline_run) if pipeline_run else []
-        return reference, f"the training split of {spec.model_name}@champion", columns
+        return reference, f"the training split of {spec.model_name}@{alias}", columns
     for run in previous_runs(client, experiment_id, spec.name, 1):
         pipeline_run = run.info.run_id
         training = _step(client, pipeline_run, records.STEP_TRAINING)

@@ -18,6 +18,7 @@ A pipeline file is YAML (see ``pipelines/train_classifier.yaml``)::
       model: {test_accuracy: {threshold: 0.8, min_absolute_change: 0.0, greater_is_better: true}}
     environments:
       dev: {experiment: iris-dev, tracking_uri: ..., data: {source: ...}, resources: {workers: 2}}
+      prod: {approval: required}           # promotions to champion-prod wait for a second person
                                            # (an environment's data keeps `data.watermark` unless it sets one)
     release_order: [staging, prod]         # a release to prod needs the same content in staging (the default)
       prod: {triggers: [{cron: "0 3 * * *", tz: Europe/Paris}, {every: 6h}, {on_data: true, min_rows: 1000}]}
@@ -40,6 +41,7 @@ import yaml
 
 from mlops_nb.exceptions import ConfigError, MlopsError
 from mlops_nb.pipelines import parameters as params_mod
+from mlops_nb.pipelines.yaml_reader import Reader, line_map
 
 FAILURE_KINDS = ("cell_error", "dead_kernel", "timeout")
 TASKS = ("classification", "regression")
@@ -111,6 +113,7 @@ class Environment:
     data: DataSource | None = None
     resources: dict[str, Any] = field(default_factory=dict)
     triggers: tuple[dict[str, Any], ...] = ()  # each: cron [tz] | every | on_data [min_rows]; [catchup]
+    approval: bool = False  # `approval: required`: a promotion waits for a second person's approval
 
 
 @dataclass(frozen=True)
@@ -178,84 +181,6 @@ class PipelineSpec:
         return self.environments[self.env].resources if self.env else {}
 
 
-class _Reader:
-    """Typed access to the loaded YAML with errors that name the key and its line."""
-
-    def __init__(self, path: Path, lines: dict[tuple[str, ...], int]) -> None:
-        self.path = path
-        self.lines = lines
-
-    def fail(self, key: tuple[str, ...], message: str, hint: str) -> ConfigError:
-        line = self.lines.get(key) or self.lines.get(key[:-1]) or 1
-        return ConfigError(f"{self.path}:{line}: `{'.'.join(key)}` {message}.", hint=hint)
-
-    def mapping(self, data: Any, key: tuple[str, ...], known: set[str] | None = None) -> dict[str, Any]:
-        if data is None:
-            return {}
-        if not isinstance(data, dict):
-            raise self.fail(
-                key, f"must be a mapping, not {type(data).__name__}", "Write it as `key: value` lines."
-            )
-        if known is not None:
-            for name in data:
-                if name not in known:
-                    raise self.fail(
-                        (*key, str(name)),
-                        "is not a known key",
-                        f"Known keys here: {', '.join(sorted(known))}.",
-                    )
-        return data
-
-    def value(
-        self,
-        data: Mapping[str, Any],
-        key: tuple[str, ...],
-        kinds: tuple[type, ...],
-        *,
-        required: bool = False,
-        default: Any = None,
-        choices: tuple[Any, ...] = (),
-    ) -> Any:
-        name = key[-1]
-        if name not in data or data[name] is None:
-            if required:
-                raise self.fail(key, "is required", f"Add `{name}:` to the pipeline file.")
-            return default
-        value = data[name]
-        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            expected = " or ".join(k.__name__ for k in kinds)
-            raise self.fail(
-                key, f"must be {expected}, not {type(value).__name__} ({value!r})", f"Give a {expected}."
-            )
-        if choices and value not in choices:
-            raise self.fail(
-                key, f"must be one of {list(choices)}, not {value!r}", "Pick one of the listed values."
-            )
-        return value
-
-
-def _line_map(node: yaml.Node, path: tuple[str, ...], lines: dict[tuple[str, ...], int], file: Path) -> None:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            sub = (*path, str(key.value))
-            if sub[-1] in seen:
-                raise ConfigError(
-                    f"{file}:{key.start_mark.line + 1}: `{'.'.join(sub)}` is given twice "
-                    f"(first on line {lines[sub]}).",
-                    hint="Keep one of them: YAML would silently use the last.",
-                )
-            seen.add(sub[-1])
-            lines[sub] = key.start_mark.line + 1
-            _line_map(value, sub, lines, file)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _line_map(item, (*path, str(index)), lines, file)
-
-
 def _resolve(base: Path, value: str) -> str:
     path = Path(value).expanduser()
     return str(path if path.is_absolute() else (base / path).resolve())
@@ -281,7 +206,7 @@ _TOP = {
 
 
 def _data_source(
-    r: _Reader, data: Mapping[str, Any], key: tuple[str, ...], base: Path, required: bool
+    r: Reader, data: Mapping[str, Any], key: tuple[str, ...], base: Path, required: bool
 ) -> DataSource:
     source = r.value(data, (*key, "source"), (str,), required=required)
     fmt = r.value(data, (*key, "format"), (str,), default="auto", choices=("auto", "csv", "parquet"))
@@ -289,7 +214,7 @@ def _data_source(
     return DataSource(_resolve(base, source) if source else "", fmt, watermark)
 
 
-def _triggers(r: _Reader, raw: Any, key: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
+def _triggers(r: Reader, raw: Any, key: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
     """An environment's declared triggers (`mlops-nb schedule sync` makes them schedules)."""
     if raw is None:
         return ()
@@ -303,7 +228,7 @@ def _triggers(r: _Reader, raw: Any, key: tuple[str, ...]) -> tuple[dict[str, Any
     return items
 
 
-def _check_gates(r: _Reader, data_gate: Mapping[str, Any], model_gate: Mapping[str, Any]) -> None:
+def _check_gates(r: Reader, data_gate: Mapping[str, Any], model_gate: Mapping[str, Any]) -> None:
     """Thresholds as the gates read them, each error located at its own key's line."""
     from mlops_nb.gates.data_report import DataThresholds
     from mlops_nb.gates.model import MetricThreshold
@@ -323,7 +248,7 @@ def _check_gates(r: _Reader, data_gate: Mapping[str, Any], model_gate: Mapping[s
             raise r.fail(("gates", "model", str(metric)), message, exc.hint or "") from None
 
 
-def _check_metric(r: _Reader, key: tuple[str, ...], name: str, task: str, slice_column: str | None) -> None:
+def _check_metric(r: Reader, key: tuple[str, ...], name: str, task: str, slice_column: str | None) -> None:
     """`name` must be a metric that evaluation logs: ``test_<metric>``, or per slice of the slice column."""
     from mlops_nb.pipelines.evaluation import METRICS
 
@@ -339,7 +264,7 @@ def _check_metric(r: _Reader, key: tuple[str, ...], name: str, task: str, slice_
     )
 
 
-def _release_order(r: _Reader, raw: Any, environments: Mapping[str, Environment]) -> tuple[str, ...]:
+def _release_order(r: Reader, raw: Any, environments: Mapping[str, Environment]) -> tuple[str, ...]:
     if raw is None:
         return tuple(env for env in ("staging", "prod") if env in environments)
     if not isinstance(raw, list) or any(not isinstance(e, str) or e not in environments for e in raw):
@@ -368,8 +293,8 @@ def load(path: str | Path) -> PipelineSpec:
         ) from exc
     lines: dict[tuple[str, ...], int] = {}
     if node is not None:
-        _line_map(node, (), lines, path)
-    r = _Reader(path, lines)
+        line_map(node, (), lines, path)
+    r = Reader(path, lines)
     top = r.mapping(raw, (), _TOP)
     base = path.parent
 
@@ -458,7 +383,9 @@ def load(path: str | Path) -> PipelineSpec:
     environments: dict[str, Environment] = {}
     for env_name, env_raw in environments_raw.items():
         key = ("environments", str(env_name))
-        env_map = r.mapping(env_raw, key, {"tracking_uri", "experiment", "data", "resources", "triggers"})
+        env_map = r.mapping(
+            env_raw, key, {"tracking_uri", "experiment", "data", "resources", "triggers", "approval"}
+        )
         env_data = r.mapping(env_map.get("data"), (*key, "data"), {"source", "format", "watermark"})
         resources = r.mapping(env_map.get("resources"), (*key, "resources"), {"workers", "cpus", "memory"})
         workers = r.value(resources, (*key, "resources", "workers"), (int,), default=1)
@@ -472,6 +399,7 @@ def load(path: str | Path) -> PipelineSpec:
             _data_source(r, env_data, (*key, "data"), base, required=True) if env_data else None,
             dict(resources),
             _triggers(r, env_map.get("triggers"), (*key, "triggers")),
+            r.value(env_map, (*key, "approval"), (str,), choices=("required", "none")) == "required",
         )
     kernel = r.value(top, ("kernel",), (str,))
     release_order = _release_order(r, top.get("release_order"), environments)

@@ -217,16 +217,24 @@ def _evaluation(runner: Runner, step: StepResult) -> None:
 
 def _model_validation(runner: Runner, step: StepResult) -> None:
     from mlops_nb.gates.model import validate_model
-    from mlops_nb.registry.register import champion_metrics
+    from mlops_nb.registry.promotion import alias_for
+    from mlops_nb.registry.register import champion, champion_metrics
 
     spec, client, run_id = runner.spec, runner.client, step.run_id or ""
-    baseline = champion_metrics(spec.model_name, client=client)
+    alias = alias_for(records.ALIAS_CHAMPION, spec.env)  # the environment's champion, when run in one
+    holder = champion(spec.model_name, alias=alias, client=client)
+    baseline = champion_metrics(spec.model_name, alias=alias, client=client)
     report = validate_model(runner.result.metrics, baseline, spec.model_gate)
     runner.result.reports["model"] = report
     runner.gateway.log_dict(run_id, report.to_dict(), records.ARTIFACT_MODEL_REPORT)
     runner.gateway.log_text(run_id, report.to_table(), records.ARTIFACT_MODEL_REPORT_TEXT)
     runner.gateway.set_tags(run_id, {records.TAG_GATE_PASSED: str(report.passed).lower()})
-    step.details = {"passed": report.passed, "summary": report.summary(), "table": report.to_table()}
+    step.details = {
+        "passed": report.passed,
+        "summary": report.summary(),
+        "table": report.to_table(),
+        records.GATE_CHAMPION: str(holder.version) if holder else records.NO_CHAMPION,
+    }
     if not report.passed:
         raise GateFailedError(
             f"Model gate failed: {report.summary()}",
@@ -245,10 +253,15 @@ def register_result(client: MlflowClient, spec: PipelineSpec, result: PipelineRe
     from mlops_nb.registry.register import register
 
     ingestion = result.step(records.STEP_INGESTION)
+    validation = result.step(records.STEP_MODEL_VALIDATION)
     tags = {
         records.TAG_PIPELINE_RUN: result.run_id,
         records.TAG_PIPELINE_NAME: spec.name,
         records.dataset_digest_tag("ingested"): ingestion.details.get("digest", "") if ingestion else "",
+        # the champion the model gate compared with: promotion scores both again if it has changed since
+        records.gate_tag("model", records.GATE_CHAMPION): validation.details.get(records.GATE_CHAMPION, "")
+        if validation
+        else "",
     }
     version = register(
         result.training_run_id or "",

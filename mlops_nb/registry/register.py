@@ -4,18 +4,15 @@
   `challenger`; it never touches `champion`, and a failure half-way deletes what it made.
 - `champion(name)`, `champion_metrics(name)`, `champion_reference_split(name)`: what the gates compare
   a candidate with.
-- `promote(name, version, reason=..., who=...)` moves an alias and records who, when, why and what it
-  replaced in model version tags, so a rollback is one more `promote`.
+Moving `champion` (gates, approval, rollback, the record of each move) is `registry/promotion.py`'s job.
 """
 
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlops_nb import records, store
@@ -28,7 +25,6 @@ if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
 
 T = TypeVar("T")
-_HISTORY_LIMIT = 50  # promotions kept in a version's history tag
 _SUMMARY_LIMIT = 4000  # characters of a gate summary kept in a tag
 _READY_TIMEOUT = 300.0  # seconds to wait for a registry that creates versions asynchronously
 
@@ -138,9 +134,14 @@ def champion(
 
 
 def champion_metrics(
-    name: str, keys: Iterable[str] | None = None, *, client: MlflowClient | None = None
+    name: str,
+    keys: Iterable[str] | None = None,
+    *,
+    alias: str = records.ALIAS_CHAMPION,
+    client: MlflowClient | None = None,
 ) -> dict[str, float] | None:
-    """The champion's metrics (all, or only `keys` it has), or None when `name` has no champion.
+    """The champion's metrics (all, or only `keys` it has), or None when `name` has no champion
+    (`alias`: an environment's champion, e.g. champion-staging).
 
     Read from the version's training run, then from its pipeline run's evaluation step (the metrics
     per slice) and from the pipeline run itself, whose values win: that is where a pipeline's evaluation
@@ -149,7 +150,7 @@ def champion_metrics(
     from mlops_nb.pipelines.reference import pipeline_step
 
     client = client or store.client()
-    version = champion(name, client=client)
+    version = champion(name, alias=alias, client=client)
     if version is None:
         return None
     metrics: dict[str, float] = {}
@@ -168,7 +169,11 @@ def champion_metrics(
 
 
 def champion_reference_split(
-    name: str, split: str = "train", *, client: MlflowClient | None = None
+    name: str,
+    split: str = "train",
+    *,
+    alias: str = records.ALIAS_CHAMPION,
+    client: MlflowClient | None = None,
 ) -> dict[str, Any] | None:
     """The statistics of the split `split` of the champion's training run, or None without a champion.
 
@@ -177,95 +182,15 @@ def champion_reference_split(
     from mlops_nb.pipelines.reference import split_profile
 
     client = client or store.client()
-    version = champion(name, client=client)
+    version = champion(name, alias=alias, client=client)
     if version is None:
         return None
     if not version.run_id:
         raise NotFoundError(
-            f"{name}@champion (version {version.version}) has no source run, hence no training split.",
+            f"{name}@{alias} (version {version.version}) has no source run, hence no training split.",
             hint="Promote a version registered from a tracked run.",
         )
     return split_profile(version.run_id, split, client=client)
-
-
-def promote(
-    name: str,
-    version: str | int,
-    alias: str = records.ALIAS_CHAMPION,
-    *,
-    reason: str,
-    who: str | None = None,
-    client: MlflowClient | None = None,
-) -> ModelVersion:
-    """Point `alias` of `name` at `version`, recording who, when, why and the version it replaced.
-
-    The tags on the promoted version: `records.promotion_tag(alias, "by"|"at"|"reason"|"previous")`
-    and a JSON list of all its moves (with the gate verdicts it was registered with) under
-    `records.TAG_PROMOTION_HISTORY`; the version that lost the
-    alias gets `promotion_tag(alias, "replaced_by"|"replaced_at")`. Promoting to champion also clears
-    `challenger` if it pointed at the same version. If recording fails, the alias is moved back.
-    """
-    client = client or store.client()
-    if not reason or not reason.strip():
-        raise UsageError(
-            "A promotion needs a reason.", hint="Say why, e.g. reason='beats v3 on test_accuracy'."
-        )
-    number = str(version)
-    target = _get(
-        lambda: client.get_model_version(name, number),
-        f"Version {number} of model {name!r}",
-        "List the versions with `mlflow models` or the registry panel.",
-    )
-    previous = champion(name, alias=alias, client=client)
-    replaced = None if previous is None else str(previous.version)
-    if replaced == str(target.version):
-        raise UsageError(f"Version {number} of {name!r} already holds the alias {alias!r}.")
-    who = who or getpass.getuser()
-    at = datetime.now(UTC).isoformat(timespec="seconds")
-    gates = {  # the gate verdicts the version was registered with
-        key.removeprefix(records.TAG_GATE_PREFIX).removesuffix(".verdict"): value
-        for key, value in (target.tags or {}).items()
-        if key.startswith(records.TAG_GATE_PREFIX) and key.endswith(".verdict")
-    }
-    move = {
-        "alias": alias,
-        "by": who,
-        "at": at,
-        "reason": reason.strip(),
-        "previous": replaced,
-        "gates": gates,
-    }
-    history = json.loads((target.tags or {}).get(records.TAG_PROMOTION_HISTORY, "[]"))
-    tags = {
-        records.promotion_tag(alias, "by"): who,
-        records.promotion_tag(alias, "at"): at,
-        records.promotion_tag(alias, "reason"): move["reason"],
-        records.promotion_tag(alias, "previous"): replaced or "",
-        records.TAG_PROMOTION_HISTORY: json.dumps([*history, move][-_HISTORY_LIMIT:]),
-    }
-    writes = [(target, key, value) for key, value in tags.items()]
-    if previous is not None:
-        writes += [(previous, records.promotion_tag(alias, "replaced_by"), number)]
-        writes += [(previous, records.promotion_tag(alias, "replaced_at"), at)]
-    done: list[tuple[ModelVersion, str]] = []
-    with deferred_signals():  # a signal waits until the move is recorded or undone
-        try:
-            store.retrying(lambda: client.set_registered_model_alias(name, alias, number))
-            for holder, key, value in writes:
-                store.retrying(
-                    lambda h=holder, k=key, v=value: client.set_model_version_tag(name, h.version, k, v)
-                )
-                done.append((holder, key))
-            if alias == records.ALIAS_CHAMPION and records.ALIAS_CHALLENGER in (target.aliases or []):
-                store.retrying(lambda: client.delete_registered_model_alias(name, records.ALIAS_CHALLENGER))
-        except BaseException as exc:
-            _undo_promotion(client, name, alias, replaced, done)
-            if not isinstance(exc, Exception):
-                raise
-            raise StoreError(
-                f"Promoting version {number} of {name!r} to {alias!r} failed and was undone: {exc}"
-            ) from exc
-    return client.get_model_version(name, number)
 
 
 # --- helpers ------------------------------------------------------------------------------------------
@@ -353,23 +278,6 @@ def _link_logged_model(client: MlflowClient, model_id: str, name: str, version: 
     links = json.loads(logged.tags.get(MLFLOW_MODEL_VERSIONS, "[]"))
     links.append({"name": name, "version": version})
     store.retrying(lambda: client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(links)}))
-
-
-def _undo_promotion(
-    client: MlflowClient, name: str, alias: str, replaced: str | None, done: list[tuple[ModelVersion, str]]
-) -> None:
-    """Put the alias and the tags written so far back as they were (best effort)."""
-    with contextlib.suppress(Exception):
-        if replaced is not None:
-            client.set_registered_model_alias(name, alias, replaced)
-        else:
-            client.delete_registered_model_alias(name, alias)
-    for holder, key in done:
-        with contextlib.suppress(Exception):
-            if key in (holder.tags or {}):
-                client.set_model_version_tag(name, holder.version, key, holder.tags[key])
-            else:
-                client.delete_model_version_tag(name, holder.version, key)
 
 
 def _undo(

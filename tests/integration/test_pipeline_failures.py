@@ -114,12 +114,12 @@ def test_a_dropped_column_fails_the_data_gate(project: Project) -> None:
 
 
 def test_a_candidate_worse_than_the_champion_is_not_registered(project: Project) -> None:
-    from mlops_nb.registry.register import promote
+    from mlops_nb.registry.promotion import promote
 
     gate = {"test_accuracy": {"threshold": 0.3, "min_absolute_change": 0.001, "greater_is_better": True}}
     project.write_pipeline(gates={"model": gate})
     first = run.run(project.pipeline, run.RunOptions(progress=False))
-    promote(MODEL_NAME, first.model_version or "", reason="first model")
+    promote(MODEL_NAME, first.model_version or "", force=True, reason="first model")
     project.client.set_registered_model_alias(MODEL_NAME, "challenger", "1")
     aliases = dict(project.client.get_registered_model(MODEL_NAME).aliases)
     assert aliases == {"champion": 1, "challenger": 1}
@@ -193,12 +193,12 @@ def test_sigterm_marks_the_step_and_the_pipeline_run_killed(project: Project) ->
 
 
 def test_a_relative_gate_on_a_slice_metric_compares_with_the_champions_slice(project: Project) -> None:
-    from mlops_nb.registry.register import promote
+    from mlops_nb.registry.promotion import promote
 
     gate = {"test_accuracy.segment.1": {"min_relative_change": 0.0, "greater_is_better": True}}
     project.write_pipeline(gates={"model": gate})
     first = run.run(project.pipeline, run.RunOptions(progress=False))
-    promote(MODEL_NAME, first.model_version or "", reason="first model")
+    promote(MODEL_NAME, first.model_version or "", force=True, reason="first model")
     second = run.run(project.pipeline, run.RunOptions(progress=False))  # the same model again: no worse
     check = project.artifact_json(
         project.steps(second.run_id)["model_validation"].info.run_id, records.ARTIFACT_MODEL_REPORT

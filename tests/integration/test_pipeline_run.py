@@ -79,7 +79,7 @@ def test_environment_selects_its_experiment(project: Project) -> None:
 
 
 def test_columns_the_notebook_leaves_out_of_its_split_are_not_new_to_the_data_gate(project: Project) -> None:
-    from mlops_nb.registry.register import promote
+    from mlops_nb.registry.promotion import promote
 
     features = "[['x1', 'x2', 'x3', 'x4']]"
     notebook = nbformat.read(project.notebook, as_version=4)
@@ -91,7 +91,7 @@ def test_columns_the_notebook_leaves_out_of_its_split_are_not_new_to_the_data_ga
 
     first = run.run(project.pipeline, run.RunOptions(progress=False))
     second = run.run(project.pipeline, run.RunOptions(progress=False))  # against the previous run
-    promote(MODEL_NAME, first.model_version or "", reason="first model")
+    promote(MODEL_NAME, first.model_version or "", force=True, reason="first model")
     third = run.run(project.pipeline, run.RunOptions(progress=False))  # against the champion
     for result, origin in ((second, first.run_id), (third, "@champion")):
         gate = project.steps(result.run_id)["data_validation"]

@@ -22,11 +22,11 @@ from mlops_nb.exceptions import NotFoundError, StoreError, UsageError
 from mlops_nb.gates.data import validate_data
 from mlops_nb.gates.model import validate_model
 from mlops_nb.pipelines.reference import split_profile
+from mlops_nb.registry.promotion import promote
 from mlops_nb.registry.register import (
     champion,
     champion_metrics,
     champion_reference_split,
-    promote,
     register,
 )
 
@@ -129,12 +129,8 @@ def test_promotion_records_who_when_why_and_feeds_the_gates(model):
     registered = register(first, first_uri, model, gates=gates)
     assert registered.tags[records.gate_tag("model")] == "passed"
     assert registered.tags[records.gate_tag("data", "summary")].startswith("Data validation passed")
-    promoted = promote(model, 1, reason="first model", who="ana")
-    assert promoted.aliases == [records.ALIAS_CHAMPION]  # the challenger slot is freed
-    assert promoted.tags[records.promotion_tag("champion", "by")] == "ana"
-    assert promoted.tags[records.promotion_tag("champion", "reason")] == "first model"
-    assert promoted.tags[records.promotion_tag("champion", "previous")] == ""
-    assert promoted.tags[records.promotion_tag("champion", "at")].endswith("+00:00")
+    promote(model, 1, force=True, reason="first model", actor="ana")  # a plain run: no pipeline gates
+    assert client.get_model_version(model, "1").aliases == [records.ALIAS_CHAMPION]  # challenger freed
     assert str(champion(model).version) == "1"
     assert champion_metrics(model) == {"test_accuracy": 0.95}  # the pipeline run's value wins
     assert champion_metrics(model, ["test_accuracy", "f1"]) == {"test_accuracy": 0.95}
@@ -146,29 +142,8 @@ def test_promotion_records_who_when_why_and_feeds_the_gates(model):
     second, second_uri = train_run(accuracy=0.97)
     register(second, second_uri, model)
     assert str(champion(model).version) == "1"  # registering never touches the champion
-    promote(model, "2", reason="better accuracy", who="bo")
+    promote(model, "2", force=True, reason="better accuracy", actor="bo")
     assert str(champion(model).version) == "2"
-    old = client.get_model_version(model, "1")
-    assert old.tags[records.promotion_tag("champion", "replaced_by")] == "2"
-    assert client.get_model_version(model, "2").tags[records.promotion_tag("champion", "previous")] == "1"
-
-    rolled_back = promote(model, "1", reason="rollback: v2 drifts in production", who="ana")
-    history = json.loads(rolled_back.tags[records.TAG_PROMOTION_HISTORY])
-    assert [(move["by"], move["previous"]) for move in history] == [("ana", None), ("ana", "2")]
-    assert history[0]["gates"] == {"data": "passed", "model": "passed"}
-    assert str(champion(model).version) == "1"
-
-
-def test_promotion_mistakes_are_usage_errors(model):
-    run_id, model_uri = train_run(accuracy=0.9)
-    register(run_id, model_uri, model)
-    with pytest.raises(UsageError, match="needs a reason"):
-        promote(model, 1, reason=" ")
-    with pytest.raises(NotFoundError, match=r"Version 9 of model '\w+' does not exist"):
-        promote(model, 9, reason="x")
-    promote(model, 1, reason="x")
-    with pytest.raises(UsageError, match="already holds the alias 'champion'"):
-        promote(model, 1, reason="again")
 
 
 def test_register_refuses_wrong_inputs(model):
@@ -220,19 +195,6 @@ def test_failed_aliasing_rolls_the_registration_back(model):
     assert str(client.get_registered_model(model).aliases[records.ALIAS_CHALLENGER]) == "1"
 
 
-def test_failed_promotion_record_moves_the_alias_back(model):
-    client = store.client()
-    for accuracy in (0.9, 0.95):
-        run_id, model_uri = train_run(accuracy=accuracy)
-        register(run_id, model_uri, model)
-    promote(model, 1, reason="first")
-    with failing_writes("model_version_tags"), pytest.raises(StoreError, match="undone"):
-        promote(model, 2, reason="second")
-    assert str(champion(model).version) == "1"
-    assert str(client.get_registered_model(model).aliases[records.ALIAS_CHALLENGER]) == "2"
-    assert records.promotion_tag("champion", "by") not in client.get_model_version(model, "2").tags
-
-
 def test_reference_split_is_found_by_context(model):
     client = store.client()
     frame = pd.DataFrame({"x": [1.0, 2.0, 3.0]})
@@ -245,7 +207,7 @@ def test_reference_split_is_found_by_context(model):
         estimator = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
         info = mlflow.sklearn.log_model(estimator, name="model", pip_requirements=REQUIREMENTS)
     register(run.info.run_id, info.model_uri, model)
-    promote(model, 1, reason="x")
+    promote(model, 1, force=True, reason="x")
     assert champion_reference_split(model)["name"] == "fit"
     with pytest.raises(NotFoundError, match=r"recorded no split 'test' \(splits: fit\)"):
         champion_reference_split(model, "test")
@@ -317,25 +279,6 @@ def test_an_interruption_between_registration_writes_leaves_no_half_made_version
             register(second, second_uri, model, client=Interrupting(n, error))
         assert _complete_or_absent(model, lineage) == ["1"]
         assert str(store.client().get_registered_model(model).aliases[records.ALIAS_CHALLENGER]) == "1"
-
-
-@pytest.mark.parametrize("error", [KeyboardInterrupt, SystemExit])
-def test_an_interruption_between_promotion_writes_moves_the_alias_back(model, error):
-    client = store.client()
-    for accuracy in (0.9, 0.95):
-        run_id, model_uri = train_run(accuracy=accuracy)
-        register(run_id, model_uri, model)
-    promote(model, 1, reason="first")
-    before = {v: client.get_model_version(model, v).tags for v in ("1", "2")}
-    writes = 1 + 5 + 2 + 1  # the alias, five tags on 2, two on 1, challenger cleared
-    for n in range(1, writes + 1):
-        with pytest.raises(error):
-            promote(model, 2, reason="second", client=Interrupting(n, error))
-        aliases = {alias: str(v) for alias, v in client.get_registered_model(model).aliases.items()}
-        assert aliases == {records.ALIAS_CHAMPION: "1", records.ALIAS_CHALLENGER: "2"}, n
-        assert {v: client.get_model_version(model, v).tags for v in ("1", "2")} == before, n
-    promote(model, 2, reason="second", client=Interrupting(writes + 1, error))
-    assert str(champion(model).version) == "2"
 
 
 _REGISTER_AND_HOLD = """
