@@ -48,6 +48,7 @@ def register(
     version (and the registered model, if this call created it) is deleted and a StoreError raised.
     """
     client = client or store.client()
+    gateway = store.Writer(client)
     run = _get(lambda: client.get_run(run_id), f"Run {run_id!r}", "Pass the id of a tracked run.")
     source, model_id = _resolve_model(client, run, model_uri)
     version_tags = {
@@ -60,26 +61,24 @@ def register(
     challenger: ModelVersion | None = None
     with deferred_signals():  # a signal waits until the version is complete or rolled back
         try:
-            created_model = _ensure_registered_model(client, name)
+            created_model = gateway.create_registered_model(name)
             challenger = (
                 None if created_model else champion(name, alias=records.ALIAS_CHALLENGER, client=client)
             )
-            version = store.retrying(
-                lambda: client.create_model_version(
-                    name, source, run_id=run_id, tags=version_tags, model_id=model_id, await_creation_for=0
-                )
+            version = gateway.create_model_version(
+                name, source, run_id, tags=version_tags, model_id=model_id, await_creation_for=0
             )
             version = _wait_ready(client, version)
-            store.retrying(
-                lambda: client.set_registered_model_alias(name, records.ALIAS_CHALLENGER, version.version)
-            )
+            gateway.set_alias(name, records.ALIAS_CHALLENGER, version.version)
             if model_id:
                 _link_logged_model(client, model_id, name, version.version)
             return client.get_model_version(name, version.version)
         except BaseException as exc:
-            _undo(client, name, version, created_model, challenger)
-            if isinstance(exc, MlopsError) or not isinstance(exc, Exception):
-                raise
+            _undo(gateway, name, version, created_model, challenger)
+            if not isinstance(exc, Exception) or (
+                isinstance(exc, MlopsError) and not isinstance(exc, StoreError)
+            ):
+                raise  # an interruption, or a mistake of the caller's that says what to do
             made = f"version {version.version} of " if version is not None else "a version of "
             raise StoreError(
                 f"Registering {made}model {name!r} failed and was rolled back: {exc}",
@@ -245,19 +244,6 @@ def _resolve_model(client: MlflowClient, run: Run, model_uri: str) -> tuple[str,
     )
 
 
-def _ensure_registered_model(client: MlflowClient, name: str) -> bool:
-    """Create the registered model if needed; True when this call created it."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        store.retrying(lambda: client.create_registered_model(name))
-        return True
-    except MlflowException as exc:
-        if exc.error_code == "RESOURCE_ALREADY_EXISTS":
-            return False
-        raise StoreError(f"Could not create registered model {name!r}: {exc}") from exc
-
-
 def _wait_ready(client: MlflowClient, version: ModelVersion) -> ModelVersion:
     deadline = time.monotonic() + _READY_TIMEOUT
     while version.status == "PENDING_REGISTRATION" and time.monotonic() < deadline:
@@ -277,11 +263,11 @@ def _link_logged_model(client: MlflowClient, model_id: str, name: str, version: 
     logged = client.get_logged_model(model_id)
     links = json.loads(logged.tags.get(MLFLOW_MODEL_VERSIONS, "[]"))
     links.append({"name": name, "version": version})
-    store.retrying(lambda: client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(links)}))
+    store.Writer(client).set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(links)})
 
 
 def _undo(
-    client: MlflowClient,
+    gateway: store.Writer,
     name: str,
     version: ModelVersion | None,
     created_model: bool,
@@ -291,8 +277,8 @@ def _undo(
     original error is what matters)."""
     with contextlib.suppress(Exception):
         if version is not None:
-            client.delete_model_version(name, version.version)
+            gateway.delete_model_version(name, version.version)
         if challenger is not None:
-            client.set_registered_model_alias(name, records.ALIAS_CHALLENGER, challenger.version)
-        if created_model and not client.search_model_versions(f"name = '{name}'", max_results=1):
-            client.delete_registered_model(name)
+            gateway.set_alias(name, records.ALIAS_CHALLENGER, challenger.version)
+        if created_model and not gateway.client.search_model_versions(f"name = '{name}'", max_results=1):
+            gateway.delete_registered_model(name)
