@@ -103,7 +103,7 @@ def test_a_pipeline_model_reproduces_exactly_from_its_source_and_links_both_ways
     training = reference.pipeline_step(report["run_id"], records.STEP_TRAINING, client=client)
     assert training.data.tags[records.SOURCE_GIT_COMMIT] == trained.commit
     assert training.data.tags[records.TAG_NOTEBOOK_HASH] == version.tags[records.TAG_NOTEBOOK_HASH]
-    assert [v.version for v in client.search_model_versions(f"name = '{MODEL_NAME}'")] == [trained.version]
+    assert [str(v.version) for v in client.search_model_versions(f"name = '{MODEL_NAME}'")] == [trained.version]
     previous = reference.previous_runs(client, original.info.experiment_id, "fixture", 5)
     assert [r.info.run_id for r in previous] == [trained.run_id]
 
