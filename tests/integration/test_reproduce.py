@@ -18,6 +18,7 @@ from mlops_nb import cli, records, store
 from mlops_nb.exceptions import ReproductionRefusedError
 from mlops_nb.pipelines import reference, run
 from mlops_nb.pipelines.reproduce import ReproduceOptions, reproduce
+from mlops_nb.registry import audit
 from mlops_nb.registry.register import register
 from tests.integration.pipeline_project import MODEL_NAME, NOTEBOOK, Project, make_data
 
@@ -75,7 +76,7 @@ def _reproduce_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int,
 
 
 def test_a_pipeline_model_reproduces_exactly_from_its_source_and_links_both_ways(
-    trained: Trained, capsys
+    trained: Trained, tmp_path: Path, capsys
 ) -> None:
     client = store.client()
     code, report, err = _reproduce_cli(capsys, MODEL_NAME, "--version", trained.version, "--data", "source")
@@ -103,9 +104,16 @@ def test_a_pipeline_model_reproduces_exactly_from_its_source_and_links_both_ways
     training = reference.pipeline_step(report["run_id"], records.STEP_TRAINING, client=client)
     assert training.data.tags[records.SOURCE_GIT_COMMIT] == trained.commit
     assert training.data.tags[records.TAG_NOTEBOOK_HASH] == version.tags[records.TAG_NOTEBOOK_HASH]
-    assert [str(v.version) for v in client.search_model_versions(f"name = '{MODEL_NAME}'")] == [trained.version]
+    assert [str(v.version) for v in client.search_model_versions(f"name = '{MODEL_NAME}'")] == [
+        trained.version
+    ]
     previous = reference.previous_runs(client, original.info.experiment_id, "fixture", 5)
     assert [r.info.run_id for r in previous] == [trained.run_id]
+    page = audit.write_report(MODEL_NAME, trained.version, tmp_path / "audit.html").read_text(
+        encoding="utf-8"
+    )
+    section = page.split("<h2>Reproduction</h2>")[1].split("<h2>")[0]
+    assert report["run_id"] in section and ">reproduced<" in section and "test_accuracy" in section
 
 
 def test_a_changed_value_in_the_source_is_refused_and_the_snapshot_still_reproduces(
