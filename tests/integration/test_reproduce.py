@@ -122,7 +122,7 @@ def test_a_changed_value_in_the_source_is_refused_and_the_snapshot_still_reprodu
     data = trained.project.data
     kept = data.read_bytes()
     frame = pd.read_csv(data)
-    before = frame.loc[7, "x1"]
+    before = float(frame.loc[7, "x1"])
     frame.loc[7, "x1"] = 9.5
     frame.to_csv(data, index=False)
     try:
