@@ -109,6 +109,7 @@ def test_a_pipeline_model_reproduces_exactly_from_its_source_and_links_both_ways
     ]
     previous = reference.previous_runs(client, original.info.experiment_id, "fixture", 5)
     assert [r.info.run_id for r in previous] == [trained.run_id]
+    assert git(trained.project.root, "worktree", "list").count("\n") == 0  # the temporary worktree is gone
     page = audit.write_report(MODEL_NAME, trained.version, tmp_path / "audit.html").read_text(
         encoding="utf-8"
     )
