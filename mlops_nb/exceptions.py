@@ -116,3 +116,10 @@ class PromotionRefusedError(MlopsError):
     def __init__(self, message: str, *, gates: list | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.gates = list(gates or [])
+
+
+class ReproductionRefusedError(MlopsError):
+    """A reproduction was refused before it ran: its data source changed since the record, or (with
+    --strict-env) its environment differs from the recorded one."""
+
+    status = 409

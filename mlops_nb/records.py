@@ -203,3 +203,27 @@ TAG_RELEASE_FORCED = "mlops_nb.release.forced_reason"  # why the release order w
 TAG_RELEASE_ROLLED_BACK = "mlops_nb.release.rolled_back"  # JSON {by, at, reason, to} once rolled back
 ARTIFACT_RELEASE_PIPELINE_DIR = "release/pipeline"  # the pipeline file as released
 ARTIFACT_RELEASE_NOTEBOOK_DIR = "release/notebook"  # the notebook as released
+
+
+# Datasets (mlops_nb.datasets): the dataset version a run read, on its ingestion step and pipeline run.
+TAG_DATASET_NAME = "mlops_nb.dataset.name"
+TAG_DATASET_VERSION = "mlops_nb.dataset.version"
+
+# Reproductions (mlops_nb.pipelines.reproduce): a pipeline run re-run from its record. The reproduction is a pipeline
+# run of kind PIPELINE_KIND_REPRODUCTION (so it is never "the previous run" of its pipeline), linked both ways.
+PIPELINE_KIND_REPRODUCTION = "reproduction"
+TAG_REPRODUCTION_OF = "mlops_nb.reproduction.of"  # on a reproduction run: the pipeline run it reproduces
+TAG_REPRODUCED_BY = "mlops_nb.reproduction.by"  # on the reproduced pipeline run: its latest reproduction run
+TAG_REPRODUCTION_DATA = "mlops_nb.reproduction.data"  # where its data came from: dataset, snapshot or source
+TAG_REPRODUCE_VERDICT = (
+    "mlops_nb.reproduction.verdict"  # one of the VERDICT_ values, on both runs and the version
+)
+TAG_REPRODUCE_RUN = "mlops_nb.reproduction.run_id"  # on a model version: its latest reproduction run
+TAG_REPRODUCE_AT = "mlops_nb.reproduction.at"  # on a model version: when (ISO 8601 UTC)
+TAG_REPRODUCE_SUMMARY = "mlops_nb.reproduction.summary"  # on a model version: the verdict's reason
+VERDICT_REPRODUCED = "reproduced"  # every recorded metric matched within the tolerance
+VERDICT_DIFFERS = "differs"  # a metric differs by more than the tolerance, or is missing
+VERDICT_FAILED = "failed"  # the reproduction's pipeline run failed
+ARTIFACT_REPRODUCTION = (
+    "reproduction/report.json"  # on a reproduction run: record, data, environment, metrics
+)

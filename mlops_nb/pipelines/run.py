@@ -39,6 +39,8 @@ from mlops_nb.pipelines.warm import WarmKernels, preload_modules
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+    from mlops_nb.pipelines.recorded_data import DataSnapshot
+
 
 @dataclass
 class RunOptions:
@@ -57,6 +59,9 @@ class RunOptions:
     fixed_watermark: bool = False
     watermark_after: str | None = None
     cancel: Cancellation | None = None  # a sweep point's: stops the run from another thread
+    # A reproduction's: the train and test rows an earlier ingestion kept, ingested instead of the data source.
+    snapshot: DataSnapshot | None = None
+    enforce_gates: bool = True  # False: a failed gate is recorded but does not stop the run (a reproduction)
 
 
 def _settings_for(spec: spec_mod.PipelineSpec) -> config.Settings:

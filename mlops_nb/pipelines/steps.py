@@ -49,20 +49,25 @@ def _ingestion(runner: Runner, step: StepResult) -> None:
     from mlops_nb.capture import profile as capture_profile
 
     spec, client = runner.spec, runner.client
-    data = spec.data
-    if not data.watermark:
-        after = None
-    elif runner.options.fixed_watermark:
-        after = runner.options.watermark_after
+    data, snapshot = spec.data, runner.options.snapshot
+    if snapshot is not None:  # a reproduction: the rows an earlier ingestion kept, as it split them
+        after = snapshot.watermark_after
+        ingested = snapshot.ingest(runner.workdir / "data")
     else:
-        after = reference.last_watermark(client, runner.experiment_id, spec.name)
-    ingested = source_mod.ingest(data, spec.test_split, spec.target, runner.workdir / "data", after=after)
+        if not data.watermark:
+            after = None
+        elif runner.options.fixed_watermark:
+            after = runner.options.watermark_after
+        else:
+            after = reference.last_watermark(client, runner.experiment_id, spec.name)
+        ingested = source_mod.ingest(data, spec.test_split, spec.target, runner.workdir / "data", after=after)
+    source = snapshot.source if snapshot is not None else data.source
     profile = capture_profile.profile(
         ingested.data, name="ingested", context="training", digest=ingested.digest
     )
     run_id = step.run_id or ""
     tags = {
-        records.TAG_DATA_SOURCE: data.source,
+        records.TAG_DATA_SOURCE: source,
         records.TAG_DATA_DIGEST: ingested.digest,
         records.TAG_DATA_ROWS: str(len(ingested.data)),
     }
@@ -70,7 +75,7 @@ def _ingestion(runner: Runner, step: StepResult) -> None:
         tags[records.TAG_DATA_WATERMARK] = str(ingested.watermark)
     runner.gateway.set_tags(run_id, tags)
     runner.gateway.set_tags(runner.result.run_id, tags)
-    _log_dataset(runner.gateway, spec, run_id, ingested, profile)
+    _log_dataset(runner.gateway, run_id, ingested, profile, name=spec.name, source=source)
     runner.gateway.log_dict(run_id, profile, records.ARTIFACT_INGESTED_PROFILE)
     runner.gateway.log_artifact(run_id, ingested.train_path, records.ARTIFACT_INGESTED_DIR)
     runner.gateway.log_artifact(run_id, ingested.test_path, records.ARTIFACT_INGESTED_DIR)
@@ -90,20 +95,22 @@ def _ingestion(runner: Runner, step: StepResult) -> None:
 
 def _log_dataset(
     gateway: store.Writer,
-    spec: PipelineSpec,
     run_id: str,
     ingested: source_mod.Ingested,
     profile: dict[str, Any],
+    *,
+    name: str,
+    source: str,
 ) -> None:
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
     from mlops_nb.capture import profile as capture_profile
 
     dataset = Dataset(
-        name=f"{spec.name}-ingested",
+        name=f"{name}-ingested",
         digest=ingested.digest,
         source_type="local",
-        source=json.dumps({"uri": spec.data.source}),
+        source=json.dumps({"uri": source}),
         schema=json.dumps(capture_profile.mlflow_schema(ingested.data)),
         profile=json.dumps({"num_rows": profile["num_rows"], "num_columns": profile["num_columns"]}),
     )
@@ -132,7 +139,7 @@ def _data_validation(runner: Runner, step: StepResult) -> None:
     runner.gateway.log_text(run_id, report.to_table(), records.ARTIFACT_DATA_REPORT_TEXT)
     runner.gateway.set_tags(run_id, {records.TAG_GATE_PASSED: str(report.passed).lower()})
     step.details = {"passed": report.passed, "reference": origin, "summary": report.summary()}
-    if not report.passed:
+    if not report.passed and runner.options.enforce_gates:
         raise GateFailedError(
             f"Data gate failed against {origin}: {report.summary()}",
             hint="See the gates/data.json artifact; fix the data or the thresholds (gates.data).",
@@ -235,7 +242,7 @@ def _model_validation(runner: Runner, step: StepResult) -> None:
         "table": report.to_table(),
         records.GATE_CHAMPION: str(holder.version) if holder else records.NO_CHAMPION,
     }
-    if not report.passed:
+    if not report.passed and runner.options.enforce_gates:
         raise GateFailedError(
             f"Model gate failed: {report.summary()}",
             hint="See the gates/model.json artifact; the registry was not changed.",

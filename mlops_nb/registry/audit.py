@@ -1,8 +1,9 @@
 """The audit report of a model version: one self-contained HTML page a reviewer reads before approving.
 
 Sections: lineage (release, notebook hash, commit, parameters, data digests with their statistics), the gate
-tables (at registration, in the pipeline run, and the promotion gates now), evaluation per slice, every
-promotion, request, approval and rollback with who, when and why, and deployments (none recorded yet).
+tables (at registration, in the pipeline run, and the promotion gates now), evaluation per slice, the last
+reproduction (`mlops-nb reproduce`: verdict, recorded vs reproduced metrics), every promotion, request, approval
+and rollback with who, when and why, and deployments (none recorded yet).
 Every value is escaped. The report is attached to the version's pipeline run (else its training run) under
 `records.ARTIFACT_AUDIT_DIR`, and the version's tag `records.TAG_AUDIT_REPORT` says where.
 """
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
-SECTIONS = ("Lineage", "Gates", "Evaluation per slice", "Promotions", "Deployments")
+SECTIONS = ("Lineage", "Gates", "Evaluation per slice", "Reproduction", "Promotions", "Deployments")
 _STYLE = (
     "body{font-family:sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse;margin:.5em 0 1.5em}"
     "td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}th{background:#f3f3f3}"
@@ -82,6 +83,8 @@ def _page(client: MlflowClient, version: ModelVersion) -> str:
         *_gates(client, version),
         "<h2>Evaluation per slice</h2>",
         *_evaluation(client, version),
+        "<h2>Reproduction</h2>",
+        *_reproduction(client, version),
         "<h2>Promotions</h2>",
         _table(
             ("time", "action", "alias", "version", "actor", "reason", "forced", "previous version"),
@@ -228,6 +231,52 @@ def _evaluation(client: MlflowClient, version: ModelVersion) -> list[str]:
         for value, scores in (result.get("slices") or {}).items()
     ]
     return [_table(("slice", "rows", *metrics), rows)]
+
+
+def _reproduction(client: MlflowClient, version: ModelVersion) -> list[str]:
+    """The version's last reproduction: its verdict and the recorded vs reproduced metrics."""
+    from mlops_nb.pipelines.reference import load_json
+
+    tags = version.tags or {}
+    run_id = tags.get(records.TAG_REPRODUCE_RUN)
+    if not run_id:
+        return [
+            f"<p>Not reproduced yet (mlops-nb reproduce {_e(version.name)} --version {_e(version.version)}).</p>"
+        ]
+    out = [
+        _table(
+            ("what", "value"),
+            [
+                ("verdict", tags.get(records.TAG_REPRODUCE_VERDICT)),
+                ("reason", tags.get(records.TAG_REPRODUCE_SUMMARY)),
+                ("when", tags.get(records.TAG_REPRODUCE_AT)),
+                ("reproduction run", run_id),
+            ],
+        )
+    ]
+    report = None
+    with contextlib.suppress(Exception):
+        report = load_json(client, run_id, records.ARTIFACT_REPRODUCTION)
+    if report:
+        out.append(
+            f"<p>Data: {_e((report.get('data') or {}).get('origin'))}; tolerance {_e(report.get('tolerance'))}.</p>"
+        )
+        out.append(
+            _table(
+                ("metric", "recorded", "reproduced", "difference", "match"),
+                [
+                    (
+                        m.get("metric"),
+                        m.get("recorded"),
+                        m.get("reproduced"),
+                        m.get("difference"),
+                        m.get("match"),
+                    )
+                    for m in report.get("metrics") or []
+                ],
+            )
+        )
+    return out
 
 
 def _step(client: MlflowClient, pipeline_run: str | None, step: str) -> Any:
