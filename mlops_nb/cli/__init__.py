@@ -18,7 +18,7 @@ from typing import Any
 
 from mlops_nb.exceptions import MlopsError, PipelineFailedError
 
-AREAS: tuple[str, ...] = ("release", "schedule")  # modules of this package that add sub-commands
+AREAS: tuple[str, ...] = ("data", "release", "schedule")  # modules of this package that add sub-commands
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
