@@ -12,6 +12,7 @@ from mlops_nb import records
 from mlops_nb.datasets import dvc
 from mlops_nb.datasets.repository import DatasetVersion, get
 from mlops_nb.exceptions import NotFoundError
+from mlops_nb.pipelines.datasource import DATASET_PREFIX
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,7 +69,7 @@ def dataset_input(dv: DatasetVersion, rows: pd.DataFrame | None = None) -> Datas
 
     from mlops_nb.capture import profile as capture_profile
 
-    source = {"uri": f"dataset:{dv.ref}", "dataset": dv.name, "version": dv.version}
+    source = {"uri": f"{DATASET_PREFIX}{dv.ref}", "dataset": dv.name, "version": dv.version}
     if dv.dvc:
         source["dvc"] = dv.dvc
     dataset = Dataset(

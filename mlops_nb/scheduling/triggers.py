@@ -176,9 +176,10 @@ def observe(trigger: Trigger, previous: dict[str, Any] | None = None) -> dict[st
         from mlops_nb import datasets
 
         found = datasets.versions(trigger.settings["dataset"])
-        latest = found[-1] if found else None
-        files = {latest.ref: [latest.version]} if latest else {}
-        return {"files": files, "rows": latest.rows if latest else 0, "fingerprint": latest and latest.digest}
+        if not found:
+            return {"files": {}, "rows": 0, "fingerprint": None}
+        latest = found[-1]
+        return {"files": {latest.ref: [latest.version]}, "rows": latest.rows, "fingerprint": latest.digest}
     source = DataSource(trigger.settings["source"], trigger.settings.get("format", "auto"))
     try:
         files = source.files()
