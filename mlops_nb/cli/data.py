@@ -6,8 +6,6 @@ import argparse
 import json
 from typing import Any
 
-from mlops_nb.exceptions import UsageError
-
 
 def _print(args: argparse.Namespace, payload: object, text: str) -> None:
     print(json.dumps(payload, indent=2, default=str) if args.json else text)
@@ -63,12 +61,8 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     from mlops_nb import datasets
     from mlops_nb.datasets import diff, repository
 
-    old, new = (repository.parse_ref(ref) for ref in (args.old, args.new))
-    if old[1] is None or new[1] is None:
-        raise UsageError(
-            "Name both versions: `mlops-nb data diff NAME@A NAME@B`.", hint="E.g. iris@1 iris@2."
-        )
-    found = diff.between(datasets.get(*old), datasets.get(*new))
+    old, new = (datasets.get(*repository.parse_ref(ref)) for ref in (args.old, args.new))
+    found = diff.between(old, new)
     table = found.pop("drift_table")
     columns = found["columns"]
     changed = "?" if found["changed"] is None else found["changed"]
@@ -112,8 +106,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_show)
 
     p = actions.add_parser("diff", help="rows added/removed/changed, schema changes and drift")
-    p.add_argument("old", metavar="NAME@A")
-    p.add_argument("new", metavar="NAME@B")
+    p.add_argument("old", metavar="NAME@A", help="the older version")
+    p.add_argument("new", metavar="NAME@B", help="the newer version (NAME alone: the latest)")
     p.set_defaults(func=_cmd_diff)
 
     p = actions.add_parser("prune", help="delete snapshots no dataset or model version needs")

@@ -149,7 +149,7 @@ def cron(expression: str, tz: str | None) -> Trigger:
 
 
 def data(source: DataSource, min_rows: int | None) -> Trigger:
-    """A data trigger on a pipeline's (environment's) source glob."""
+    """A data trigger on a pipeline's (environment's) source glob, or on its dataset's versions."""
     if min_rows is not None and min_rows < 1:
         raise UsageError(f"--min-rows {min_rows} must be at least 1.")
     settings = {"source": source.source, "format": source.format, "min_rows": min_rows}
