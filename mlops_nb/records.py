@@ -205,9 +205,25 @@ ARTIFACT_RELEASE_PIPELINE_DIR = "release/pipeline"  # the pipeline file as relea
 ARTIFACT_RELEASE_NOTEBOOK_DIR = "release/notebook"  # the notebook as released
 
 
-# Datasets (mlops_nb.datasets): the dataset version a run read, on its ingestion step and pipeline run.
+# Datasets (mlops_nb.datasets): one run per version of a named dataset, in experiment DATASET_EXPERIMENT.
+# A run that read a dataset (a pipeline run and its ingestion step, or a notebook run that called
+# datasets.load) carries TAG_DATASET_NAME and TAG_DATASET_VERSION too, plus an MLflow dataset input whose
+# digest is the version's.
+DATASET_EXPERIMENT = "mlops-nb-datasets"
 TAG_DATASET_NAME = "mlops_nb.dataset.name"
-TAG_DATASET_VERSION = "mlops_nb.dataset.version"
+TAG_DATASET_VERSION = "mlops_nb.dataset.version"  # 1, 2, ... per name
+TAG_DATASET_DIGEST = "mlops_nb.dataset.digest"  # the capture fingerprint of the version's rows
+TAG_DATASET_ROWS = "mlops_nb.dataset.rows"
+TAG_DATASET_COLUMNS = "mlops_nb.dataset.columns"  # JSON list
+TAG_DATASET_SOURCE = "mlops_nb.dataset.source"  # the file or glob it was added from
+TAG_DATASET_CREATED = "mlops_nb.dataset.created"  # ISO 8601 UTC
+TAG_DATASET_AUTHOR = "mlops_nb.dataset.author"
+TAG_DATASET_KEY = "mlops_nb.dataset.key"  # JSON list of key columns (may be empty)
+TAG_DATASET_DESCRIPTION = "mlops_nb.dataset.description"
+TAG_DATASET_SNAPSHOT = "mlops_nb.dataset.snapshot"  # path of the Parquet snapshot, relative to the store
+TAG_DATASET_DVC = "mlops_nb.dataset.dvc"  # JSON {repo, path, md5, rev} when DVC keeps the data
+ARTIFACT_DATASET_PROFILE = "dataset/profile.json"  # schema + statistics (split format, capture/profile.py)
+DATASET_INPUT_CONTEXT = "source"  # the mlflow.data.context of a dataset version read as a run's input
 
 # Reproductions (mlops_nb.pipelines.reproduce): a pipeline run re-run from its record. The reproduction is a pipeline
 # run of kind PIPELINE_KIND_REPRODUCTION (so it is never "the previous run" of its pipeline), linked both ways.

@@ -18,7 +18,13 @@ from typing import Any
 
 from mlops_nb.exceptions import MlopsError, PipelineFailedError
 
-AREAS: tuple[str, ...] = ("release", "schedule", "registry", "reproduce")  # modules that add sub-commands
+AREAS: tuple[str, ...] = (
+    "data",
+    "release",
+    "schedule",
+    "registry",
+    "reproduce",
+)  # modules that add sub-commands
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ notebook never saw. Every point of a sweep therefore gets the same test rows, so
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,7 @@ class Ingested:
     rows_read: int
     watermark: Any  # the new maximum of the watermark column (None without one)
     digest: str
+    dataset: Any = None  # the mlops_nb.datasets.DatasetVersion read, for a `data.dataset` source
 
 
 def _read(path: Path, fmt: str) -> pd.DataFrame:
@@ -60,8 +61,14 @@ def read(source: DataSource, *, after: Any = None) -> tuple[pd.DataFrame, list[P
     """All rows of the source's files; with a watermark column, only rows strictly after `after`."""
     import pandas as pd
 
-    files = source.files()
-    frame = pd.concat([_read(path, source.format) for path in files], ignore_index=True)
+    if source.dataset:  # a version of a registered dataset
+        from mlops_nb import datasets
+
+        version = datasets.get(source.dataset, source.version)
+        frame, files = datasets.frame(version), [version.snapshot or Path(version.source)]
+    else:
+        files = source.files()
+        frame = pd.concat([_read(path, source.format) for path in files], ignore_index=True)
     rows_read = len(frame)
     if source.watermark:
         if source.watermark not in frame.columns:
@@ -93,6 +100,12 @@ def ingest(source: DataSource, split: TestSplit, target: str, folder: Path, *, a
     """Read the source, filter by watermark, split off the test rows and write both parts to `folder`."""
     from sklearn.model_selection import train_test_split
 
+    version = None
+    if source.dataset:  # pinned, so that what is read is the version recorded
+        from mlops_nb import datasets
+
+        version = datasets.get(source.dataset, source.version)
+        source = replace(source, version=version.version)
     frame, files, rows_read = read(source, after=after)
     if frame.empty:
         raise UnsupportedDataError(
@@ -122,4 +135,4 @@ def ingest(source: DataSource, split: TestSplit, target: str, folder: Path, *, a
     train.reset_index(drop=True).to_parquet(train_path, index=False)
     test.reset_index(drop=True).to_parquet(test_path, index=False)
     watermark = frame[source.watermark].max() if source.watermark else None
-    return Ingested(frame, train_path, test_path, files, rows_read, watermark, digest(frame))
+    return Ingested(frame, train_path, test_path, files, rows_read, watermark, digest(frame), version)

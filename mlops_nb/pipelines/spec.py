@@ -7,7 +7,8 @@ A pipeline file is YAML (see ``pipelines/train_classifier.yaml``)::
     parameters: {n_estimators: 100}        # overrides of the parameters cell's defaults
     smoke: {n_estimators: 5}               # parameters of `mlops-nb validate`'s smoke run
     data:
-      source: ../data/iris.csv             # CSV or Parquet file, or a glob of them
+      source: ../data/iris.csv             # CSV or Parquet file, or a glob of them; or instead
+                                           # `dataset: iris` + `version: latest` (or 2): see datasource.py
       watermark: ingested_at               # optional: only rows newer than the last successful run's maximum
                                            # (that column is left out of the data gate)
       test_split: {fraction: 0.2, seed: 42, stratify: species}
@@ -31,7 +32,6 @@ Every error names the key and its line.
 
 from __future__ import annotations
 
-import glob
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -41,39 +41,14 @@ import yaml
 
 from mlops_nb.exceptions import ConfigError, MlopsError
 from mlops_nb.pipelines import parameters as params_mod
+from mlops_nb.pipelines.datasource import KEYS as DATA_KEYS
+from mlops_nb.pipelines.datasource import DataSource, has_source
+from mlops_nb.pipelines.datasource import parse as _data_source
+from mlops_nb.pipelines.datasource import resolve as _resolve
 from mlops_nb.pipelines.yaml_reader import Reader, line_map
 
 FAILURE_KINDS = ("cell_error", "dead_kernel", "timeout")
 TASKS = ("classification", "regression")
-
-
-@dataclass(frozen=True)
-class DataSource:
-    """Where a pipeline reads its data."""
-
-    source: str  # absolute path or glob
-    format: str = "auto"  # auto | csv | parquet
-    watermark: str | None = None
-
-    def files(self) -> list[Path]:
-        """The files the source names, sorted; ConfigError when there are none."""
-        if not self.source:
-            raise ConfigError(
-                "This pipeline has no data source outside its environments.",
-                hint="Pass --env ENV, or set `data.source` at the top level of the pipeline file.",
-            )
-        matches = (
-            sorted(Path(p) for p in glob.glob(self.source))
-            if glob.has_magic(self.source)
-            else [Path(self.source)]
-        )
-        files = [p for p in matches if p.is_file()]
-        if not files:
-            raise ConfigError(
-                f"Data source {self.source} matches no file.",
-                hint="Fix `data.source` or the environment's data source.",
-            )
-        return files
 
 
 @dataclass(frozen=True)
@@ -181,11 +156,6 @@ class PipelineSpec:
         return self.environments[self.env].resources if self.env else {}
 
 
-def _resolve(base: Path, value: str) -> str:
-    path = Path(value).expanduser()
-    return str(path if path.is_absolute() else (base / path).resolve())
-
-
 _TOP = {
     "name",
     "notebook",
@@ -203,15 +173,6 @@ _TOP = {
     "tracking_uri",
     "release_order",
 }
-
-
-def _data_source(
-    r: Reader, data: Mapping[str, Any], key: tuple[str, ...], base: Path, required: bool
-) -> DataSource:
-    source = r.value(data, (*key, "source"), (str,), required=required)
-    fmt = r.value(data, (*key, "format"), (str,), default="auto", choices=("auto", "csv", "parquet"))
-    watermark = r.value(data, (*key, "watermark"), (str,))
-    return DataSource(_resolve(base, source) if source else "", fmt, watermark)
 
 
 def _triggers(r: Reader, raw: Any, key: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
@@ -314,11 +275,10 @@ def load(path: str | Path) -> PipelineSpec:
                 raise r.fail((section, str(name)), *found)
     contract = contract.with_defaults(overrides, where=path.name)
 
-    data = r.mapping(top.get("data"), ("data",), {"source", "format", "watermark", "test_split"})
+    data = r.mapping(top.get("data"), ("data",), {*DATA_KEYS, "test_split"})
     environments_raw = r.mapping(top.get("environments"), ("environments",))
     all_envs_have_data = bool(environments_raw) and all(
-        isinstance(e, dict) and isinstance(e.get("data"), dict) and e["data"].get("source")
-        for e in environments_raw.values()
+        isinstance(e, dict) and has_source(e.get("data")) for e in environments_raw.values()
     )
     source = _data_source(r, data, ("data",), base, required=not all_envs_have_data)
     split_raw = r.mapping(data.get("test_split"), ("data", "test_split"), {"fraction", "seed", "stratify"})
@@ -386,7 +346,7 @@ def load(path: str | Path) -> PipelineSpec:
         env_map = r.mapping(
             env_raw, key, {"tracking_uri", "experiment", "data", "resources", "triggers", "approval"}
         )
-        env_data = r.mapping(env_map.get("data"), (*key, "data"), {"source", "format", "watermark"})
+        env_data = r.mapping(env_map.get("data"), (*key, "data"), DATA_KEYS)
         resources = r.mapping(env_map.get("resources"), (*key, "resources"), {"workers", "cpus", "memory"})
         workers = r.value(resources, (*key, "resources", "workers"), (int,), default=1)
         if workers < 1:

@@ -76,6 +76,11 @@ def _ingestion(runner: Runner, step: StepResult) -> None:
     runner.gateway.set_tags(run_id, tags)
     runner.gateway.set_tags(runner.result.run_id, tags)
     _log_dataset(runner.gateway, run_id, ingested, profile, name=spec.name, source=source)
+    if ingested.dataset is not None:  # the dataset version read: lineage tags and input, on both runs
+        from mlops_nb.datasets import reading
+
+        for recorded in (run_id, runner.result.run_id):
+            reading.record(runner.gateway, recorded, ingested.dataset, ingested.data)
     runner.gateway.log_dict(run_id, profile, records.ARTIFACT_INGESTED_PROFILE)
     runner.gateway.log_artifact(run_id, ingested.train_path, records.ARTIFACT_INGESTED_DIR)
     runner.gateway.log_artifact(run_id, ingested.test_path, records.ARTIFACT_INGESTED_DIR)
@@ -89,6 +94,7 @@ def _ingestion(runner: Runner, step: StepResult) -> None:
         "watermark_after": after,
         "watermark": _plain(ingested.watermark),
         "files": [str(f) for f in ingested.files],
+        "dataset": ingested.dataset.ref if ingested.dataset is not None else None,
     }
     runner.state.update(ingested=ingested, profile=profile)
 

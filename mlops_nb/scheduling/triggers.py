@@ -4,8 +4,9 @@ Time triggers (``cron`` with a time zone, ``interval``) give fire times as a pur
 and a clock, so every scheduler on one database computes the same firing: the database then lets exactly
 one of them claim it. Cron expressions are read by cronsim and time zones by zoneinfo, never by hand.
 The ``data`` trigger compares what the pipeline's source holds now with what it held when the schedule
-last fired: new files, N new rows, or a changed fingerprint (the ingestion step's digest). ``drift``,
-``decay`` and ``manual`` are events: something raises them (see ``schedules.raise_trigger``).
+last fired: new files, N new rows, or a changed fingerprint (the ingestion step's digest); on a dataset
+source (``data.dataset``), a new version. ``drift``, ``decay`` and ``manual`` are events: something raises
+them (see ``schedules.raise_trigger``).
 """
 
 from __future__ import annotations
@@ -148,10 +149,11 @@ def cron(expression: str, tz: str | None) -> Trigger:
 
 
 def data(source: DataSource, min_rows: int | None) -> Trigger:
-    """A data trigger on a pipeline's (environment's) source glob."""
+    """A data trigger on a pipeline's (environment's) source glob, or on its dataset's versions."""
     if min_rows is not None and min_rows < 1:
         raise UsageError(f"--min-rows {min_rows} must be at least 1.")
-    return Trigger("data", {"source": source.source, "format": source.format, "min_rows": min_rows})
+    settings = {"source": source.source, "format": source.format, "min_rows": min_rows}
+    return Trigger("data", {**settings, "dataset": source.dataset} if source.dataset else settings)
 
 
 def _signature(files: list[Path]) -> dict[str, list[int]]:
@@ -170,6 +172,14 @@ def observe(trigger: Trigger, previous: dict[str, Any] | None = None) -> dict[st
     (the last one); it fires when `change` finds enough between the baseline and now."""
     from mlops_nb.pipelines import source as source_mod
 
+    if trigger.settings.get("dataset"):  # a registered dataset: each new version is a new "file"
+        from mlops_nb import datasets
+
+        found = datasets.versions(trigger.settings["dataset"])
+        if not found:
+            return {"files": {}, "rows": 0, "fingerprint": None}
+        latest = found[-1]
+        return {"files": {latest.ref: [latest.version]}, "rows": latest.rows, "fingerprint": latest.digest}
     source = DataSource(trigger.settings["source"], trigger.settings.get("format", "auto"))
     try:
         files = source.files()
