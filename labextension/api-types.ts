@@ -709,7 +709,7 @@ export interface components {
             threshold: number;
             required: number | null;
             greater_is_better: boolean;
-            /** @description PASS | FAIL | NO_BASELINE */
+            /** @description pass | fail | no baseline */
             verdict: string;
             message: string;
         };

@@ -158,14 +158,16 @@ def model_version(name: str, version: str, settings: Settings | None = None) -> 
         mv = client.get_model_version(name, version)
         tags = dict(mv.tags or {})
         report = _model_checks(client, tags.get(records.TAG_PIPELINE_RUN))
+        moves = [m for m in _moves(name) if m["version"] == version]
+        waiting = [m for m in pending(name) if m["version"] == version]
     return {
         "name": name,
         **_version_row(mv),
         "model_aliases": _aliases(model.aliases),
         "lineage": _lineage(tags),
         "model_gate": report,
-        "history": [m for m in _moves(name) if m["version"] == version],
-        "pending": [m for m in pending(name) if m["version"] == version],
+        "history": moves,
+        "pending": waiting,
     }
 
 
@@ -182,7 +184,7 @@ def history(name: str, settings: Settings | None = None) -> list[dict[str, Any]]
     settings = store.ensure_store(settings)
     with checks.translated(f"model {name!r}"):
         store.client(settings).get_registered_model(name)
-    return _moves(name)
+        return _moves(name)
 
 
 def pending(name: str | None = None) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ import tornado.web
 from jupyter_server.auth.decorator import authorized
 
 from mlops_nb.exceptions import UsageError
-from mlops_nb.explore import models, notebook_pipelines, releases
+from mlops_nb.explore import checks, models, notebook_pipelines, releases
 from mlops_nb.server import scheduling
 from mlops_nb.server.base import BaseHandler, gate_dict
 
@@ -72,7 +72,8 @@ class ModelVersionHandler(BaseHandler):
                 from mlops_nb.registry import promotion
 
                 env = _env({"env": self.single("env")})
-                gates = promotion.check_gates(name, version, env=env)
+                with checks.translated(f"model {name!r} version {version}"):
+                    gates = promotion.check_gates(name, version, env=env)
                 detail["promotion_gates"] = [gate_dict(gate) for gate in gates]
             return detail
 
@@ -99,15 +100,16 @@ class PromoteHandler(_ModelHandler):
                 raise UsageError(
                     "A forced promotion needs a reason.", hint="Say why the gates are overridden."
                 )
-            move = promotion.promote(
-                models.model_name(name),
-                models.version_number(version),
-                to=to,
-                env=_env(request),
-                actor=self.actor(),
-                reason=reason,
-                force=force,
-            )
+            with checks.translated(f"model {name!r}"):
+                move = promotion.promote(
+                    models.model_name(name),
+                    models.version_number(version),
+                    to=to,
+                    env=_env(request),
+                    actor=self.actor(),
+                    reason=reason,
+                    force=force,
+                )
             return {"move": move.to_dict()}
 
         await self.answer(work)
@@ -122,13 +124,14 @@ class ApproveHandler(_ModelHandler):
 
             request = self.json_body('{"env": "prod", "reason": "..."}')
             _fields(request, {"env", "reason"})
-            move = promotion.approve(
-                models.model_name(name),
-                models.version_number(version),
-                env=_env(request),
-                actor=self.actor(),
-                reason=_optional_text(request, "reason"),
-            )
+            with checks.translated(f"model {name!r}"):
+                move = promotion.approve(
+                    models.model_name(name),
+                    models.version_number(version),
+                    env=_env(request),
+                    actor=self.actor(),
+                    reason=_optional_text(request, "reason"),
+                )
             return {"move": move.to_dict()}
 
         await self.answer(work)
@@ -143,12 +146,13 @@ class RollbackHandler(_ModelHandler):
 
             request = self.json_body('{"env": "prod", "reason": "..."}')
             _fields(request, {"env", "reason"})
-            move = promotion.rollback(
-                models.model_name(name),
-                env=_env(request),
-                actor=self.actor(),
-                reason=_optional_text(request, "reason"),
-            )
+            with checks.translated(f"model {name!r}"):
+                move = promotion.rollback(
+                    models.model_name(name),
+                    env=_env(request),
+                    actor=self.actor(),
+                    reason=_optional_text(request, "reason"),
+                )
             return {"move": move.to_dict()}
 
         await self.answer(work)

@@ -115,7 +115,7 @@ async def test_a_version_has_its_gate_table_with_raw_values_and_its_lineage(call
     assert status == 200, body
     (check,) = [c for c in body["model_gate"]["checks"] if c["kind"] == "threshold"]
     assert check["metric"] == "test_accuracy" and check["threshold"] == 0.6
-    assert check["candidate"] > 0.6 and check["verdict"] == "PASS"  # raw values, passing
+    assert check["candidate"] > 0.6 and check["verdict"] == "pass"  # raw values, passing
     assert body["lineage"]["pipeline_run_id"] and body["lineage"]["notebook_hash"]
     assert body["lineage"]["git_commit"] and body["lineage"]["datasets"]
     assert body["promotion_gates"] is None

@@ -60,8 +60,8 @@ export function ModelGateTable(props: { report: ModelGateReport | null }): JSX.E
             <td>{formatNumber(check.required)}</td>
             <td>
               <Verdict
-                passed={check.verdict === 'NO_BASELINE' ? null : check.verdict === 'PASS'}
-                label={check.verdict.toLowerCase()}
+                passed={check.verdict === 'no baseline' ? null : check.verdict === 'pass'}
+                label={check.verdict}
               />
             </td>
           </tr>
