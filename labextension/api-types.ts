@@ -809,7 +809,7 @@ export interface components {
             run_id: string | null;
             release?: string | null;
             reason: string | null;
-            /** @description The trigger's evidence (JSON) */
+            /** @description The trigger's evidence (JSON), e.g. new files or rows. */
             evidence?: unknown;
             started?: string | null;
             ended?: string | null;
