@@ -85,7 +85,10 @@ export function ActionDialog(props: {
             list="mlops-nb-action-envs"
             value={env}
             placeholder="(none)"
-            onChange={e => setEnv(e.target.value.trim())}
+            onChange={e => {
+              setEnv(e.target.value.trim());
+              setRefusal(null);
+            }}
             disabled={busy}
           />
           <datalist id="mlops-nb-action-envs">
@@ -99,7 +102,9 @@ export function ActionDialog(props: {
             <h4>Gates</h4>
             {gates.loading ? <div className="mlops-nb-muted">Checking the gates…</div> : null}
             {gates.error ? <div className="mlops-nb-error">{gates.error}</div> : null}
-            {gates.value?.promotion_gates ? <PromotionGates gates={gates.value.promotion_gates} /> : null}
+            {!gates.loading && gates.value?.promotion_gates ? (
+              <PromotionGates gates={gates.value.promotion_gates} />
+            ) : null}
           </section>
         ) : null}
         <label className="mlops-nb-field">
