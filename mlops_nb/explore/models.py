@@ -76,11 +76,13 @@ def _lineage(tags: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _version_row(mv: Any) -> dict[str, Any]:
+def _version_row(mv: Any, model_aliases: dict[str, str] | None) -> dict[str, Any]:
+    """A version's row; its aliases come from the model's (MLflow's version search leaves them out)."""
     tags = dict(mv.tags or {})
+    number = str(mv.version)
     return {
-        "version": str(mv.version),
-        "aliases": _aliases({alias: str(mv.version) for alias in mv.aliases or []}),
+        "version": number,
+        "aliases": _aliases({a: v for a, v in (model_aliases or {}).items() if str(v) == number}),
         "status": mv.status,
         "run_id": mv.run_id,
         "created": mv.creation_timestamp,
@@ -120,7 +122,7 @@ def list_models(settings: Settings | None = None) -> dict[str, Any]:
                     "name": model.name,
                     "description": model.description or None,
                     "aliases": _aliases(model.aliases),
-                    "versions": [_version_row(mv) for mv in _versions(client, model.name)],
+                    "versions": [_version_row(mv, model.aliases) for mv in _versions(client, model.name)],
                     "pending": pending(model.name),
                 }
             )
@@ -162,7 +164,7 @@ def model_version(name: str, version: str, settings: Settings | None = None) -> 
         waiting = [m for m in pending(name) if m["version"] == version]
     return {
         "name": name,
-        **_version_row(mv),
+        **_version_row(mv, model.aliases),
         "model_aliases": _aliases(model.aliases),
         "lineage": _lineage(tags),
         "model_gate": report,
