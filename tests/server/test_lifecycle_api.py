@@ -185,9 +185,10 @@ async def test_promote_moves_the_alias_as_the_jupyter_user(call) -> None:
     assert _aliases()["champion-staging"] == "1"
     code, body = await call("models")
     (model,) = [m for m in body["models"] if m["name"] == MODEL_NAME]
-    assert {"alias": "champion-staging", "role": "champion", "env": "staging", "version": "1"} in model[
-        "aliases"
-    ]
+    alias = {"alias": "champion-staging", "role": "champion", "env": "staging", "version": "1"}
+    assert alias in model["aliases"]
+    (version,) = model["versions"]
+    assert version["aliases"] == [alias]  # on the version's row too
 
 
 async def test_prod_needs_approval_by_another_user(call) -> None:
