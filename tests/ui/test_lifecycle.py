@@ -61,7 +61,8 @@ def test_promote_from_the_models_section_refused_then_moved(lab: JupyterLab, pan
     panel.section("models")
     version = page.locator(f".mlops-nb-model[data-model='{MODEL_NAME}'] .mlops-nb-version[data-version='1']")
     version.wait_for(timeout=30_000)
-    assert version.locator(".mlops-nb-alias").count() == 0
+    assert version.locator(".mlops-nb-alias[data-alias='challenger']").count() == 1  # as registered
+    assert version.locator(".mlops-nb-alias[data-alias^='champion']").count() == 0
     version.locator(".mlops-nb-link").click()  # the version's gate table and lineage
     detail = page.locator(".mlops-nb-version-detail[data-version='1']")
     detail.locator(".mlops-nb-gate-table tbody tr").first.wait_for(timeout=30_000)
@@ -96,7 +97,7 @@ def test_promote_from_the_models_section_refused_then_moved(lab: JupyterLab, pan
     dialog.locator(".mlops-nb-confirm").click()
     page.locator(".mlops-nb-notice", has_text="champion-staging").wait_for(timeout=60_000)
     version.locator(".mlops-nb-alias[data-alias='champion-staging']").wait_for(timeout=30_000)
-    assert _aliases(lab) == {"champion-staging": "1"}
+    assert _aliases(lab)["champion-staging"] == "1"
     panel.screenshot("13-alias-moved")
 
 
