@@ -71,11 +71,12 @@ export function ModelGateTable(props: { report: ModelGateReport | null }): JSX.E
   );
 }
 
-function detailText(value: unknown): string {
-  if (typeof value === 'number') {
-    return formatNumber(value);
-  }
-  return typeof value === 'string' ? value : JSON.stringify(value);
+const DETAIL_LIMIT = 80;
+
+/** A raw value as short text; a long one is cut (the chip's tooltip has it whole). */
+function detailText(value: unknown): { text: string; full: string } {
+  const full = typeof value === 'number' ? formatNumber(value) : typeof value === 'string' ? value : JSON.stringify(value);
+  return { text: full.length > DETAIL_LIMIT ? `${full.slice(0, DETAIL_LIMIT)}…` : full, full };
 }
 
 /** Promotion gates (checked now, or those of a refusal): verdict, message and raw details of each. */
@@ -100,11 +101,14 @@ export function PromotionGates(props: { gates: Gate[] }): JSX.Element {
               <div>{gate.message}</div>
               {Object.keys(gate.details ?? {}).length > 0 ? (
                 <div className="mlops-nb-gate-details">
-                  {Object.entries(gate.details).map(([key, value]) => (
-                    <span key={key} className="mlops-nb-chip">
-                      {key}: {detailText(value)}
-                    </span>
-                  ))}
+                  {Object.entries(gate.details).map(([key, value]) => {
+                    const { text, full } = detailText(value);
+                    return (
+                      <span key={key} className="mlops-nb-chip" title={full}>
+                        {key}: {text}
+                      </span>
+                    );
+                  })}
                 </div>
               ) : null}
             </td>

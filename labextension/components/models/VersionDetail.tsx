@@ -17,7 +17,7 @@ export function MoveLine(props: { move: Move }): JSX.Element {
       {move.forced ? <span className="mlops-nb-chip mlops-nb-forced">forced</span> : null}
       {move.previous_version ? <span className="mlops-nb-muted"> was v{move.previous_version}</span> : null}
       {move.reason ? <div className="mlops-nb-muted">“{move.reason}”</div> : null}
-      {move.gates.length > 0 && move.gates.some(g => !g.passed) ? <PromotionGates gates={move.gates} /> : null}
+      {move.gates.some(g => !g.passed) ? <PromotionGates gates={move.gates.filter(g => !g.passed)} /> : null}
     </li>
   );
 }
