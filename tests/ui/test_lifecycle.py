@@ -1,26 +1,29 @@
-"""Promotion and scheduling in a real JupyterLab (issue 9): a real pipeline run registers version 1; the Models
-section refuses a promotion with its reasons and promotes (the alias moves); the notebook toolbar's Schedule
-button creates a schedule that the Schedules view lists."""
+"""Promotion and scheduling in a real JupyterLab (issue 9): a real pipeline run registers version 1 and the
+pipeline is released to staging; the Models section refuses a promotion with its reasons and promotes (the
+alias moves); the Releases view shows the release with its smoke test; the notebook toolbar's Schedule button
+creates a schedule that the Schedules view lists, and its run (run now, `mlops-nb scheduler --once`) appears."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
 
 from mlops_nb import config, records, store
-from mlops_nb.pipelines import run
+from mlops_nb.pipelines import release, run
 from tests.integration.pipeline_project import MODEL_NAME, NOTEBOOK, Project, make_data
-from tests.ui.lab import JupyterLab, MlopsPanel, chromium
+from tests.ui.lab import JupyterLab, MlopsPanel, chromium, project_env
 
 pytestmark = pytest.mark.ui
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
-    """A committed project whose pipeline (environments staging, prod) ran once: version 1, not promoted."""
+    """A committed project whose pipeline (environments staging, prod) ran once (version 1, not promoted) and
+    was released to staging."""
     root = tmp_path_factory.mktemp("lifecycle") / "proj"
     (root / "notebooks").mkdir(parents=True)
     (root / "mlops.toml").write_text("", encoding="utf-8")
@@ -38,6 +41,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
         for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "project"]):
             subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=root, check=True)
         run.run(project.pipeline, run.RunOptions(progress=False))
+        release.release(project.pipeline, "staging")
     server = JupyterLab(root)
     yield server
     server.stop()
@@ -120,3 +124,25 @@ def test_schedule_this_notebook_from_the_toolbar(lab: JupyterLab, panel: MlopsPa
     row.wait_for(timeout=30_000)
     assert "every 45m" in row.inner_text() and "staging" in row.inner_text()
     panel.screenshot("15-schedule-listed")
+
+    # its run appears: run now, and a scheduler fires it
+    row.locator(".mlops-nb-button", has_text="Run now").click()
+    row.locator(".mlops-nb-firing-pending").wait_for(timeout=30_000)
+    scheduler = [sys.executable, "-m", "mlops_nb.cli", "scheduler", "--once"]
+    subprocess.run(scheduler, cwd=lab.project, env=project_env(lab.project), check=True, timeout=600)
+    row.locator(".mlops-nb-firing-finished").wait_for(timeout=30_000)  # the view refreshes by itself
+    assert "release staging#1" in row.inner_text()
+    row.locator(".mlops-nb-link", has_text="fixture").click()  # the trigger history
+    page.locator(".mlops-nb-firings li").first.wait_for(timeout=30_000)
+    panel.screenshot("16-schedule-run")
+
+
+def test_releases_view_shows_the_smoke_test(lab: JupyterLab, panel: MlopsPanel) -> None:
+    page = panel.page
+    panel.open(lab)
+    panel.section("releases")
+    staging = page.locator(".mlops-nb-release-env[data-env='staging'][data-pipeline='fixture']")
+    staging.wait_for(timeout=30_000)
+    assert "current #1" in staging.inner_text()
+    assert staging.locator(".mlops-nb-verdict-pass", has_text="smoke passed").count() == 1
+    panel.screenshot("17-releases")
