@@ -10,8 +10,10 @@ from typing import Any
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 
-from mlops_nb.exceptions import UsageError
+from mlops_nb import config
+from mlops_nb.exceptions import ConfigError, UsageError
 from mlops_nb.explore import checks, models, notebook_pipelines, releases
+from mlops_nb.redact import redact
 from mlops_nb.server import scheduling
 from mlops_nb.server.base import BaseHandler, gate_dict
 
@@ -42,6 +44,18 @@ def _env(request: dict[str, Any]) -> str | None:
 
 
 class _ModelHandler(BaseHandler):
+    """The model routes: the promotion core reads and writes the store of the server process's project
+    (``config.current()``); refuse to act when that is not the store this server shows."""
+
+    def same_store(self) -> None:
+        shown, core = self.store_settings, config.current()
+        if (shown.tracking_uri, shown.registry_uri) != (core.tracking_uri, core.registry_uri):
+            raise ConfigError(
+                f"The promotion core would use the store {redact(core.tracking_uri)}, not the one this "
+                f"server shows ({redact(shown.tracking_uri)}).",
+                hint="Start JupyterLab from the project root, or set MLOPS_NB_PROJECT to it.",
+            )
+
     def actor(self) -> str:
         from mlops_nb.registry import promotion
 
@@ -49,20 +63,25 @@ class _ModelHandler(BaseHandler):
         return promotion.actor_name(getattr(user, "username", None) or None)
 
 
-class ModelsHandler(BaseHandler):
+class ModelsHandler(_ModelHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
-        await self.answer(lambda: models.list_models(self.store_settings))
+        def work() -> dict[str, Any]:
+            self.same_store()
+            return models.list_models(self.store_settings)
+
+        await self.answer(work)
 
 
-class ModelVersionHandler(BaseHandler):
+class ModelVersionHandler(_ModelHandler):
     allowed_arguments = frozenset({"env", "gates"})
 
     @tornado.web.authenticated
     @authorized
     async def get(self, name: str, version: str) -> None:
         def work() -> dict[str, Any]:
+            self.same_store()
             detail = models.model_version(name, version, self.store_settings)
             check = self.single("gates")
             if check not in (None, "true", "false"):
@@ -87,6 +106,7 @@ class PromoteHandler(_ModelHandler):
         def work() -> dict[str, Any]:
             from mlops_nb.registry import promotion
 
+            self.same_store()
             request = self.json_body('{"to": "champion", "env": "staging", "reason": "..."}')
             _fields(request, {"to", "env", "reason", "force"})
             to = _optional_text(request, "to", 64) or "champion"
@@ -122,6 +142,7 @@ class ApproveHandler(_ModelHandler):
         def work() -> dict[str, Any]:
             from mlops_nb.registry import promotion
 
+            self.same_store()
             request = self.json_body('{"env": "prod", "reason": "..."}')
             _fields(request, {"env", "reason"})
             with checks.translated(f"model {name!r}"):
@@ -144,6 +165,7 @@ class RollbackHandler(_ModelHandler):
         def work() -> dict[str, Any]:
             from mlops_nb.registry import promotion
 
+            self.same_store()
             request = self.json_body('{"env": "prod", "reason": "..."}')
             _fields(request, {"env", "reason"})
             with checks.translated(f"model {name!r}"):
@@ -158,11 +180,12 @@ class RollbackHandler(_ModelHandler):
         await self.answer(work)
 
 
-class ModelHistoryHandler(BaseHandler):
+class ModelHistoryHandler(_ModelHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self, name: str) -> None:
         def work() -> dict[str, Any]:
+            self.same_store()
             return {"name": name, "moves": models.history(name, self.store_settings)}
 
         await self.answer(work)

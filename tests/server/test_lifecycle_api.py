@@ -351,3 +351,14 @@ async def test_a_schedule_is_created_listed_run_now_paused_resumed_and_removed(c
         assert code == 404 and "No schedule" in body["message"], body
     code, body = await call("schedules/NOT-AN-ID/history")
     assert code == 400 and "not a schedule id" in body["message"]
+
+
+async def test_model_routes_refuse_when_the_core_would_use_another_store(
+    call, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The promotion core acts on the server process's project: never on a store the panel does not show."""
+    (tmp_path / "mlops.toml").write_text("", encoding="utf-8")
+    monkeypatch.setenv(records.ENV_PROJECT, str(tmp_path))
+    for path, body in [("models", None), (f"models/{MODEL_NAME}/versions/1/promote", {"reason": "x"})]:
+        code, answer = await call(path, body)
+        assert code == 400 and "would use the store" in answer["message"], answer
