@@ -359,6 +359,7 @@ async def test_model_routes_refuse_when_the_core_would_use_another_store(
     """The promotion core acts on the server process's project: never on a store the panel does not show."""
     (tmp_path / "mlops.toml").write_text("", encoding="utf-8")
     monkeypatch.setenv(records.ENV_PROJECT, str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # set by earlier store use in this process
     for path, body in [("models", None), (f"models/{MODEL_NAME}/versions/1/promote", {"reason": "x"})]:
         code, answer = await call(path, body)
         assert code == 400 and "would use the store" in answer["message"], answer
