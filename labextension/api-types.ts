@@ -169,6 +169,202 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Registered models → versions, with their aliases per environment, recorded gate verdicts and open approval requests. */
+        get: operations["listModels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/models/{name}/versions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One version with its aliases, lineage, gate table (raw values even when passing) and moves.
+         * @description With `gates=true`, also checks the promotion gates now (for `env`) into `promotion_gates`.
+         */
+        get: operations["getModelVersion"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/models/{name}/versions/{version}/promote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Move an alias (champion by default, per environment) to this version after checking its gates, as the Jupyter user.
+         * @description A failing gate refuses the move (an Error with `gates`) unless `force` is true, which needs a `reason`.
+         *     When the environment requires approval the answer is a pending `request` move.
+         */
+        post: operations["promoteModelVersion"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/models/{name}/versions/{version}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Complete a pending promotion request of this version as the Jupyter user (not the one who requested it). */
+        post: operations["approveModelVersion"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/models/{name}/rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Put the previous champion (of the environment) back, as the Jupyter user. */
+        post: operations["rollbackModel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/models/{name}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every promotion, request, approval and rollback of the model, newest first. */
+        get: operations["modelHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/releases": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Each environment's current and past releases (of `pipeline`, or of every released pipeline) with their smoke-test results. */
+        get: operations["listReleases"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/schedules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every schedule with its trigger, next fire time, status and last firing. */
+        get: operations["listSchedules"];
+        put?: never;
+        /** Schedule a pipeline file (a path relative to the server root) in an environment on a cron, interval or data trigger. */
+        post: operations["createSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/schedules/{schedule_id}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The schedule's trigger history (its firings), newest first. */
+        get: operations["scheduleHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/schedules/{schedule_id}/{action}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Pause, resume, run now (a manual firing) or remove the schedule. */
+        post: operations["scheduleAction"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/notebook-pipelines": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The project's pipeline files whose `notebook` is this notebook (a path relative to the server root), and its parameters. */
+        get: operations["notebookPipelines"];
+        put?: never;
+        /** Write `<notebook stem>.pipeline.yaml` beside the notebook from its parameters cell (needs "write" on contents too). */
+        post: operations["writePipeline"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -178,6 +374,8 @@ export interface components {
             error: string;
             message: string;
             hint?: string | null;
+            /** @description A refused promotion's gates. */
+            gates?: components["schemas"]["Gate"][];
         };
         Settings: {
             /** @description Store URI with any user info (user:password@ or a token@) shown as ***@. */
@@ -441,8 +639,271 @@ export interface components {
             nodes: components["schemas"]["LineageNode"][];
             edges: components["schemas"]["LineageEdge"][];
         };
+        Alias: {
+            /** @description e.g. champion-staging */
+            alias: string;
+            /** @description e.g. champion */
+            role: string;
+            /** @description e.g. staging; null for an alias without environment */
+            env: string | null;
+            version: string;
+        };
+        RecordedGate: {
+            /** @description data or model */
+            gate: string;
+            /** @description passed | failed */
+            verdict: string;
+            summary: string | null;
+        };
+        Gate: {
+            name: string;
+            passed: boolean;
+            message: string;
+            /** @description The gate's raw values (candidate, champion, threshold, ...). */
+            details: {
+                [key: string]: unknown;
+            };
+        };
+        Move: {
+            model: string;
+            version: string;
+            alias: string;
+            env: string | null;
+            /** @enum {string} */
+            action: "promote" | "rollback" | "request" | "approve" | "reject";
+            actor: string;
+            /** @description ISO 8601 UTC */
+            time: string;
+            reason: string | null;
+            forced: boolean;
+            previous_version: string | null;
+            gates: components["schemas"]["Gate"][];
+        };
+        ModelVersionRow: {
+            version: string;
+            aliases: components["schemas"]["Alias"][];
+            status: string;
+            run_id: string | null;
+            created: number | null;
+            gates: components["schemas"]["RecordedGate"][];
+        };
+        Model: {
+            name: string;
+            description: string | null;
+            aliases: components["schemas"]["Alias"][];
+            /** @description Newest first. */
+            versions: components["schemas"]["ModelVersionRow"][];
+            /** @description Open approval requests. */
+            pending: components["schemas"]["Move"][];
+        };
+        ModelList: {
+            models: components["schemas"]["Model"][];
+        };
+        ModelGateCheck: {
+            metric: string;
+            /** @description threshold | min_absolute_change | min_relative_change */
+            kind: string;
+            candidate: number | null;
+            /** @description The champion's value. */
+            baseline: number | null;
+            threshold: number;
+            required: number | null;
+            greater_is_better: boolean;
+            /** @description pass | fail | no baseline */
+            verdict: string;
+            message: string;
+        };
+        ModelGateReport: {
+            gate: string;
+            passed: boolean;
+            has_baseline: boolean;
+            summary: string;
+            checks: components["schemas"]["ModelGateCheck"][];
+        };
+        VersionLineage: {
+            pipeline_run_id: string | null;
+            notebook_hash: string | null;
+            git_commit: string | null;
+            /** @description Split name → digest. */
+            datasets: {
+                [key: string]: string;
+            };
+        };
+        ModelVersionDetail: {
+            name: string;
+            version: string;
+            aliases: components["schemas"]["Alias"][];
+            status: string;
+            run_id: string | null;
+            created: number | null;
+            gates: components["schemas"]["RecordedGate"][];
+            /** @description Every alias of the model. */
+            model_aliases: components["schemas"]["Alias"][];
+            lineage: components["schemas"]["VersionLineage"];
+            model_gate: components["schemas"]["ModelGateReport"] | null;
+            history: components["schemas"]["Move"][];
+            pending: components["schemas"]["Move"][];
+            /** @description The gates checked now (with gates=true). */
+            promotion_gates: components["schemas"]["Gate"][] | null;
+        };
+        PromoteRequest: {
+            /** @description Alias role, default champion */
+            to?: string;
+            env?: string | null;
+            reason?: string | null;
+            /** @description Override failing gates (needs a reason). */
+            force?: boolean;
+        };
+        EnvReason: {
+            env?: string | null;
+            reason?: string | null;
+        };
+        MoveResult: {
+            move: components["schemas"]["Move"];
+        };
+        ModelHistory: {
+            name: string;
+            moves: components["schemas"]["Move"][];
+        };
+        Release: {
+            pipeline: string;
+            env: string;
+            number: number;
+            notebook_hash: string;
+            commit: string | null;
+            /** @description ISO 8601 UTC */
+            created: string;
+            author: string;
+            smoke_passed: boolean;
+            run_id: string;
+            pipeline_hash?: string;
+            pipeline_file?: string;
+            smoke_run_id: string | null;
+            forced_reason: string | null;
+            /** @description JSON {by, at, reason, to} once rolled back */
+            rolled_back: string | null;
+            /** @description Its smoke test has not finished. */
+            pending: boolean;
+            tag_value: string;
+            /** @enum {string} */
+            status: "current" | "superseded" | "rolled back" | "refused" | "pending";
+        };
+        ReleaseEnvironment: {
+            pipeline: string;
+            env: string;
+            /** @description The current release's number. */
+            current: number | null;
+            /** @description Newest first. */
+            releases: components["schemas"]["Release"][];
+        };
+        ReleaseList: {
+            environments: components["schemas"]["ReleaseEnvironment"][];
+        };
+        Firing: {
+            id: number;
+            schedule_id: string;
+            /** @description cron | interval | data | drift | decay | manual */
+            kind: string;
+            fire_time: string | null;
+            state: string;
+            run_id: string | null;
+            release?: string | null;
+            reason: string | null;
+            /** @description The trigger's evidence (JSON), e.g. new files or rows. */
+            evidence?: unknown;
+            started?: string | null;
+            ended?: string | null;
+            log?: string | null;
+        };
+        Schedule: {
+            id: string;
+            pipeline: string;
+            env: string;
+            kind: string;
+            /** @description One line, e.g. every 30s */
+            trigger: string;
+            /** @enum {string} */
+            status: "active" | "paused";
+            catchup?: string;
+            working_copy?: boolean;
+            next_fire: string | null;
+            pipeline_file?: string | null;
+            last: components["schemas"]["Firing"] | null;
+        };
+        ScheduleList: {
+            schedules: components["schemas"]["Schedule"][];
+        };
+        CreateSchedule: {
+            /** @description Path relative to the server root. */
+            pipeline_file: string;
+            env: string;
+            /** @enum {string} */
+            kind: "cron" | "interval" | "data";
+            cron?: string;
+            tz?: string;
+            /** @description e.g. 30s, 6h */
+            every?: string;
+            min_rows?: number;
+            working_copy?: boolean;
+        };
+        CreatedSchedule: {
+            id: string;
+            schedule: components["schemas"]["Schedule"] | null;
+        };
+        ScheduleHistory: {
+            id: string;
+            firings: components["schemas"]["Firing"][];
+        };
+        ScheduleActionResult: {
+            id: string;
+            action: string;
+            /** @description The manual firing's id (run-now). */
+            firing: number | null;
+        };
+        NotebookPipeline: {
+            path: string;
+            name: string | null;
+            environments: string[];
+            /** @description Why the file does not load. */
+            error: string | null;
+        };
+        NotebookParameter: {
+            name: string;
+            type: string;
+            default: unknown;
+        };
+        NotebookPipelines: {
+            notebook: string;
+            pipelines: components["schemas"]["NotebookPipeline"][];
+            parameters: components["schemas"]["NotebookParameter"][];
+            /** @description Why the parameters cell could not be read. */
+            problem: string | null;
+        };
+        WritePipeline: {
+            notebook: string;
+            /** @description A CSV or Parquet file relative to the server root. */
+            data_source: string;
+            target: string;
+            task?: string;
+            model_name: string;
+            environments?: string[];
+        };
+        WrittenPipeline: {
+            path: string;
+            name: string;
+            environments: string[];
+        };
     };
     responses: {
+        /** @description The promotion core refused the action (a failing gate, approval by the requester, nothing to roll back); `gates` lists the gates when they are the reason. */
+        Refused: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
         /** @description Bad input (the message names the parameter and the fix). */
         BadRequest: {
             headers: {
@@ -483,6 +944,10 @@ export interface components {
     parameters: {
         ExperimentId: string;
         RunId: string;
+        /** @description Registered model name (URL-encoded). */
+        ModelName: string;
+        ModelVersion: string;
+        ScheduleId: string;
     };
     requestBodies: never;
     headers: never;
@@ -731,6 +1196,368 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    listModels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Models */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    getModelVersion: {
+        parameters: {
+            query?: {
+                env?: string;
+                gates?: "true" | "false";
+            };
+            header?: never;
+            path: {
+                /** @description Registered model name (URL-encoded). */
+                name: components["parameters"]["ModelName"];
+                version: components["parameters"]["ModelVersion"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Version */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersionDetail"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    promoteModelVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Registered model name (URL-encoded). */
+                name: components["parameters"]["ModelName"];
+                version: components["parameters"]["ModelVersion"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PromoteRequest"];
+            };
+        };
+        responses: {
+            /** @description The move */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MoveResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Refused"];
+            422: components["responses"]["Refused"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    approveModelVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Registered model name (URL-encoded). */
+                name: components["parameters"]["ModelName"];
+                version: components["parameters"]["ModelVersion"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EnvReason"];
+            };
+        };
+        responses: {
+            /** @description The move */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MoveResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Refused"];
+            422: components["responses"]["Refused"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    rollbackModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Registered model name (URL-encoded). */
+                name: components["parameters"]["ModelName"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EnvReason"];
+            };
+        };
+        responses: {
+            /** @description The move */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MoveResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Refused"];
+            422: components["responses"]["Refused"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    modelHistory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Registered model name (URL-encoded). */
+                name: components["parameters"]["ModelName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description History */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelHistory"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    listReleases: {
+        parameters: {
+            query?: {
+                pipeline?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Releases */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReleaseList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    listSchedules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Schedules */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    createSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateSchedule"];
+            };
+        };
+        responses: {
+            /** @description The new schedule */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedSchedule"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    scheduleHistory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                schedule_id: components["parameters"]["ScheduleId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Firings */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleHistory"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    scheduleAction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                schedule_id: components["parameters"]["ScheduleId"];
+                action: "pause" | "resume" | "run-now" | "remove";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleActionResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    notebookPipelines: {
+        parameters: {
+            query: {
+                notebook: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Pipeline files */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotebookPipelines"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    writePipeline: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WritePipeline"];
+            };
+        };
+        responses: {
+            /** @description The written file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WrittenPipeline"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
             503: components["responses"]["StoreUnavailable"];
         };
     };

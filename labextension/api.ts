@@ -8,13 +8,28 @@ import type {
   ApiError,
   CompareRequest,
   Comparison,
+  CreateSchedule,
+  CreatedSchedule,
+  EnvReason,
   ExperimentList,
   LineageGraph,
+  ModelList,
+  ModelVersionDetail,
+  MoveResult,
+  NotebookPipelines,
+  PromoteRequest,
+  ReleaseList,
   RunDetail,
   RunsPage,
   RunsQuery,
+  ScheduleAction,
+  ScheduleActionResult,
+  ScheduleHistory,
+  ScheduleList,
   Settings,
-  Snapshot
+  Snapshot,
+  WritePipeline,
+  WrittenPipeline
 } from './types';
 
 /** An error answered by the server extension, with its message and hint. */
@@ -79,6 +94,8 @@ export async function requestAPI<T>(
 
 const id = encodeURIComponent;
 
+const post = (body: unknown): RequestInit => ({ method: 'POST', body: JSON.stringify(body) });
+
 export const api = {
   settings: (): Promise<Settings> => requestAPI<Settings>('settings'),
   experiments: (): Promise<ExperimentList> => requestAPI<ExperimentList>('experiments'),
@@ -92,5 +109,30 @@ export const api = {
   runLineage: (runId: string): Promise<LineageGraph> =>
     requestAPI<LineageGraph>(`lineage/runs/${id(runId)}`),
   modelVersionLineage: (name: string, version: string): Promise<LineageGraph> =>
-    requestAPI<LineageGraph>(`lineage/models/${id(name)}/versions/${id(version)}`)
+    requestAPI<LineageGraph>(`lineage/models/${id(name)}/versions/${id(version)}`),
+  models: (): Promise<ModelList> => requestAPI<ModelList>('models'),
+  modelVersion: (name: string, version: string, checkGates = false, env?: string): Promise<ModelVersionDetail> =>
+    requestAPI<ModelVersionDetail>(
+      `models/${id(name)}/versions/${id(version)}`,
+      {},
+      checkGates ? { gates: 'true', env } : {}
+    ),
+  promote: (name: string, version: string, request: PromoteRequest): Promise<MoveResult> =>
+    requestAPI<MoveResult>(`models/${id(name)}/versions/${id(version)}/promote`, post(request)),
+  approve: (name: string, version: string, request: EnvReason): Promise<MoveResult> =>
+    requestAPI<MoveResult>(`models/${id(name)}/versions/${id(version)}/approve`, post(request)),
+  rollback: (name: string, request: EnvReason): Promise<MoveResult> =>
+    requestAPI<MoveResult>(`models/${id(name)}/rollback`, post(request)),
+  releases: (pipeline?: string): Promise<ReleaseList> => requestAPI<ReleaseList>('releases', {}, { pipeline }),
+  schedules: (): Promise<ScheduleList> => requestAPI<ScheduleList>('schedules'),
+  createSchedule: (request: CreateSchedule): Promise<CreatedSchedule> =>
+    requestAPI<CreatedSchedule>('schedules', post(request)),
+  scheduleHistory: (scheduleId: string): Promise<ScheduleHistory> =>
+    requestAPI<ScheduleHistory>(`schedules/${id(scheduleId)}/history`),
+  scheduleAction: (scheduleId: string, action: ScheduleAction): Promise<ScheduleActionResult> =>
+    requestAPI<ScheduleActionResult>(`schedules/${id(scheduleId)}/${action}`, post({})),
+  notebookPipelines: (notebook: string): Promise<NotebookPipelines> =>
+    requestAPI<NotebookPipelines>('notebook-pipelines', {}, { notebook }),
+  writePipeline: (request: WritePipeline): Promise<WrittenPipeline> =>
+    requestAPI<WrittenPipeline>('notebook-pipelines', post(request))
 };

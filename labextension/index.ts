@@ -7,20 +7,23 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette, MainAreaWidget } from '@jupyterlab/apputils';
+import { ICommandPalette, MainAreaWidget, ToolbarButton } from '@jupyterlab/apputils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
+import type { DocumentRegistry, DocumentWidget } from '@jupyterlab/docregistry';
 import { Widget } from '@lumino/widgets';
 
 import { mlopsIcon } from './components/common/icon';
 import { CompareWidget } from './components/compare/CompareView';
 import { MlopsPanel } from './components/panel/MlopsPanel';
 import { RunDetailWidget } from './components/run/RunDetail';
+import { ScheduleNotebookWidget } from './components/schedule-notebook/ScheduleNotebook';
 
 const PLUGIN_ID = 'mlops-nb:plugin';
 
 namespace CommandIDs {
   export const open = 'mlops-nb:open';
   export const refresh = 'mlops-nb:refresh';
+  export const scheduleNotebook = 'mlops-nb:schedule-notebook';
 }
 
 function activate(
@@ -79,13 +82,43 @@ function activate(
     label: 'Refresh the MLOps panel',
     execute: () => panel.refresh()
   });
+  let scheduled = 0;
+  const scheduleNotebook = (path: string): void => {
+    scheduled += 1;
+    const onCreated = (): void => {
+      panel.showSection('schedules');
+      panel.refresh();
+      labShell.activateById(panel.id);
+    };
+    addToMain(new ScheduleNotebookWidget({ notebook: path, onCreated }), `mlops-nb-schedule-${scheduled}`, 'Schedule notebook');
+  };
+  app.commands.addCommand(CommandIDs.scheduleNotebook, {
+    label: 'Schedule this notebook',
+    execute: args => scheduleNotebook(String(args.path ?? ''))
+  });
+  // "Schedule" in every notebook's toolbar, like jupyter-scheduler's "Create a notebook job".
+  const toolbarButton: DocumentRegistry.IWidgetExtension<DocumentWidget, DocumentRegistry.IModel> = {
+    createNew: (widget, context) => {
+      const button = new ToolbarButton({
+        className: 'mlops-nb-schedule-button',
+        icon: mlopsIcon,
+        label: 'Schedule',
+        tooltip: 'Schedule this notebook (MLOps)',
+        onClick: () => scheduleNotebook(context.path)
+      });
+      widget.toolbar.insertItem(10, 'mlops-nb-schedule', button);
+      return button;
+    }
+  };
+  app.docRegistry.addWidgetExtension('Notebook', toolbarButton);
+
   palette?.addItem({ command: CommandIDs.open, category: 'MLOps' });
   palette?.addItem({ command: CommandIDs.refresh, category: 'MLOps' });
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'Browse, compare and trace MLflow runs recorded by mlops_nb.',
+  description: 'Browse, compare and trace MLflow runs, promote models, see releases and schedule notebooks.',
   autoStart: true,
   requires: [ILabShell],
   optional: [IDocumentManager, ILayoutRestorer, ICommandPalette],

@@ -38,3 +38,32 @@ export type LineageGraph = Schemas['LineageGraph'];
 
 /** The query parameters of `GET /experiments/{experiment_id}/runs`. */
 export type RunsQuery = NonNullable<operations['listRuns']['parameters']['query']>;
+
+export type Alias = Schemas['Alias'];
+export type RecordedGate = Schemas['RecordedGate'];
+export type Gate = Schemas['Gate'];
+export type Move = Schemas['Move'];
+export type ModelVersionRow = Schemas['ModelVersionRow'];
+export type Model = Schemas['Model'];
+export type ModelList = Schemas['ModelList'];
+export type ModelGateCheck = Schemas['ModelGateCheck'];
+export type ModelGateReport = Schemas['ModelGateReport'];
+export type ModelVersionDetail = Schemas['ModelVersionDetail'];
+export type PromoteRequest = Schemas['PromoteRequest'];
+export type EnvReason = Schemas['EnvReason'];
+export type MoveResult = Schemas['MoveResult'];
+export type ModelHistory = Schemas['ModelHistory'];
+export type Release = Schemas['Release'];
+export type ReleaseEnvironment = Schemas['ReleaseEnvironment'];
+export type ReleaseList = Schemas['ReleaseList'];
+export type Firing = Schemas['Firing'];
+export type Schedule = Schemas['Schedule'];
+export type ScheduleList = Schemas['ScheduleList'];
+export type CreateSchedule = Schemas['CreateSchedule'];
+export type CreatedSchedule = Schemas['CreatedSchedule'];
+export type ScheduleHistory = Schemas['ScheduleHistory'];
+export type ScheduleActionResult = Schemas['ScheduleActionResult'];
+export type ScheduleAction = operations['scheduleAction']['parameters']['path']['action'];
+export type NotebookPipelines = Schemas['NotebookPipelines'];
+export type WritePipeline = Schemas['WritePipeline'];
+export type WrittenPipeline = Schemas['WrittenPipeline'];

@@ -82,6 +82,19 @@ def execute_notebooks(project: Path, notebook: Path, runs: list[dict[str, object
             future.result()
 
 
+def labextensions(home: Path) -> list[str]:
+    """Server options that make this checkout's extension build (`jlpm build`) win over an installed one."""
+    build = REPO / "mlops_nb" / "labextension"
+    if not (build / "package.json").is_file():
+        return []
+    folder = home / "labextensions"
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / "mlops-nb"
+    if not link.exists():
+        link.symlink_to(build, target_is_directory=True)
+    return [f"--LabApp.extra_labextensions_path={folder}"]
+
+
 class JupyterLab:
     """`jupyter lab` on a free port with a random token and isolated settings; stopped by its pid."""
 
@@ -112,6 +125,7 @@ class JupyterLab:
                 f"--ServerApp.token={self.token}",
                 f"--ServerApp.root_dir={project}",
                 "--allow-root",
+                *labextensions(self.home),
             ],
             cwd=project,
             env=env,
@@ -123,6 +137,10 @@ class JupyterLab:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/lab?token={self.token}"
+
+    def tree_url(self, path: str) -> str:
+        """The URL opening `path` (relative to the project) in JupyterLab."""
+        return f"http://127.0.0.1:{self.port}/lab/tree/{path}?token={self.token}"
 
     def _wait(self) -> None:
         deadline = time.time() + 90
@@ -172,8 +190,8 @@ class MlopsPanel:
         self.dialogs: list[str] = []
         page.on("dialog", lambda dialog: (self.dialogs.append(dialog.message), dialog.dismiss()))
 
-    def open(self, lab: JupyterLab) -> None:
-        self.page.goto(lab.url)
+    def open(self, lab: JupyterLab, url: str | None = None) -> None:
+        self.page.goto(url or lab.url)
         self.page.wait_for_selector("#jp-main-dock-panel", timeout=90_000)
         # The splash screen goes once the layout is restored: a click before that can be undone by it.
         self.page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=90_000)
@@ -199,6 +217,10 @@ class MlopsPanel:
             self.page.mouse.down()
             self.page.mouse.move(width, box["y"] + box["height"] / 2, steps=5)
             self.page.mouse.up()
+
+    def section(self, name: str) -> None:
+        """Show one of the panel's sections: experiments, models, releases or schedules."""
+        self.page.locator(f".mlops-nb-tab[data-section='{name}']").click()
 
     def choose_experiment(self, name: str) -> None:
         self.page.locator(".mlops-nb-experiment", has_text=name).click()

@@ -5,7 +5,13 @@ import { api } from '../../api';
 import type { Experiment } from '../../types';
 import { useAsync } from '../common/hooks';
 import { ExperimentsList } from '../experiments/ExperimentsList';
+import { ModelsView } from '../models/ModelsView';
+import { ReleasesView } from '../releases/ReleasesView';
 import { RunsTable } from '../runs/RunsTable';
+import { SchedulesView } from '../schedules/SchedulesView';
+
+export type PanelSection = 'experiments' | 'models' | 'releases' | 'schedules';
+const SECTIONS: PanelSection[] = ['experiments', 'models', 'releases', 'schedules'];
 
 export interface PanelActions {
   /** Open a run's detail view in the main area. */
@@ -14,20 +20,40 @@ export interface PanelActions {
   compare: (runIds: string[]) => void;
 }
 
-function Panel(props: PanelActions & { refreshKey: number }): JSX.Element {
+function Panel(
+  props: PanelActions & { refreshKey: number; section: PanelSection; setSection: (s: PanelSection) => void }
+): JSX.Element {
   const [experiment, setExperiment] = React.useState<Experiment | null>(null);
   const settings = useAsync(() => api.settings(), []);
+  const { section } = props;
   return (
     <div className="mlops-nb-panel-body">
       <div className="mlops-nb-panel-header">
         <span className="mlops-nb-panel-title">MLOps</span>
-        {experiment ? (
+        {section === 'experiments' && experiment ? (
           <button className="mlops-nb-link mlops-nb-back" onClick={() => setExperiment(null)}>
             ← Experiments
           </button>
         ) : null}
       </div>
-      {experiment ? (
+      <div className="mlops-nb-tabs" role="tablist">
+        {SECTIONS.map(name => (
+          <button
+            key={name}
+            role="tab"
+            aria-selected={section === name}
+            className={`mlops-nb-tab${section === name ? ' mlops-nb-active' : ''}`}
+            data-section={name}
+            onClick={() => props.setSection(name)}
+          >
+            {name[0].toUpperCase() + name.slice(1)}
+          </button>
+        ))}
+      </div>
+      {section === 'models' ? <ModelsView refreshKey={props.refreshKey} environments={[]} openRun={props.openRun} /> : null}
+      {section === 'releases' ? <ReleasesView refreshKey={props.refreshKey} openRun={props.openRun} /> : null}
+      {section === 'schedules' ? <SchedulesView refreshKey={props.refreshKey} openRun={props.openRun} /> : null}
+      {section !== 'experiments' ? null : experiment ? (
         <RunsTable
           key={experiment.experiment_id}
           experiment={experiment}
@@ -48,6 +74,7 @@ function Panel(props: PanelActions & { refreshKey: number }): JSX.Element {
 /** The left-sidebar widget; `refresh()` reloads whatever it shows. */
 export class MlopsPanel extends ReactWidget {
   private _refreshKey = 0;
+  private _section: PanelSection = 'experiments';
 
   constructor(private readonly _actions: PanelActions) {
     super();
@@ -59,7 +86,20 @@ export class MlopsPanel extends ReactWidget {
     this.update();
   }
 
+  /** Show one of the panel's sections (experiments, models, releases, schedules). */
+  showSection(section: PanelSection): void {
+    this._section = section;
+    this.update();
+  }
+
   protected render(): JSX.Element {
-    return <Panel {...this._actions} refreshKey={this._refreshKey} />;
+    return (
+      <Panel
+        {...this._actions}
+        refreshKey={this._refreshKey}
+        section={this._section}
+        setSection={section => this.showSection(section)}
+      />
+    );
   }
 }
