@@ -1011,7 +1011,7 @@ export interface operations {
                 /** @description The `next_page_token` of the previous page; a token the store cannot use → 400. */
                 page_token?: string;
                 max_results?: number;
-                /** @description Only runs in this state (shorthand for `attributes.status = '...'`). */
+                /** @description Only runs in this state (shorthand for `attributes.status = '...'`); SCHEDULED lists the runs a trigger started (tag `mlops_nb.trigger`). */
                 status?: components["schemas"]["RunStatus"];
             };
             header?: never;

@@ -145,7 +145,6 @@ TAG_TRIGGER = "mlops_nb.trigger"  # cron | interval | data | drift | decay | man
 TAG_TRIGGER_SCHEDULE = "mlops_nb.trigger.schedule"  # the schedule id
 TAG_TRIGGER_FIRE_TIME = "mlops_nb.trigger.fire_time"  # ISO 8601, UTC
 TAG_TRIGGER_EVIDENCE = "mlops_nb.trigger.evidence"  # JSON: new files or rows, drift score, missed firings
-RELEASE_WORKING_COPY = "working-copy"
 TRIGGER_KINDS = ("cron", "interval", "data", "drift", "decay", "manual")
 ERROR_KIND_ABANDONED = "abandoned"
 
