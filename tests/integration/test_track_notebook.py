@@ -220,7 +220,7 @@ def test_unsupported_split_type_is_named(project: Path) -> None:
             "%mlops split train=rows",
         ],
     )
-    papermill(nb, project / "out.ipynb")
+    assert papermill(nb, project / "out.ipynb", check=False).returncode != 0  # as log_split(train=rows)
     text = outputs(project / "out.ipynb")
     assert "Split 'train'" in text and "list" in text and "DataFrame" in text and "Traceback" not in text
 
