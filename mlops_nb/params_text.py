@@ -3,19 +3,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 MAX_LENGTH = 6000  # MLflow's limit on a param value
 
 
 def param_text(value: Any) -> str:
-    """JSON for numbers, booleans, None, lists and dicts (``true``, ``null``, ``["a"]``); a string as
-    itself; str() for anything else (a Path or a date reads as itself, not as a quoted JSON string)."""
-    if isinstance(value, str):
-        text = value
-    elif value is None or isinstance(value, bool | int | float | list | tuple | dict):
-        text = json.dumps(value, default=str)
-    else:
-        text = str(value)
-    return text[:MAX_LENGTH]
+    """MLflow's own rule, ``str(value)`` (``True``, ``None``, ``['a']``): autologging and a notebook's own
+    ``mlflow.log_param`` write a value that way, and MLflow refuses to log a param again with other text,
+    so a notebook parameter that is also an estimator's (``fit_intercept``, ``random_state``) must agree."""
+    return str(value)[:MAX_LENGTH]

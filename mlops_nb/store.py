@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import os
 import re
 import sqlite3
 import threading
@@ -96,6 +97,10 @@ def ensure_store(settings: config.Settings | None = None) -> config.Settings:
                     conn.execute("PRAGMA journal_mode=WAL")
         elif settings.tracking_uri.startswith(("http://", "https://")):
             _check_reachable(settings.tracking_uri)
+            if redact(settings.tracking_uri) != settings.tracking_uri:
+                # MLflow prints "View run <name> at: <tracking URI>/#/..." as each run ends, user info and
+                # all, into notebooks and CI logs; the environment reaches kernels started from here too.
+                os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         _ready.add(key)
     return settings
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 OWNER_WAIT = 30.0  # seconds a new writer waits for another process to give up the run's spool
+SINK_WAIT = 10.0  # seconds a write may take before its points are spooled (MLflow retries for minutes)
 _VALID_KEY = re.compile(r"^[/\w.\- :]{1,250}$")  # MLflow's rule for metric and param names
 
 
@@ -103,6 +104,7 @@ class MetricWriter:
         self._kept_round = -1  # the last round that ended with points neither stored nor spooled
         self._warned: str | None = None
         self._closed = False
+        self._call: threading.Thread | None = None  # the write in progress (see `_write`)
         self.stats = WriterStats(spooled=self._spool.count())
         self._thread = threading.Thread(
             target=self._loop, name=f"mlops-nb-metrics-{spool.stem[:8]}", daemon=True
@@ -209,8 +211,25 @@ class MetricWriter:
             warnings.warn(message, RuntimeWarning, stacklevel=2)
 
     def _write(self, points: list[Point]) -> int:
-        """Write in batches; returns how many points were written before the first failure (all on success)."""
-        done, error = write(self._sink, points)
+        """Write in batches; returns how many points were written before the first failure (all on success).
+
+        A write the store holds for longer than SINK_WAIT (MLflow's own retries with backoff last minutes)
+        counts as failed, so its points go to the spool on disk instead of waiting in memory, where a kill
+        would lose them; no other write starts while it hangs. Should it store them after all, the spool's
+        copies are stored once: MLflow ignores a point identical to one it holds."""
+        if self._call is not None and self._call.is_alive():
+            self.stats.last_error = "the store has not answered an earlier write yet"
+            return 0
+        result: list[tuple[int, Exception | None]] = []
+        self._call = threading.Thread(
+            target=lambda: result.append(write(self._sink, points)), name="mlops-nb-metrics-call", daemon=True
+        )
+        self._call.start()
+        self._call.join(SINK_WAIT)
+        if not result:
+            self.stats.last_error = f"the store did not answer within {SINK_WAIT:g} s"
+            return 0
+        done, error = result[0]
         self.stats.written += done
         if error is not None:
             self.stats.last_error = _first_line(error) or type(error).__name__

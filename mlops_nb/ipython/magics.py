@@ -177,13 +177,17 @@ def _run(line: str, shell: Any) -> None:
 
 
 def mlops(line: str) -> None:
-    """%mlops track | config | split | status | stop | compare (``%mlops --help``)."""
+    """%mlops track | config | split | status | stop | compare (``%mlops --help``).
+
+    A mistake fails the cell, shown as its message without a traceback (IPython's UsageError), so that
+    "Run All", papermill and `validate` stop at this cell rather than run on untracked."""
     from IPython import get_ipython
+    from IPython.core.error import UsageError as CellUsageError
 
     try:
         _run(line, get_ipython())
     except MlopsError as exc:
-        print(f"mlops: {exc}", file=sys.stderr)
+        raise CellUsageError(f"mlops: {exc}") from None
 
 
 def register(ipython: Any) -> None:

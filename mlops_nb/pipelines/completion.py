@@ -32,7 +32,7 @@ def check_complete(nb: nbformat.NotebookNode, output: Path | None = None) -> Non
     skipped = sum(1 for i, c in code if i > index and c.source.strip())
     first = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
     raise NotebookFailedError(
-        f"Cell {index} (`{first}`) exited with SystemExit({_exit_value(cell)}): the {skipped} code cell(s) after it never ran",
+        f"Cell {index} (`{first}`) exited with SystemExit({_exit_value(cell)}): the {skipped} code cell(s) after it never ran.",
         kind=EARLY_EXIT,
         cell=index,
         output=output,

@@ -55,7 +55,8 @@ class Reader:
         name = key[-1]
         if name not in data or data[name] is None:
             if required:
-                raise self.fail(key, "is required", f"Add `{name}:` to the pipeline file.")
+                where = f"under `{key[-2]}:`" if len(key) > 1 else "to the pipeline file"
+                raise self.fail(key, "is required", f"Add `{name}:` {where}.")
             return default
         value = data[name]
         if float in kinds and isinstance(value, int) and not isinstance(value, bool):

@@ -169,3 +169,17 @@ def test_notebook_saved_after_track_keeps_hash_and_snapshot_in_step(project: Pat
     )
     assert tags[records.TAG_NOTEBOOK_HASH] == code.notebook_hash(snapshot) != first
     assert len(snapshot["cells"]) == 2
+
+
+def test_a_magic_mistake_fails_its_cell(shell: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
+    """A `%mlops` mistake fails the cell (Run All, papermill and validate stop there) with its message and
+    no traceback; it used to print the message and let the notebook run on, untracked."""
+    for line, message in [
+        ("config foo=", "`foo=` is not NAME=VALUE"),
+        ("track --colour red", "unrecognized arguments: --colour"),
+        ("split train=X_missing", "X_missing"),
+    ]:
+        result = shell.run_cell(f"%mlops {line}")
+        out, err = capsys.readouterr()
+        assert result.error_in_exec is not None, line
+        assert message in err and "Traceback" not in out + err, err

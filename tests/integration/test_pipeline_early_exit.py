@@ -35,7 +35,7 @@ def test_an_early_exit_fails_training_and_registers_nothing(project: Project, li
     assert training.data.tags[records.TAG_ERROR_KIND] == "early_exit"
     assert training.data.tags[records.TAG_ERROR_CELL] == str(index)
     assert f"Cell {index} (`{line}`) exited with SystemExit" in training.data.tags[records.TAG_ERROR]
-    assert "the 1 code cell(s) after it never ran" in result.error
+    assert "the 1 code cell(s) after it never ran. A notebook must run to its end" in result.error
     assert project.client.get_run(result.run_id).info.status == "FAILED"
     assert project.client.search_registered_models() == []
 

@@ -62,3 +62,24 @@ def test_track_does_not_show_the_tracking_password(
     out, err = capsys.readouterr()
     assert f"http://***@127.0.0.1:{port}" in err and "does not answer" in err
     assert TOKEN not in out + err and "alice" not in out + err
+
+
+def test_a_run_ending_on_a_tracking_server_does_not_print_the_password(
+    tmp_path: Path, project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """MLflow prints "View run ... at: <tracking URI>/#/..." as a run ends on a tracking server: with the
+    user info of the URI, into the notebook's output, an output notebook's artifact or a CI log."""
+    from tests.integration.test_spool import Server
+
+    server = Server(tmp_path)
+    server.start()
+    try:
+        monkeypatch.setenv("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "")  # restored after the test
+        monkeypatch.delenv("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT")
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://alice:{TOKEN}@127.0.0.1:{server.port}")
+        mlops_nb.track(experiment="remote-credentials", autolog=False)
+        mlops_nb.stop()
+    finally:
+        server.stop()
+    out, err = capsys.readouterr()
+    assert TOKEN not in out + err and "alice" not in out + err, out + err

@@ -17,6 +17,7 @@ import pytest
 
 import mlops_nb
 from mlops_nb import store
+from mlops_nb.capture import metrics
 from mlops_nb.exceptions import StoreError
 from tests.helpers import make_notebook, papermill
 
@@ -155,3 +156,32 @@ def test_points_in_flight_when_the_kernel_shuts_down_are_spooled(server: Server,
     history = store.client().get_metric_history(spool.stem, "m")
     assert sorted((m.step, m.value) for m in history) == [(i, float(i)) for i in range(200)]
     assert not spool.exists()
+
+
+def test_points_reach_the_spool_while_mlflow_still_retries(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With MLflow's default retries a write to a stopped server is held for minutes; the points logged
+    meanwhile must reach the spool on disk within the writer's bound, not wait in memory, where a kill
+    (an OOM kill, a preempted node) loses them."""
+    monkeypatch.setattr(metrics, "SINK_WAIT", 3.0)
+    tracked = mlops_nb.track(experiment="retrying", autolog=False)
+    for i in range(10):
+        mlops_nb.log_metrics({"m": i}, step=i)
+    assert tracked.writer.flush().written == 10
+
+    server.stop()
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "7")  # MLflow's default: backoff for minutes
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_TIMEOUT")
+    for i in range(10, 110):
+        mlops_nb.log_metrics({"m": i}, step=i)
+    stats = tracked.writer.flush(timeout=30)
+    assert (stats.pending, stats.spooled) == (0, 100), stats
+    assert len(tracked.writer.spool.read_text(encoding="utf-8").splitlines()) == 100
+
+    server.start()
+    deadline = time.monotonic() + 180
+    while tracked.writer.flush().spooled and time.monotonic() < deadline:
+        time.sleep(0.5)
+    mlops_nb.stop()
+    assert [m.step for m in store.client().get_metric_history(tracked.run_id, "m")] == list(range(110))

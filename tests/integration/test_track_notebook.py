@@ -144,7 +144,8 @@ def test_pipeline_mode_attaches_to_the_runners_run(project: Path) -> None:
 
 def test_pipeline_mode_with_unknown_run_id_is_a_clear_error(project: Path) -> None:
     nb = make_notebook(project / "step.ipynb", ["%load_ext mlops_nb", "%mlops track"])
-    papermill(nb, project / "out.ipynb", env={records.ENV_RUN_ID: "0" * 32})
+    done = papermill(nb, project / "out.ipynb", env={records.ENV_RUN_ID: "0" * 32}, check=False)
+    assert done.returncode != 0  # the step fails at `%mlops track`, rather than run on untracked
     text = outputs(project / "out.ipynb")
     assert "names no run in the store" in text and "Traceback" not in text
 
@@ -219,7 +220,7 @@ def test_unsupported_split_type_is_named(project: Path) -> None:
             "%mlops split train=rows",
         ],
     )
-    papermill(nb, project / "out.ipynb")
+    assert papermill(nb, project / "out.ipynb", check=False).returncode != 0  # as log_split(train=rows)
     text = outputs(project / "out.ipynb")
     assert "Split 'train'" in text and "list" in text and "DataFrame" in text and "Traceback" not in text
 

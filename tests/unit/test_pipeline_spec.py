@@ -71,7 +71,11 @@ def test_a_good_file_resolves_paths_defaults_and_environments(folder: Path) -> N
         (("    test_accuracy:", "    val_accuracy:"), ":13: `gates.model.val_accuracy` names the metric"),
         (
             ("data: {source: dev.csv}", "data: {watermark: day}"),
-            ":15: `environments.dev.data.source` is required",
+            ":15: `environments.dev.data.source` is required. Add `source:` under `data:`.",
+        ),
+        (
+            ("  name: demo-model\n", "  metric: test_accuracy\n"),
+            "`model.name` is required. Add `name:` under `model:`.",
         ),
     ],
 )
