@@ -365,6 +365,115 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/datasets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every dataset → its versions (newest first) with row counts and the model versions trained on each. */
+        get: operations["listDatasets"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/datasets/{dataset}/versions/{dataset_version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One dataset version with its schema and per-column statistics and the model versions trained on it. */
+        get: operations["getDatasetVersion"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/models/{name}/versions/{version}/reproduce": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start reproducing the version from its record (`mlops-nb reproduce`); answers the job at once.
+         * @description The reproduction runs on the server in the background (tens of seconds); poll `GET /reproductions/{job_id}`.
+         *     409 while a reproduction of the same version is queued or running. Needs "write" on `mlops-nb`.
+         */
+        post: operations["reproduceModelVersion"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/runs/{run_id}/reproduce": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start reproducing a pipeline run (or the pipeline run of a step run) from its record; answers the job at once.
+         * @description 409 while a reproduction of the same run is queued or running. Needs "write" on `mlops-nb`.
+         */
+        post: operations["reproduceRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/reproductions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The reproduction jobs this server keeps in memory (the last 100), newest first. */
+        get: operations["listReproductions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/reproductions/{job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A reproduction job's state; once ended, its verdict with the recorded-vs-reproduced metrics, or its error. */
+        get: operations["getReproduction"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -741,6 +850,8 @@ export interface components {
             model_aliases: components["schemas"]["Alias"][];
             lineage: components["schemas"]["VersionLineage"];
             model_gate: components["schemas"]["ModelGateReport"] | null;
+            /** @description The last reproduction's verdict tagged on the version. */
+            reproduction: components["schemas"]["ReproductionVerdict"] | null;
             history: components["schemas"]["Move"][];
             pending: components["schemas"]["Move"][];
             /** @description The gates checked now (with gates=true). */
@@ -893,6 +1004,114 @@ export interface components {
             name: string;
             environments: string[];
         };
+        DatasetVersionRow: {
+            version: number;
+            rows: number;
+            num_columns: number;
+            /** @description Full-content fingerprint of the rows. */
+            digest: string;
+            /** @description ISO 8601 UTC. */
+            created: string;
+            author: string;
+            source: string;
+            description: string | null;
+            /** @enum {string} */
+            kept_by: "snapshot" | "dvc";
+            /** @description The version's record (a run of the experiment mlops-nb-datasets). */
+            run_id: string;
+            /** @description Registered model versions trained on this version. */
+            model_versions: components["schemas"]["ModelVersionRef"][];
+        };
+        Dataset: {
+            name: string;
+            versions: components["schemas"]["DatasetVersionRow"][];
+        };
+        DatasetList: {
+            datasets: components["schemas"]["Dataset"][];
+        };
+        DatasetVersionDetail: components["schemas"]["DatasetVersionRow"] & {
+            name: string;
+            columns: string[];
+            key: string[];
+            /** @description {repo, path, md5, rev} when DVC keeps the data. */
+            dvc: {
+                [key: string]: unknown;
+            } | null;
+            /** @description Schema and per-column statistics recorded at `data add`. */
+            profile: components["schemas"]["Split"] | null;
+        };
+        ReproductionVerdict: {
+            /** @description reproduced | differs | failed */
+            verdict: string;
+            run_id: string | null;
+            at: string | null;
+            summary: string | null;
+        };
+        ReproduceRequest: {
+            /** @description Largest absolute difference of a metric that still matches (0 */
+            tolerance?: number;
+            /** @enum {string} */
+            data?: "auto" | "dataset" | "snapshot" | "source";
+            allow_data_change?: boolean;
+            strict_env?: boolean;
+        };
+        MetricReproduction: {
+            metric: string;
+            recorded: number | null;
+            reproduced: number | null;
+            difference: number | null;
+            match: boolean;
+        };
+        Reproduction: {
+            /** @enum {string} */
+            verdict: "reproduced" | "differs" | "failed";
+            reason: string;
+            /** @description The reproduction's pipeline run. */
+            run_id: string | null;
+            /** @description The original pipeline run. */
+            reproduces: string;
+            tolerance: number;
+            metrics: components["schemas"]["MetricReproduction"][];
+            /** @description {kind, origin, change}: where the data came from. */
+            data: {
+                [key: string]: unknown;
+            };
+            /** @description Packages whose version differs from the record. */
+            environment: {
+                package: string;
+                recorded: string | null;
+                current: string | null;
+            }[];
+            seeds: {
+                [key: string]: unknown;
+            };
+            /** @description What was read from the lineage: commit, dirty, release, dataset, ... */
+            record: {
+                [key: string]: unknown;
+            };
+            seconds: number;
+            original_seconds: number | null;
+        };
+        ReproductionJob: {
+            id: string;
+            /** @description {model, version} or {run_id} */
+            target: {
+                [key: string]: string;
+            };
+            options: components["schemas"]["ReproduceRequest"];
+            /** @enum {string} */
+            state: "queued" | "running" | "finished" | "failed";
+            started: number;
+            ended: number | null;
+            elapsed_seconds: number;
+            /** @description The verdict once finished. */
+            result: components["schemas"]["Reproduction"] | null;
+            /** @description Why it could not run (failed). */
+            error: components["schemas"]["Error"] | null;
+        };
+        ReproductionJobList: {
+            jobs: components["schemas"]["ReproductionJob"][];
+        };
     };
     responses: {
         /** @description The promotion core refused the action (a failing gate, approval by the requester, nothing to roll back); `gates` lists the gates when they are the reason. */
@@ -913,7 +1132,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description Unknown experiment, run or model version. */
+        /** @description Unknown experiment, run, model version, dataset version or reproduction job. */
         NotFound: {
             headers: {
                 [name: string]: unknown;
@@ -948,6 +1167,8 @@ export interface components {
         ModelName: string;
         ModelVersion: string;
         ScheduleId: string;
+        DatasetName: string;
+        DatasetVersionNumber: string;
     };
     requestBodies: never;
     headers: never;
@@ -1558,6 +1779,172 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             403: components["responses"]["Forbidden"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    listDatasets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Datasets */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    getDatasetVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset: components["parameters"]["DatasetName"];
+                dataset_version: components["parameters"]["DatasetVersionNumber"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Version */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetVersionDetail"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    reproduceModelVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Registered model name (URL-encoded). */
+                name: components["parameters"]["ModelName"];
+                version: components["parameters"]["ModelVersion"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ReproduceRequest"];
+            };
+        };
+        responses: {
+            /** @description The job */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReproductionJob"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Refused"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    reproduceRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ReproduceRequest"];
+            };
+        };
+        responses: {
+            /** @description The job */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReproductionJob"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Refused"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    listReproductions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Jobs */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReproductionJobList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    getReproduction: {
+        parameters: {
+            query?: {
+                /** @description Hold the answer up to this many seconds (0 to 60) while the job has not ended. */
+                wait?: number;
+            };
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReproductionJob"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             503: components["responses"]["StoreUnavailable"];
         };
     };

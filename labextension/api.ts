@@ -10,6 +10,8 @@ import type {
   Comparison,
   CreateSchedule,
   CreatedSchedule,
+  DatasetList,
+  DatasetVersionDetail,
   EnvReason,
   ExperimentList,
   LineageGraph,
@@ -19,6 +21,9 @@ import type {
   NotebookPipelines,
   PromoteRequest,
   ReleaseList,
+  ReproduceRequest,
+  ReproductionJob,
+  ReproductionJobList,
   RunDetail,
   RunsPage,
   RunsQuery,
@@ -134,5 +139,16 @@ export const api = {
   notebookPipelines: (notebook: string): Promise<NotebookPipelines> =>
     requestAPI<NotebookPipelines>('notebook-pipelines', {}, { notebook }),
   writePipeline: (request: WritePipeline): Promise<WrittenPipeline> =>
-    requestAPI<WrittenPipeline>('notebook-pipelines', post(request))
+    requestAPI<WrittenPipeline>('notebook-pipelines', post(request)),
+  datasets: (): Promise<DatasetList> => requestAPI<DatasetList>('datasets'),
+  datasetVersion: (name: string, version: number): Promise<DatasetVersionDetail> =>
+    requestAPI<DatasetVersionDetail>(`datasets/${id(name)}/versions/${version}`),
+  reproduceModelVersion: (name: string, version: string, request: ReproduceRequest = {}): Promise<ReproductionJob> =>
+    requestAPI<ReproductionJob>(`models/${id(name)}/versions/${id(version)}/reproduce`, post(request)),
+  reproduceRun: (runId: string, request: ReproduceRequest = {}): Promise<ReproductionJob> =>
+    requestAPI<ReproductionJob>(`runs/${id(runId)}/reproduce`, post(request)),
+  reproductions: (): Promise<ReproductionJobList> => requestAPI<ReproductionJobList>('reproductions'),
+  /** The job's state; the server holds the answer up to `wait` seconds while it runs. */
+  reproduction: (jobId: string, wait = 0): Promise<ReproductionJob> =>
+    requestAPI<ReproductionJob>(`reproductions/${id(jobId)}`, {}, wait ? { wait } : {})
 };

@@ -1,2 +1,3 @@
 import './base.css';
 import './lifecycle.css';
+import './datasets.css';

@@ -11,6 +11,7 @@ add that is writing a snapshot finishes recording it first.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,10 @@ class PruneReport:
         return "\n".join(lines)
 
 
-def _model_digests(settings: config.Settings, by_ref: dict[tuple[str, str], str]) -> set[str]:
-    """Digests the lineage of some registered model version names."""
+def model_versions(settings: config.Settings) -> Iterator[tuple[Any, list[dict[str, str]]]]:
+    """Every registered model version with the tags of its lineage runs: the run it was registered from
+    and its pipeline run (a deleted or unknown run is left out). Those runs name the dataset version they
+    read (``records.TAG_DATASET_NAME``/``TAG_DATASET_VERSION``) or the digest of their data."""
     client = store.client(settings)
     runs: dict[str, Any] = {}
 
@@ -59,25 +62,36 @@ def _model_digests(settings: config.Settings, by_ref: dict[tuple[str, str], str]
                 runs[run_id] = client.get_run(run_id)
         return runs.get(run_id or "")
 
-    needed: set[str] = set()
     token = None
     while True:
         page = client.search_model_versions(max_results=1000, page_token=token)
         for mv in page:
-            tags = dict(mv.tags or {})
-            needed.update(v for k, v in tags.items() if k.startswith(records.TAG_MV_DATASET_DIGEST_PREFIX))
-            for found in (run(mv.run_id), run(tags.get(records.TAG_PIPELINE_RUN))):
-                if found is None:
-                    continue
-                run_tags = found.data.tags
-                ref = (run_tags.get(records.TAG_DATASET_NAME), run_tags.get(records.TAG_DATASET_VERSION))
-                if ref in by_ref:
-                    needed.add(by_ref[ref])
-                if records.TAG_DATA_DIGEST in run_tags:
-                    needed.add(run_tags[records.TAG_DATA_DIGEST])
+            found = (run(mv.run_id), run(dict(mv.tags or {}).get(records.TAG_PIPELINE_RUN)))
+            yield mv, [r.data.tags for r in found if r is not None]
         token = page.token
         if not token:
-            return needed
+            return
+
+
+def dataset_ref(run_tags: dict[str, str]) -> tuple[str, str] | None:
+    """(name, version) of the dataset version a lineage run read, if it read one."""
+    name, version = run_tags.get(records.TAG_DATASET_NAME), run_tags.get(records.TAG_DATASET_VERSION)
+    return (name, version) if name and version else None
+
+
+def _model_digests(settings: config.Settings, by_ref: dict[tuple[str, str], str]) -> set[str]:
+    """Digests the lineage of some registered model version names."""
+    needed: set[str] = set()
+    for mv, lineage in model_versions(settings):
+        tags = dict(mv.tags or {})
+        needed.update(v for k, v in tags.items() if k.startswith(records.TAG_MV_DATASET_DIGEST_PREFIX))
+        for run_tags in lineage:
+            ref = dataset_ref(run_tags)
+            if ref in by_ref:
+                needed.add(by_ref[ref])
+            if records.TAG_DATA_DIGEST in run_tags:
+                needed.add(run_tags[records.TAG_DATA_DIGEST])
+    return needed
 
 
 def needed(settings: config.Settings | None = None) -> set[str]:

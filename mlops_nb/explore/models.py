@@ -76,6 +76,19 @@ def _lineage(tags: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def _reproduction(tags: dict[str, str]) -> dict[str, Any] | None:
+    """The last reproduction's verdict tagged on a version (by mlops_nb.pipelines.reproduce), if any."""
+    verdict = tags.get(records.TAG_REPRODUCE_VERDICT)
+    if verdict is None:
+        return None
+    return {
+        "verdict": verdict,
+        "run_id": tags.get(records.TAG_REPRODUCE_RUN),
+        "at": tags.get(records.TAG_REPRODUCE_AT),
+        "summary": tags.get(records.TAG_REPRODUCE_SUMMARY),
+    }
+
+
 def _version_row(mv: Any, model_aliases: dict[str, str] | None) -> dict[str, Any]:
     """A version's row; its aliases come from the model's (MLflow's version search leaves them out)."""
     tags = dict(mv.tags or {})
@@ -167,6 +180,7 @@ def model_version(name: str, version: str, settings: Settings | None = None) -> 
         **_version_row(mv, model.aliases),
         "model_aliases": _aliases(model.aliases),
         "lineage": _lineage(tags),
+        "reproduction": _reproduction(tags),
         "model_gate": report,
         "history": moves,
         "pending": waiting,

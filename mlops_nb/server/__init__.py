@@ -13,6 +13,7 @@ from mlops_nb import config
 from mlops_nb.exceptions import MlopsError
 from mlops_nb.redact import redact
 from mlops_nb.server.handlers import ROUTES, Context
+from mlops_nb.server.reproduction import Jobs
 
 API_PREFIX = "mlops-nb/api"
 SNAPSHOT_FOLDER = "mlops-snapshots"
@@ -40,6 +41,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         executor=ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlops-nb"),
         server_root=root,
         snapshot_dir=root / SNAPSHOT_FOLDER,
+        reproductions=Jobs(serverapp.log),
     )
     web_app = serverapp.web_app
     web_app.settings["mlops_nb"] = context

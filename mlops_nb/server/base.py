@@ -10,7 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
@@ -19,6 +19,9 @@ from tornado.ioloop import IOLoop
 from mlops_nb.config import Settings
 from mlops_nb.exceptions import ConfigError, MlopsError, UsageError
 from mlops_nb.redact import redact
+
+if TYPE_CHECKING:
+    from mlops_nb.server.reproduction import Jobs
 
 AUTH_RESOURCE = "mlops-nb"
 
@@ -31,13 +34,14 @@ def gate_dict(gate: Any) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Context:
     """What the handlers share: the server's store settings (or the problem that kept them from loading)
-    and the executor that runs store queries."""
+    and the executor that runs store queries; the reproduction jobs run on their own threads."""
 
     settings: Settings | None
     problem: MlopsError | None
     executor: Executor
     server_root: Path
     snapshot_dir: Path
+    reproductions: Jobs
 
 
 class BaseHandler(APIHandler):
@@ -84,6 +88,19 @@ class BaseHandler(APIHandler):
         except ValueError:
             raise UsageError(f"Query parameter {name}={value!r} is not a whole number.") from None
 
+    def number(self, name: str, default: float, limit: float) -> float:
+        """Query parameter `name` as a number from 0 to `limit`."""
+        value = self.single(name)
+        if value is None:
+            return default
+        try:
+            found = float(value)
+        except ValueError:
+            found = -1.0
+        if not 0 <= found <= limit:
+            raise UsageError(f"Query parameter {name}={value!r} is not a number from 0 to {limit:g}.")
+        return found
+
     def json_body(self, example: str) -> dict[str, Any]:
         """The request body as a JSON object (an empty body is ``{}``); `example` shows the expected shape."""
         try:
@@ -101,15 +118,19 @@ class BaseHandler(APIHandler):
             self.check_arguments()
             result = await IOLoop.current().run_in_executor(self.context.executor, work)
         except MlopsError as exc:
-            self.set_status(exc.status)
-            error = {"error": type(exc).__name__, "message": exc.message, "hint": exc.hint}
-            gates = getattr(exc, "gates", None)
-            if gates is not None:
-                error["gates"] = [gate_dict(gate) for gate in gates]
-            self.finish(json.dumps(error, default=str))
+            self.refuse(exc)
             return
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps(result, allow_nan=False, separators=(",", ":")))
+
+    def refuse(self, exc: MlopsError) -> None:
+        """Answer `exc` as an Error with its status."""
+        self.set_status(exc.status)
+        error = {"error": type(exc).__name__, "message": exc.message, "hint": exc.hint}
+        gates = getattr(exc, "gates", None)
+        if gates is not None:
+            error["gates"] = [gate_dict(gate) for gate in gates]
+        self.finish(json.dumps(error, default=str))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Errors that are not MlopsErrors (tornado's own, or bugs) in the same JSON shape. A bug's text

@@ -30,7 +30,7 @@ def _optional_text(request: dict[str, Any], name: str, limit: int = _REASON_LIMI
     return value.strip()
 
 
-def _fields(request: dict[str, Any], known: set[str]) -> None:
+def fields(request: dict[str, Any], known: set[str]) -> None:
     unknown = sorted(set(request) - known)
     if unknown:
         raise UsageError(f"Unknown field(s) {unknown}.", hint=f"Known: {', '.join(sorted(known))}.")
@@ -43,13 +43,18 @@ def _env(request: dict[str, Any]) -> str | None:
     return env
 
 
-class _ModelHandler(BaseHandler):
+class ModelHandler(BaseHandler):
     """The model routes: the promotion core reads and writes the store of the server process's project
     (``config.current()``); refuse to act when that is not the store this server shows."""
 
     def same_store(self) -> None:
         shown, core = self.store_settings, config.current()
-        if (shown.tracking_uri, shown.registry_uri) != (core.tracking_uri, core.registry_uri):
+        # A registry URI left unset is the tracking store's (a pipeline run in this process, e.g. a
+        # reproduction, exports MLFLOW_REGISTRY_URI set to it).
+        if (shown.tracking_uri, shown.registry_uri or shown.tracking_uri) != (
+            core.tracking_uri,
+            core.registry_uri or core.tracking_uri,
+        ):
             raise ConfigError(
                 f"The promotion core would use the store {redact(core.tracking_uri)}, not the one this "
                 f"server shows ({redact(shown.tracking_uri)}).",
@@ -63,7 +68,7 @@ class _ModelHandler(BaseHandler):
         return promotion.actor_name(getattr(user, "username", None) or None)
 
 
-class ModelsHandler(_ModelHandler):
+class ModelsHandler(ModelHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
@@ -74,7 +79,7 @@ class ModelsHandler(_ModelHandler):
         await self.answer(work)
 
 
-class ModelVersionHandler(_ModelHandler):
+class ModelVersionHandler(ModelHandler):
     allowed_arguments = frozenset({"env", "gates"})
 
     @tornado.web.authenticated
@@ -99,7 +104,7 @@ class ModelVersionHandler(_ModelHandler):
         await self.answer(work)
 
 
-class PromoteHandler(_ModelHandler):
+class PromoteHandler(ModelHandler):
     @tornado.web.authenticated
     @authorized
     async def post(self, name: str, version: str) -> None:
@@ -108,7 +113,7 @@ class PromoteHandler(_ModelHandler):
 
             self.same_store()
             request = self.json_body('{"to": "champion", "env": "staging", "reason": "..."}')
-            _fields(request, {"to", "env", "reason", "force"})
+            fields(request, {"to", "env", "reason", "force"})
             to = _optional_text(request, "to", 64) or "champion"
             if not _ALIAS.match(to):
                 raise UsageError(f"to {to!r} is not an alias name.", hint="E.g. champion.")
@@ -135,7 +140,7 @@ class PromoteHandler(_ModelHandler):
         await self.answer(work)
 
 
-class ApproveHandler(_ModelHandler):
+class ApproveHandler(ModelHandler):
     @tornado.web.authenticated
     @authorized
     async def post(self, name: str, version: str) -> None:
@@ -144,7 +149,7 @@ class ApproveHandler(_ModelHandler):
 
             self.same_store()
             request = self.json_body('{"env": "prod", "reason": "..."}')
-            _fields(request, {"env", "reason"})
+            fields(request, {"env", "reason"})
             with checks.translated(f"model {name!r}"):
                 move = promotion.approve(
                     models.model_name(name),
@@ -158,7 +163,7 @@ class ApproveHandler(_ModelHandler):
         await self.answer(work)
 
 
-class RollbackHandler(_ModelHandler):
+class RollbackHandler(ModelHandler):
     @tornado.web.authenticated
     @authorized
     async def post(self, name: str) -> None:
@@ -167,7 +172,7 @@ class RollbackHandler(_ModelHandler):
 
             self.same_store()
             request = self.json_body('{"env": "prod", "reason": "..."}')
-            _fields(request, {"env", "reason"})
+            fields(request, {"env", "reason"})
             with checks.translated(f"model {name!r}"):
                 move = promotion.rollback(
                     models.model_name(name),
@@ -180,7 +185,7 @@ class RollbackHandler(_ModelHandler):
         await self.answer(work)
 
 
-class ModelHistoryHandler(_ModelHandler):
+class ModelHistoryHandler(ModelHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self, name: str) -> None:

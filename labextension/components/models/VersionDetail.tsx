@@ -6,6 +6,7 @@ import type { Move } from '../../types';
 import { shortId } from '../common/format';
 import { useAsync } from '../common/hooks';
 import { LineageView } from '../lineage/LineageGraph';
+import { ReproduceButton } from '../reproduce/ReproduceButton';
 import { ModelGateTable, PromotionGates, RecordedGates } from './GateTable';
 
 export function MoveLine(props: { move: Move }): JSX.Element {
@@ -28,7 +29,7 @@ export function VersionDetail(props: {
   refreshKey: number;
   openRun: (runId: string, name: string) => void;
 }): JSX.Element {
-  const { value, error, loading } = useAsync(
+  const { value, error, loading, reload } = useAsync(
     () => api.modelVersion(props.model, props.version),
     [props.model, props.version, props.refreshKey]
   );
@@ -80,6 +81,23 @@ export function VersionDetail(props: {
       </button>
       {lineage.error ? <div className="mlops-nb-error">{lineage.error}</div> : null}
       {lineage.value ? <LineageView graph={lineage.value} openRun={props.openRun} /> : null}
+      <h4>Reproduction</h4>
+      {value.reproduction ? (
+        <div className="mlops-nb-muted mlops-nb-last-reproduction">
+          last:{' '}
+          <span
+            className={`mlops-nb-verdict mlops-nb-verdict-${value.reproduction.verdict === 'reproduced' ? 'pass' : 'fail'}`}
+          >
+            {value.reproduction.verdict}
+          </span>{' '}
+          {value.reproduction.summary ?? ''} {value.reproduction.at ? `(${value.reproduction.at})` : ''}
+        </div>
+      ) : null}
+      <ReproduceButton
+        target={{ model: props.model, version: props.version }}
+        openRun={props.openRun}
+        onEnded={reload}
+      />
       <h4>Moves of this version</h4>
       {value.history.length === 0 ? <div className="mlops-nb-muted">None yet.</div> : null}
       <ul className="mlops-nb-moves">

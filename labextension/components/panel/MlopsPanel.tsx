@@ -4,14 +4,15 @@ import * as React from 'react';
 import { api } from '../../api';
 import type { Experiment } from '../../types';
 import { useAsync } from '../common/hooks';
+import { DatasetsView } from '../datasets/DatasetsView';
 import { ExperimentsList } from '../experiments/ExperimentsList';
 import { ModelsView } from '../models/ModelsView';
 import { ReleasesView } from '../releases/ReleasesView';
 import { RunsTable } from '../runs/RunsTable';
 import { SchedulesView } from '../schedules/SchedulesView';
 
-export type PanelSection = 'experiments' | 'models' | 'releases' | 'schedules';
-const SECTIONS: PanelSection[] = ['experiments', 'models', 'releases', 'schedules'];
+export type PanelSection = 'experiments' | 'models' | 'datasets' | 'releases' | 'schedules';
+const SECTIONS: PanelSection[] = ['experiments', 'models', 'datasets', 'releases', 'schedules'];
 
 export interface PanelActions {
   /** Open a run's detail view in the main area. */
@@ -51,6 +52,7 @@ function Panel(
         ))}
       </div>
       {section === 'models' ? <ModelsView refreshKey={props.refreshKey} environments={[]} openRun={props.openRun} /> : null}
+      {section === 'datasets' ? <DatasetsView refreshKey={props.refreshKey} /> : null}
       {section === 'releases' ? <ReleasesView refreshKey={props.refreshKey} openRun={props.openRun} /> : null}
       {section === 'schedules' ? <SchedulesView refreshKey={props.refreshKey} openRun={props.openRun} /> : null}
       {section !== 'experiments' ? null : experiment ? (
@@ -86,7 +88,7 @@ export class MlopsPanel extends ReactWidget {
     this.update();
   }
 
-  /** Show one of the panel's sections (experiments, models, releases, schedules). */
+  /** Show one of the panel's sections (experiments, models, datasets, releases, schedules). */
   showSection(section: PanelSection): void {
     this._section = section;
     this.update();

@@ -7,6 +7,7 @@ import { ModeBadge, StatusBadge, WarningBadges } from '../common/Badges';
 import { errorMessage, formatDuration, formatNumber, formatTime, shortId } from '../common/format';
 import { AUTO_REFRESH_MS, useAsync, useInterval } from '../common/hooks';
 import { RunLineage } from '../lineage/LineageGraph';
+import { ReproduceButton } from '../reproduce/ReproduceButton';
 import { CodeVersionView } from './CodeVersionView';
 import { MetricHistories } from './MetricHistories';
 import { SplitsView } from './SplitsView';
@@ -95,6 +96,9 @@ function Header(props: { run: Detail; actions: RunActions; reload: () => void })
         ) : null}
       </div>
       {message ? <div className="mlops-nb-error">{message}</div> : null}
+      {run.mode === 'pipeline' || run.pipeline_run_id || run.tags['mlops_nb.pipeline.kind'] === 'pipeline' ? (
+        <ReproduceButton target={{ run_id: run.run_id }} openRun={actions.openRun} />
+      ) : null}
     </div>
   );
 }

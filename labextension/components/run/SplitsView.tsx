@@ -40,7 +40,8 @@ function summary(stats: ColumnStats): string {
   }
 }
 
-function SplitCard(props: { split: Split }): JSX.Element {
+/** One split's (or a dataset version's) size, digest and per-column statistics. */
+export function SplitCard(props: { split: Split }): JSX.Element {
   const { split } = props;
   const columns = Object.entries(split.columns);
   const dtypes = new Map(split.schema.map(s => [s.name, s.dtype]));
