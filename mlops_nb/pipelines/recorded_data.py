@@ -120,7 +120,7 @@ def _from_dataset(record: Record, data: DataSource, folder: Path) -> RestoredDat
             "has no dataset repository (mlops_nb.datasets).",
             hint="Upgrade mlops_nb, or reproduce from the run's ingested snapshot with --data snapshot.",
         )
-    found = datasets.get(name, version)
+    found = datasets.get(name, version, deleted=True)  # a deleted record's snapshot is kept for this
     path = datasets.materialize(found, folder / f"{name}-v{version}.parquet")
     source = DataSource(str(path), "parquet", data.watermark)
     return RestoredData(
