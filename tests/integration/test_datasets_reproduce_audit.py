@@ -32,3 +32,21 @@ def test_a_model_reproduces_from_the_kept_snapshot_of_a_deleted_dataset_version(
     found = reproduce(MODEL_NAME, trained.model_version, options=ReproduceOptions(progress=False))
     assert found.matched, found.reason
     assert found.data["origin"] == "dataset fixture-data@1"
+
+
+def test_a_run_whose_dataset_snapshot_was_pruned_reproduces_from_its_ingested_rows(project: Project) -> None:
+    read = datasets.add("fixture-data", project.data)
+    project.write_pipeline(data={"dataset": "fixture-data", "test_split": {"fraction": 0.25, "seed": 3}})
+    (project.root / ".gitignore").write_text(".mlops/\ndownloads/\n", encoding="utf-8")
+    _git(project, "init", "-q")
+    _git(project, "add", "-A")
+    _git(project, "commit", "-q", "-m", "project")
+    trained = run.run(project.pipeline, run.RunOptions(progress=False))
+
+    project.client.delete_model_version(MODEL_NAME, trained.model_version)  # nothing registered needs it now
+    project.client.delete_run(read.run_id)
+    assert prune.prune().deleted == [read.snapshot]
+
+    found = reproduce(run_id=trained.run_id, options=ReproduceOptions(progress=False))
+    assert found.matched, found.reason
+    assert found.data["origin"].startswith("snapshot runs:/")  # the rows its ingestion kept
