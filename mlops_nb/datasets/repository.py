@@ -117,11 +117,14 @@ def read_source(source: str | Path) -> tuple[pd.DataFrame, list[Path]]:
     for path in files:
         try:
             parquet = path.suffix.lower() in {".parquet", ".pq"}
-            frames.append(pd.read_parquet(path) if parquet else pd.read_csv(path))
+            rows = pd.read_parquet(path) if parquet else pd.read_csv(path)
         except Exception as exc:
             raise UnsupportedDataError(
                 f"Could not read {path}: {exc}.", hint="Datasets are added from CSV or Parquet files."
             ) from exc
+        if any(level is not None for level in rows.index.names):  # e.g. set_index("id").to_parquet(...)
+            rows = rows.reset_index()  # a named index is data: the snapshot (written without index) keeps it
+        frames.append(rows)
     return (frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)), files
 
 

@@ -77,3 +77,11 @@ def test_a_version_given_as_text_reads_as_that_version(project: Path) -> None:
     for wrong in (0, "x", True, 1.5):
         with pytest.raises(UsageError, match="version"):
             datasets.get("t", wrong)
+
+
+def test_a_parquet_files_named_index_is_kept_as_columns(project: Path) -> None:
+    frame = pd.DataFrame({"order_id": [10, 11, 12], "v": [1.0, 2.0, 3.0]})
+    frame.set_index("order_id").to_parquet(project / "indexed.parquet")  # pandas stores the index as data
+    added = datasets.add("orders", project / "indexed.parquet", key=["order_id"])
+    assert added.columns == ["order_id", "v"]
+    pd.testing.assert_frame_equal(datasets.load("orders"), frame)
