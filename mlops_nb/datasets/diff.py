@@ -98,9 +98,17 @@ def _unkeyed(old: pd.DataFrame, new: pd.DataFrame, common: list[str]) -> dict[st
 def compare(old: pd.DataFrame, new: pd.DataFrame, key: list[str] | None = None) -> dict[str, Any]:
     """Rows added, removed and changed from `old` to `new` (by `key` when given, else by whole rows),
     and the columns added, removed or retyped. JSON-ready."""
+    from mlops_nb.pipelines.data_change import comparable
+
     columns = _columns(old, new)
     common = [c for c in old.columns if c in set(new.columns)]
     key = list(key or [])
+    retyped = [c for c in common if old[c].dtype != new[c].dtype]
+    if retyped:  # compared in one type: a column that became float because one value did is one change
+        same_old, same_new = comparable(old[retyped], new[retyped])
+        old, new = old.copy(), new.copy()
+        for column in retyped:
+            old[column], new[column] = same_old[column].to_numpy(), same_new[column].to_numpy()
     rows = _keyed(old, new, key, common) if key else _unkeyed(old, new, common)
     return {"key": key, "rows": {"old": len(old), "new": len(new)}, **rows, "columns": columns}
 

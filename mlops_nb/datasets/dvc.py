@@ -105,7 +105,11 @@ def restore(kept: dict[str, Any], out: Path) -> Path:
         check=False,
     )
     if done.returncode != 0 or not out.is_file():
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+        errors = [
+            line for line in lines if line.startswith("ERROR")
+        ]  # not DVC's closing "Having any troubles?"
+        last = (errors or lines or ["no output"])[-1]
         raise NotFoundError(
             f"DVC could not restore {kept['path']} at revision {kept['rev'][:12]} of {kept['repo']}: {last}",
             hint="Check that the commit exists and that the data was pushed (`dvc push`) to the remote.",

@@ -35,7 +35,8 @@ def frame(dv: DatasetVersion) -> pd.DataFrame:
     if dv.snapshot is None or not dv.snapshot.is_file():
         raise NotFoundError(
             f"The snapshot of dataset {dv.ref} ({dv.snapshot}) is missing.",
-            hint="It was deleted outside mlops-nb; add the data again with `mlops-nb data add`.",
+            hint="`mlops-nb data prune` deleted it (nothing registered needed it), or it was deleted by hand; "
+            "add the data again with `mlops-nb data add`.",
         )
     return pd.read_parquet(dv.snapshot)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import json
+import numbers
 import os
 import re
 import tempfile
@@ -116,11 +117,14 @@ def read_source(source: str | Path) -> tuple[pd.DataFrame, list[Path]]:
     for path in files:
         try:
             parquet = path.suffix.lower() in {".parquet", ".pq"}
-            frames.append(pd.read_parquet(path) if parquet else pd.read_csv(path))
+            rows = pd.read_parquet(path) if parquet else pd.read_csv(path)
         except Exception as exc:
             raise UnsupportedDataError(
                 f"Could not read {path}: {exc}.", hint="Datasets are added from CSV or Parquet files."
             ) from exc
+        if any(level is not None for level in rows.index.names):  # e.g. set_index("id").to_parquet(...)
+            rows = rows.reset_index()  # a named index is data: the snapshot (written without index) keeps it
+        frames.append(rows)
     return (frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)), files
 
 
@@ -207,14 +211,18 @@ def add(
     }
     writer = store.writer(settings)
     experiment = store.experiment_id(records.DATASET_EXPERIMENT, settings)
+    # The version tag comes last, in one write: until then the run is no version (a process killed before it
+    # leaves no half-written version behind, only a record `versions` ignores and a snapshot prune deletes).
+    run = writer.create_run(experiment, tags)
+    writer.log_dict(run.info.run_id, profile, records.ARTIFACT_DATASET_PROFILE)
+    final: dict[str, str] = {}
     with lock(settings):  # prune waits: a snapshot is never deleted between its writing and its record
         if kept_by_dvc is None:
             stored = _store_snapshot(frame, digest, settings)
-            tags[records.TAG_DATASET_SNAPSHOT] = str(stored.relative_to(folder(settings)))
+            final[records.TAG_DATASET_SNAPSHOT] = str(stored.relative_to(folder(settings)))
         number = max((v.version for v in versions(name, settings=settings, deleted=True)), default=0) + 1
-        tags[records.TAG_DATASET_VERSION] = str(number)
-        run = writer.create_run(experiment, {**tags, records.RUN_NAME: f"{name} v{number}"})
-    writer.log_dict(run.info.run_id, profile, records.ARTIFACT_DATASET_PROFILE)
+        final.update({records.TAG_DATASET_VERSION: str(number), records.RUN_NAME: f"{name} v{number}"})
+        writer.set_tags(run.info.run_id, final)
     writer.end_run(run.info.run_id, "FINISHED")
     return get(name, number, settings=settings)
 
@@ -267,9 +275,25 @@ def versions(
     return sorted(found, key=lambda v: (v.name, v.version))
 
 
-def get(name: str, version: int | None = None, *, settings: config.Settings | None = None) -> DatasetVersion:
-    """Version `version` of dataset `name` (None: the latest); NotFoundError when there is none."""
-    found = versions(name, settings=settings)
+def get(
+    name: str,
+    version: int | str | None = None,
+    *,
+    settings: config.Settings | None = None,
+    deleted: bool = False,
+) -> DatasetVersion:
+    """Version `version` of dataset `name` (None or ``"latest"``: the latest; ``"2"`` as 2); NotFoundError when
+    there is none. `deleted`: also among version records deleted in MLflow (whose snapshot prune keeps while a
+    registered model version's lineage names it)."""
+    if isinstance(version, str):
+        version = parse_ref(f"{name}@{version.strip()}")[1]
+    elif version is not None:
+        if isinstance(version, bool) or not isinstance(version, numbers.Integral) or version < 1:
+            raise UsageError(
+                f"{version!r} is not a dataset version.", hint="Use 1, 2, ... or None for the latest."
+            )
+        version = int(version)
+    found = versions(name, settings=settings, deleted=deleted)
     if not found:
         raise NotFoundError(
             f"There is no dataset named {name!r}.", hint="Add one with `mlops-nb data add NAME FILE`."

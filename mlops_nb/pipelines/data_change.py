@@ -79,7 +79,7 @@ def compare(before: pd.DataFrame, now: pd.DataFrame) -> DataChange:
         for c in common
         if str(before[c].dtype) != str(now[c].dtype)
     }
-    old, new = _comparable(before[common], now[common])
+    old, new = comparable(before[common], now[common])
     old_keys, new_keys = _row_keys(old), _row_keys(new)
     removed_counts = Counter(old_keys) - Counter(new_keys)
     added_counts = Counter(new_keys) - Counter(old_keys)
@@ -105,7 +105,7 @@ def compare(before: pd.DataFrame, now: pd.DataFrame) -> DataChange:
     )
 
 
-def _comparable(before: pd.DataFrame, now: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def comparable(before: pd.DataFrame, now: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Both tables with each retyped column in one type (float when both are numeric, else text), so a column
     that became float because one value did counts as one changed value, not as every row changed."""
     import pandas as pd

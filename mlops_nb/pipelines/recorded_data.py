@@ -84,7 +84,13 @@ def restore(
         raise UsageError(f"Unknown data mode {mode!r}.", hint=f"Use one of {', '.join(MODES)}.")
     folder.mkdir(parents=True, exist_ok=True)
     if mode == "dataset" or (mode == "auto" and record.dataset and _datasets_module() is not None):
-        return _from_dataset(record, data, folder)
+        try:
+            return _from_dataset(record, data, folder)
+        except NotFoundError:  # the version or its snapshot is gone (pruned): auto goes on to the kept rows
+            snapshot = _snapshot(record, folder, client) if mode == "auto" else None
+            if snapshot is None:
+                raise
+            return RestoredData("snapshot", f"snapshot {snapshot.source}", snapshot=snapshot)
     if mode in ("auto", "snapshot"):
         snapshot = _snapshot(record, folder, client)
         if snapshot is not None:
@@ -120,7 +126,7 @@ def _from_dataset(record: Record, data: DataSource, folder: Path) -> RestoredDat
             "has no dataset repository (mlops_nb.datasets).",
             hint="Upgrade mlops_nb, or reproduce from the run's ingested snapshot with --data snapshot.",
         )
-    found = datasets.get(name, version)
+    found = datasets.get(name, version, deleted=True)  # a deleted record's snapshot is kept for this
     path = datasets.materialize(found, folder / f"{name}-v{version}.parquet")
     source = DataSource(str(path), "parquet", data.watermark)
     return RestoredData(

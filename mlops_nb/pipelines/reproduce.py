@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import sys
 import tempfile
 import time
@@ -109,7 +110,7 @@ def reproduce(
     A reproduction whose pipeline fails returns the verdict ``failed`` instead of raising.
     """
     options = options or ReproduceOptions()
-    if options.tolerance < 0:
+    if not 0 <= options.tolerance <= math.inf:  # NaN too: no metric would ever match it
         raise UsageError(f"The tolerance must be 0 or more, not {options.tolerance}.")
     client = store.client()
     record = lineage_record.read(client, model, version, run_id)

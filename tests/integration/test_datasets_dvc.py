@@ -14,6 +14,7 @@ import pytest
 
 from mlops_nb import datasets
 from mlops_nb.datasets import dvc
+from mlops_nb.exceptions import NotFoundError
 
 DVC = Path(sys.executable).with_name("dvc")
 pytestmark = pytest.mark.skipif(not DVC.is_file(), reason="dvc is not installed (pip install -e .[test])")
@@ -64,3 +65,23 @@ def test_an_uncommitted_dvc_change_is_snapshotted_instead(project: Path, tmp_pat
     _run(repo, str(DVC), "add", "-q", "data.csv")  # data.csv.dvc is not committed: no revision holds it
     dv = datasets.add("loose", repo / "data.csv")
     assert dv.dvc is None and dv.snapshot is not None and dv.snapshot.is_file()
+
+
+def test_data_dvc_cannot_restore_is_an_error_that_says_why(project: Path, tmp_path: Path) -> None:
+    os.environ.update({"DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com"})
+    os.environ.update({"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"})
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    pd.DataFrame({"id": [1, 2]}).to_csv(repo / "data.csv", index=False)
+    _run(repo, "git", "init", "-q")
+    _run(repo, str(DVC), "init", "-q")
+    _run(repo, str(DVC), "add", "-q", "data.csv")
+    _run(repo, "git", "add", ".")
+    _run(repo, "git", "commit", "-qm", "data v1")
+    dv = datasets.add("unpushed", repo / "data.csv")
+    shutil.rmtree(repo / ".dvc" / "cache")  # never pushed, and the cache is gone
+    with pytest.raises(NotFoundError) as caught:
+        datasets.load("unpushed")
+    message = str(caught.value)
+    assert f"DVC could not restore data.csv at revision {dv.dvc['rev'][:12]}" in message
+    assert "ERROR" in message and "Having any troubles" not in message  # DVC's reason, not its sign-off

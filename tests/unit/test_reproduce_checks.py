@@ -44,3 +44,15 @@ def test_environment_changes_lists_changed_new_and_gone_packages() -> None:
         {"package": "pandas", "recorded": "2.2.0", "current": "2.3.0"},
         {"package": "xxhash", "recorded": None, "current": "3.0"},
     ]
+
+
+def test_a_tolerance_that_is_not_a_number_is_refused_before_anything_runs(project) -> None:
+    import pytest
+
+    from mlops_nb import cli
+    from mlops_nb.exceptions import UsageError
+    from mlops_nb.pipelines.reproduce import ReproduceOptions, reproduce
+
+    with pytest.raises(UsageError, match="tolerance must be 0 or more, not nan"):
+        reproduce("any-model", 1, options=ReproduceOptions(tolerance=float("nan")))
+    assert cli.main(["reproduce", "any-model", "--version", "1", "--tolerance", "nan"]) == 2
