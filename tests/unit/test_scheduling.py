@@ -58,7 +58,8 @@ def test_durations() -> None:
     assert triggers.parse_duration("30s") == 30
     assert triggers.parse_duration("6h") == 21600
     assert triggers.parse_duration("1h30m") == 5400
-    for bad in ("", "6", "six hours", "0s", "5x"):
+    assert triggers.parse_duration("366d") == 366 * 86400
+    for bad in ("", "6", "six hours", "0s", "5x", "367d", "99999999999999999999d"):
         with pytest.raises(UsageError):
             triggers.parse_duration(bad)
 
