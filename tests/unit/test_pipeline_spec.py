@@ -73,6 +73,9 @@ def test_a_good_file_resolves_paths_defaults_and_environments(folder: Path) -> N
             ("data: {source: dev.csv}", "data: {watermark: day}"),
             ":15: `environments.dev.data.source` is required",
         ),
+        # names go into MLflow search filters and aliases: a quote broke `release` with a traceback
+        (("name: demo", 'name: "it\'s <b>"'), ':1: `name` "it\'s <b>" is not a pipeline name'),
+        (("  dev: {", '  "d\'v": {'), ":15: `environments.d'v` is not an environment name"),
     ],
 )
 def test_errors_name_the_key_and_the_line(folder: Path, change: tuple[str, str], expected: str) -> None:
