@@ -111,13 +111,18 @@ def _experiment(settings: config.Settings | None) -> str | None:
     return found.experiment_id if found is not None else None
 
 
+def _quoted(value: str) -> str:
+    """`value` inside a single-quoted MLflow filter string (a name typed on the command line)."""
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
 def _runs(pipeline: str, env: str | None, settings: config.Settings | None) -> list[Any]:
     experiment = _experiment(settings)
     if experiment is None:
         return []
-    query = f"tags.`{records.TAG_RELEASE_PIPELINE}` = '{pipeline}'"
+    query = f"tags.`{records.TAG_RELEASE_PIPELINE}` = '{_quoted(pipeline)}'"
     if env is not None:
-        query += f" and tags.`{records.TAG_RELEASE_ENV}` = '{env}'"
+        query += f" and tags.`{records.TAG_RELEASE_ENV}` = '{_quoted(env)}'"
     client = store.client(settings)
     runs: list[Any] = []
     token = None

@@ -270,3 +270,12 @@ def test_ci_init_on_an_embedded_store_reads_no_secret(released: Project) -> None
     assert cli.main(["ci", "init"]) == 0
     workflow = yaml.safe_load((released.root / ".github/workflows/mlops-nb.yml").read_text(encoding="utf-8"))
     assert "env" not in workflow["jobs"]["pipelines"]
+
+
+def test_names_typed_with_quotes_list_no_release_instead_of_breaking_the_filter(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store.client().create_experiment(records.RELEASE_EXPERIMENT)
+    assert cli.main(["release", "list", "it's"]) == 0
+    assert cli.main(["release", "list", "fixture", "--env", "x'y\\"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["no releases", "no releases"]
