@@ -356,10 +356,11 @@ def release(
             "--force needs --reason TEXT: an overridden release order is recorded with its reason."
         )
     settings = store.ensure_store(settings)
+    spec_mod.load(pipeline).for_env(env)  # errors (an unknown environment) name this file, not the copy
     content, notebook = _read_content(Path(pipeline))
     with tempfile.TemporaryDirectory(prefix="release-smoke-") as tmp:
         pinned = _write(content, Path(tmp), f"{content.name} release to {env}")
-        spec = spec_mod.load(pinned).for_env(env)  # an unknown environment fails here
+        spec = spec_mod.load(pinned).for_env(env)
         forced = _check_order(
             content, env, spec.requires(env), reason if force else None, given=pipeline, settings=settings
         )

@@ -220,6 +220,12 @@ def test_number_claims_from_many_processes_never_collide(released: Project, lock
         assert stored == list(range(1, 46))  # and without gaps on the embedded store
 
 
+def test_an_unknown_environment_is_named_in_the_users_pipeline_file(released: Project) -> None:
+    with pytest.raises(ConfigError) as caught:
+        release.release(released.pipeline, "nope")
+    assert str(released.pipeline) in str(caught.value)  # not the deleted temporary copy
+
+
 def test_release_order_is_configurable_and_checked(released: Project) -> None:
     assert spec.load(released.pipeline).requires("prod") == "staging"
     released.write_pipeline(environments={**ENVIRONMENTS, "qa": {}}, release_order=["qa", "staging", "prod"])
