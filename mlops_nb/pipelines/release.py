@@ -111,13 +111,18 @@ def _experiment(settings: config.Settings | None) -> str | None:
     return found.experiment_id if found is not None else None
 
 
+def _quoted(value: str) -> str:
+    """`value` inside a single-quoted MLflow filter string (a name typed on the command line)."""
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
 def _runs(pipeline: str, env: str | None, settings: config.Settings | None) -> list[Any]:
     experiment = _experiment(settings)
     if experiment is None:
         return []
-    query = f"tags.`{records.TAG_RELEASE_PIPELINE}` = '{pipeline}'"
+    query = f"tags.`{records.TAG_RELEASE_PIPELINE}` = '{_quoted(pipeline)}'"
     if env is not None:
-        query += f" and tags.`{records.TAG_RELEASE_ENV}` = '{env}'"
+        query += f" and tags.`{records.TAG_RELEASE_ENV}` = '{_quoted(env)}'"
     client = store.client(settings)
     runs: list[Any] = []
     token = None
@@ -351,10 +356,11 @@ def release(
             "--force needs --reason TEXT: an overridden release order is recorded with its reason."
         )
     settings = store.ensure_store(settings)
+    spec_mod.load(pipeline).for_env(env)  # errors (an unknown environment) name this file, not the copy
     content, notebook = _read_content(Path(pipeline))
     with tempfile.TemporaryDirectory(prefix="release-smoke-") as tmp:
         pinned = _write(content, Path(tmp), f"{content.name} release to {env}")
-        spec = spec_mod.load(pinned).for_env(env)  # an unknown environment fails here
+        spec = spec_mod.load(pinned).for_env(env)
         forced = _check_order(
             content, env, spec.requires(env), reason if force else None, given=pipeline, settings=settings
         )

@@ -32,6 +32,7 @@ Every error names the key and its line.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -155,6 +156,10 @@ class PipelineSpec:
         """The chosen environment's resources (workers, cpus, memory)."""
         return self.environments[self.env].resources if self.env else {}
 
+
+# names end up in MLflow search filters, experiment names and aliases (champion-<env>): no quotes
+_NAME = re.compile(r"[\w .-]{1,100}")
+_ENV_NAME = re.compile(r"[A-Za-z0-9_-]{1,60}")
 
 _TOP = {
     "name",
@@ -343,6 +348,10 @@ def load(path: str | Path) -> PipelineSpec:
     environments: dict[str, Environment] = {}
     for env_name, env_raw in environments_raw.items():
         key = ("environments", str(env_name))
+        if not _ENV_NAME.fullmatch(str(env_name)):
+            raise r.fail(
+                key, "is not an environment name", "Use letters, digits, '_' and '-' (it names aliases)."
+            )
         env_map = r.mapping(
             env_raw, key, {"tracking_uri", "experiment", "data", "resources", "triggers", "approval"}
         )
@@ -364,6 +373,12 @@ def load(path: str | Path) -> PipelineSpec:
     kernel = r.value(top, ("kernel",), (str,))
     release_order = _release_order(r, top.get("release_order"), environments)
     name = r.value(top, ("name",), (str,), default=path.stem)
+    if not _NAME.fullmatch(name):
+        raise r.fail(
+            ("name",),
+            f"{name!r} is not a pipeline name",
+            "Use letters, digits, spaces, '_', '.', '-' (set `name:` if the file's name has others).",
+        )
     spec = PipelineSpec(
         path=path,
         name=name,

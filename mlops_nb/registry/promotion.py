@@ -106,11 +106,17 @@ def promote(
     Raises
     ------
     PromotionRefusedError: a gate failed and `force` is not set (the refusal is recorded, action "reject").
-    UsageError: `force` without a reason, an unknown environment, or the version holds the alias already.
+    UsageError: `force` without a reason, an unknown environment, an environment's alias in `to`, or the
+        version holds the alias already.
     NotFoundError: no such model version.
     """
     if force and not (reason or "").strip():
         raise UsageError("Overriding the gates needs a reason.", hint="Add --reason TEXT (it is recorded).")
+    if to.startswith(f"{records.ALIAS_CHAMPION}-"):  # an environment's alias skips its order and approval
+        raise UsageError(
+            f"{to!r} is an environment's alias: it is given only through its environment.",
+            hint=f"Promote with --to {records.ALIAS_CHAMPION} --env ENV (its order and approval apply).",
+        )
     client, writer = store.client(), store.writer()
     target = _version(client, model, version)
     spec, origin = pipeline_spec(client, target)

@@ -25,7 +25,7 @@ from typing import Any
 import psutil
 import sqlalchemy as sa
 
-from mlops_nb import config, records
+from mlops_nb import config, records, store
 from mlops_nb.exceptions import MlopsError
 from mlops_nb.scheduling import launch, state, triggers
 from mlops_nb.scheduling.state import firings, schedulers, schedules
@@ -395,10 +395,15 @@ class Scheduler:
             records.TAG_TRIGGER_FIRE_TIME: state.iso(state.from_db(firing.fire_time)),
             records.TAG_RELEASE: release,
         }
-        if firing.evidence:
-            tags[records.TAG_TRIGGER_EVIDENCE] = firing.evidence
+        if firing.evidence:  # the tag keeps this much anyway; all of it could overflow the command line
+            tags[records.TAG_TRIGGER_EVIDENCE] = firing.evidence[: store.Writer.TAG_VALUE_LIMIT]
         log = folder / "run.log"
-        process = launch.start(pipeline_file, row.env, tags, log, self.settings)
+        try:
+            process = launch.start(pipeline_file, row.env, tags, log, self.settings)
+        except OSError as exc:  # a firing that cannot start must not stop the scheduler at every tick
+            reason = f"the run could not start: {exc}"
+            self._record(firing.id, state=state.FAILED, reason=reason, ended=state.db_time(self.clock()))
+            return
         self.processes[firing.id] = process
         self._record(
             firing.id,

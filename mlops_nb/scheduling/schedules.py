@@ -301,7 +301,8 @@ def raise_trigger(
 
     Raises
     ------
-    UsageError: `kind` is not an event kind, or `evidence` is not JSON-serialisable.
+    UsageError: `kind` is not an event kind, `evidence` is not JSON-serialisable, or `pipeline` is neither a
+        file nor a pipeline with a release in `env`.
     """
     if kind not in triggers.EVENT_KINDS:
         raise UsageError(
@@ -315,7 +316,14 @@ def raise_trigger(
         spec = _pipeline(pipeline, env)
         name, file = spec.name, str(spec.path.resolve())
     else:
+        from mlops_nb.pipelines import release
+
         name, file = str(pipeline), None
+        if release.current(name, env, settings) is None:  # a mistyped path would queue a run that fails
+            raise UsageError(
+                f"{name!r} is not a pipeline file, nor a pipeline with a release in {env!r}.",
+                hint="Give the pipeline file's path, or release it first: mlops-nb release FILE --to ENV.",
+            )
     with state.transaction(settings) as db:
         found = db.execute(
             sa.select(schedules.c.id).where(

@@ -26,6 +26,7 @@ TIME_KINDS = ("cron", "interval")
 EVENT_KINDS = ("drift", "decay", "manual")
 MAX_CATCHUP = 100  # firings a catch-up policy of "all" runs at most
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_EVERY = 366 * 86400  # an interval longer than a year is a cron expression (and overflows datetime)
 
 
 def parse_duration(text: str) -> int:
@@ -38,6 +39,11 @@ def parse_duration(text: str) -> int:
     seconds = sum(int(n) * _UNITS[unit] for n, unit in parts)
     if seconds < 1:
         raise UsageError(f"The duration {text!r} is zero.", hint="Give at least 1s.")
+    if seconds > MAX_EVERY:
+        raise UsageError(
+            f"The duration {text!r} is longer than a year.",
+            hint='Give at most 366d, or a cron expression for rarer runs (--cron "0 3 1 1 *").',
+        )
     return seconds
 
 

@@ -220,6 +220,12 @@ def test_number_claims_from_many_processes_never_collide(released: Project, lock
         assert stored == list(range(1, 46))  # and without gaps on the embedded store
 
 
+def test_an_unknown_environment_is_named_in_the_users_pipeline_file(released: Project) -> None:
+    with pytest.raises(ConfigError) as caught:
+        release.release(released.pipeline, "nope")
+    assert str(released.pipeline) in str(caught.value)  # not the deleted temporary copy
+
+
 def test_release_order_is_configurable_and_checked(released: Project) -> None:
     assert spec.load(released.pipeline).requires("prod") == "staging"
     released.write_pipeline(environments={**ENVIRONMENTS, "qa": {}}, release_order=["qa", "staging", "prod"])
@@ -270,3 +276,12 @@ def test_ci_init_on_an_embedded_store_reads_no_secret(released: Project) -> None
     assert cli.main(["ci", "init"]) == 0
     workflow = yaml.safe_load((released.root / ".github/workflows/mlops-nb.yml").read_text(encoding="utf-8"))
     assert "env" not in workflow["jobs"]["pipelines"]
+
+
+def test_names_typed_with_quotes_list_no_release_instead_of_breaking_the_filter(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store.client().create_experiment(records.RELEASE_EXPERIMENT)
+    assert cli.main(["release", "list", "it's"]) == 0
+    assert cli.main(["release", "list", "fixture", "--env", "x'y\\"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["no releases", "no releases"]

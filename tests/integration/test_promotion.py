@@ -159,6 +159,12 @@ def test_environments_order_and_four_eyes_approval(two_versions, capsys):
         promotion.promote(MODEL_NAME, 1, env="prod", actor="ana", reason="straight to prod")
     assert [g.name for g in refused.value.gates if not g.passed] == [ORDER]
     assert "champion-prod" not in _aliases()
+    # naming the environment's alias directly must not skip its order and approval
+    assert main(["promote", MODEL_NAME, "--version", "1", "--to", "champion-prod"]) == 2
+    assert "--env ENV" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="environment's alias"):
+        promotion.promote(MODEL_NAME, 1, to="champion-staging", actor="ana")
+    assert "champion-prod" not in _aliases() and "champion-staging" not in _aliases()
 
     staged = promotion.promote(MODEL_NAME, 1, env="staging", actor="ana")
     assert staged.alias == "champion-staging" and _aliases()["champion-staging"] == "1"

@@ -214,3 +214,22 @@ def _rows(schedule_id: str) -> list[Any]:
 
     with state.transaction() as db:
         return db.execute(sa.select(state.firings).where(state.firings.c.schedule_id == schedule_id)).all()
+
+
+def test_a_firing_with_evidence_too_big_for_a_command_line_still_runs(project: Project) -> None:
+    evidence = {"drift": {f"column_{i:05d}": 0.123456 for i in range(12000)}}  # ~300 kB of JSON
+    schedules.raise_trigger(project.pipeline, "dev", "drift", evidence)
+    scheduler = Scheduler()
+    scheduler.register()
+    try:
+        scheduler.tick()  # raised OSError (argument list too long), and again at every start
+        assert scheduler.processes
+        wait_for(lambda: (scheduler.reap(), not scheduler.processes)[1], "the drift run to end")
+    finally:
+        scheduler.shutdown()
+    (schedule,) = schedules.list_schedules()
+    (firing,) = schedules.history(schedule.id)
+    assert firing["state"] == "finished", firing
+    tags = project.client.get_run(firing["run_id"]).data.tags
+    assert tags[records.TAG_TRIGGER] == "drift"
+    assert json.dumps(evidence).startswith(tags[records.TAG_TRIGGER_EVIDENCE])  # as much as a tag holds

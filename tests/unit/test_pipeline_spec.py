@@ -77,6 +77,9 @@ def test_a_good_file_resolves_paths_defaults_and_environments(folder: Path) -> N
             ("  name: demo-model\n", "  metric: test_accuracy\n"),
             "`model.name` is required. Add `name:` under `model:`.",
         ),
+        # names go into MLflow search filters and aliases: a quote broke `release` with a traceback
+        (("name: demo", 'name: "it\'s <b>"'), ':1: `name` "it\'s <b>" is not a pipeline name'),
+        (("  dev: {", '  "d\'v": {'), ":15: `environments.d'v` is not an environment name"),
     ],
 )
 def test_errors_name_the_key_and_the_line(folder: Path, change: tuple[str, str], expected: str) -> None:

@@ -58,7 +58,8 @@ def test_durations() -> None:
     assert triggers.parse_duration("30s") == 30
     assert triggers.parse_duration("6h") == 21600
     assert triggers.parse_duration("1h30m") == 5400
-    for bad in ("", "6", "six hours", "0s", "5x"):
+    assert triggers.parse_duration("366d") == 366 * 86400
+    for bad in ("", "6", "six hours", "0s", "5x", "367d", "99999999999999999999d"):
         with pytest.raises(UsageError):
             triggers.parse_duration(bad)
 
@@ -196,6 +197,10 @@ def test_schedule_commands(project: Project, capsys: pytest.CaptureFixture[str])
     assert "every 6h" in out and "drift" in out and "pending" in out
     assert cli.main(["schedule", "add", str(project.pipeline), "--env", "dev"]) == 2
     assert "exactly one trigger" in capsys.readouterr().err
+    # a mistyped file is no pipeline with a release: refused, not queued to fail later
+    assert cli.main(["trigger", "pipelines/trian.yaml", "--env", "dev", "--kind", "drift"]) == 2
+    assert "nor a pipeline with a release" in capsys.readouterr().err
+    assert "trian" not in {s.pipeline for s in schedules.list_schedules()}
     assert cli.main(["schedule", "remove", schedule_id]) == 0
     assert cli.main(["schedule", "pause", schedule_id]) == 2
     assert "No schedule" in capsys.readouterr().err
