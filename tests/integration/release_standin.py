@@ -43,9 +43,14 @@ def materialize(release: Release, folder: Path) -> Path:
 
 
 def install() -> None:
+    """Put the stand-in where `from mlops_nb.pipelines import release` finds it: in sys.modules and, for a
+    process that imported the real module already, as the package's attribute."""
+    import mlops_nb.pipelines
+
     module = types.ModuleType("mlops_nb.pipelines.release")
     module.Release, module.current, module.materialize = Release, current, materialize
     sys.modules["mlops_nb.pipelines.release"] = module
+    mlops_nb.pipelines.release = module  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

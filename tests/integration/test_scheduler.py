@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,16 +28,14 @@ ENDED = (state.FINISHED, state.FAILED, state.ABANDONED, state.KILLED)
 
 
 @pytest.fixture(autouse=True)
-def _release(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _release(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     """The environment's current release is the project's pipeline file (stand-in)."""
+    import mlops_nb.pipelines
+
     monkeypatch.setenv(release_standin.VARIABLE, str(project.pipeline))
-    saved = sys.modules.get("mlops_nb.pipelines.release")
+    monkeypatch.delitem(sys.modules, "mlops_nb.pipelines.release", raising=False)
+    monkeypatch.delattr(mlops_nb.pipelines, "release", raising=False)  # put back (or removed) after the test
     release_standin.install()
-    yield
-    if saved is None:
-        sys.modules.pop("mlops_nb.pipelines.release", None)
-    else:
-        sys.modules["mlops_nb.pipelines.release"] = saved
 
 
 def wait_for(condition: Callable[[], Any], what: str, timeout: float = 300) -> Any:
