@@ -1048,7 +1048,7 @@ export interface components {
             summary: string | null;
         };
         ReproduceRequest: {
-            /** @description Largest absolute difference of a metric that still matches (0 */
+            /** @description Largest absolute difference of a metric that still matches (0, the default, is exact). */
             tolerance?: number;
             /** @enum {string} */
             data?: "auto" | "dataset" | "snapshot" | "source";
