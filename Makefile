@@ -6,13 +6,13 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Keep the demo's store inside the project (.mlops/), whatever the caller's environment says.
 unexport MLFLOW_TRACKING_URI
 
-.PHONY: demo test lab bench lint chromium clean
+.PHONY: demo test lab bench lint chromium redis clean
 EXT_SRC := package.json yarn.lock tsconfig.json $(wildcard labextension/*.ts labextension/components/*/*.ts labextension/components/*/*.tsx style/*)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,dask]'
+	$(PY) -m pip install -q -e '.[test,dask,serve]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -31,13 +31,18 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium || \
 		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null)
 
+# Streaming tests start Debian's redis-server on 127.0.0.1 themselves.
+redis:
+	@command -v redis-server >/dev/null 2>&1 || \
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null)
+
 # The front end's packages (jlpm comes with jupyterlab); under CI=true yarn.lock must already match package.json.
 NODE_STAMP := node_modules/.mlops-nb-installed
 $(NODE_STAMP): $(STAMP) package.json yarn.lock
 	jlpm install
 	touch $@
 
-test: $(STAMP) $(NODE_STAMP) chromium
+test: $(STAMP) $(NODE_STAMP) chromium redis
 	$(VENV)/bin/ruff check .
 	jlpm check:types
 	jlpm typecheck
