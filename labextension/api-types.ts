@@ -76,6 +76,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/runs/{run_id}/pipeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A pipeline run's steps in order with status, duration and key outputs (rows ingested, gate verdict, error, registered version with aliases). */
+        get: operations["getPipelineOutline"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/runs/{run_id}/sweep": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A sweep's points ranked by the pipeline's metric, with the best point the sweep recorded and the version registered from it. */
+        get: operations["getSweepOutline"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/runs/{run_id}/metrics/{key}": {
         parameters: {
             query?: never;
@@ -549,17 +583,72 @@ export interface components {
                 [key: string]: number | null;
             };
             warnings: components["schemas"]["Warning"][];
+            /** @description mlops_nb.pipeline.kind - pipeline, step, sweep or reproduction; null for other runs. */
+            kind?: string | null;
+            /** @description Active child runs (steps */
+            child_count?: number | null;
+            /** @description The run's tags outside mlflow.* and mlops_nb.*. */
+            user_tags?: {
+                [key: string]: string;
+            };
         };
         RunsPage: {
             experiment_id: string;
             runs: components["schemas"]["RunRow"][];
             next_page_token: string | null;
-            /** @description Runs in the experiment when no filter/status is given; null otherwise. */
+            /** @description With offset paging - the offset of this page's first row. */
+            offset?: number;
+            /** @description Runs matching (with offset paging, always on the embedded store); with token paging, runs in the experiment when no filter/status is given. */
             total_count?: number | null;
             columns: {
                 params: string[];
                 metrics: string[];
+                /** @description With offset paging - user tag keys. */
+                tags?: string[];
             };
+        };
+        RegisteredVersion: {
+            name: string | null;
+            version: string;
+            aliases: string[];
+        };
+        PipelineStep: {
+            run: components["schemas"]["RunRow"];
+            step: string;
+            rows_ingested: number | null;
+            /** @description true, false or no_reference on a gate step. */
+            gate: string | null;
+            error: string | null;
+            model_version: components["schemas"]["RegisteredVersion"] | null;
+        };
+        PipelineOutline: {
+            run: components["schemas"]["RunRow"];
+            model_name: string | null;
+            metric: string | null;
+            steps: components["schemas"]["PipelineStep"][];
+        };
+        SweepPoint: {
+            run: components["schemas"]["RunRow"];
+            parameters: {
+                [key: string]: unknown;
+            };
+            metric: number | null;
+            /** @description The sweep marked this point best (tag mlops_nb.sweep.best). */
+            best: boolean;
+            model_version: components["schemas"]["RegisteredVersion"] | null;
+            rank: number | null;
+        };
+        SweepOutline: {
+            run: components["schemas"]["RunRow"];
+            metric: string | null;
+            greater_is_better: boolean;
+            model_name: string | null;
+            best_run_id: string | null;
+            best_parameters: {
+                [key: string]: unknown;
+            } | null;
+            registered: components["schemas"]["RegisteredVersion"] | null;
+            points: components["schemas"]["SweepPoint"][];
         };
         MetricPoint: {
             step: number;
@@ -1234,6 +1323,17 @@ export interface operations {
                 max_results?: number;
                 /** @description Only runs in this state (shorthand for `attributes.status = '...'`); SCHEDULED lists the runs a trigger started (tag `mlops_nb.trigger`). */
                 status?: components["schemas"]["RunStatus"];
+                /**
+                 * @description The runs table's paging - rows offset … offset + max_results, any page without the pages before it
+                 *     (excludes page_token; order_by then takes one clause, `<attributes|params|metrics|tags>.<key> ASC|DESC`,
+                 *     attributes run_name, status, start_time, end_time or duration). Giving offset, top_level or parent
+                 *     selects this paging; `columns` then lists every key of the experiment's runs.
+                 */
+                offset?: number;
+                /** @description Only runs without a parent (pipeline runs, sweeps, notebook runs); ignored with a filter (matches are listed flat). */
+                top_level?: boolean;
+                /** @description Only the children of this run (a pipeline's steps, a sweep's points). */
+                parent?: string;
             };
             header?: never;
             path: {
@@ -1276,6 +1376,58 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RunDetail"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    getPipelineOutline: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The pipeline run */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PipelineOutline"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    getSweepOutline: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The sweep */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepOutline"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -85,6 +85,7 @@ TABLES = {  # the tables and columns read or written below (checked by the canar
     "tags": ("run_uuid", "key", "value"),
     "latest_metrics": ("run_uuid", "key", "value", "timestamp", "step", "is_nan"),
     "metrics": ("run_uuid", "key", "value", "timestamp", "step", "is_nan"),
+    "experiments": ("experiment_id",),
 }
 
 
@@ -130,6 +131,12 @@ def experiment_counts(conn: sqlite3.Connection) -> dict[str, tuple[int, int, int
         "WHERE lifecycle_stage = 'active' GROUP BY experiment_id"
     )
     return {str(exp): (count, running or 0, latest) for exp, count, running, latest in rows}
+
+
+def experiment_exists(conn: sqlite3.Connection, experiment_id: str) -> bool:
+    """Whether the experiment exists (active or deleted)."""
+    found = conn.execute("SELECT 1 FROM experiments WHERE experiment_id = ?", (int(experiment_id),))
+    return found.fetchone() is not None
 
 
 def run_count(conn: sqlite3.Connection, experiment_id: str) -> int:
@@ -252,3 +259,114 @@ def sqlite_metric_sink(database: Path, run_id: str) -> Callable[[list[tuple[str,
             )
 
     return write
+
+
+# --- the runs table: one page of an experiment's runs, sorted on any column, in SQL --------------------
+
+PARENT_TAG = "mlflow.parentRunId"  # MLflow's tag naming a run's parent (records.PARENT_RUN_ID)
+SORT_FIELDS = {  # attributes the runs table sorts on → their SQL expression
+    "run_name": "r.name",
+    "status": "r.status",
+    "start_time": "r.start_time",
+    "end_time": "r.end_time",
+    "duration": "(r.end_time - r.start_time)",
+}
+
+
+def _number(value: str | None) -> float | None:
+    """A param or tag value read as a number (for numeric sorting), else None."""
+    try:
+        number = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return number if number is not None and math.isfinite(number) else None
+
+
+def run_page(
+    conn: sqlite3.Connection,
+    experiment_id: str,
+    *,
+    sort: tuple[str, str, bool] | None,
+    offset: int,
+    limit: int,
+    parent: str | None = None,
+    top_level: bool = False,
+    status: str | None = None,
+    tagged: str | None = None,
+) -> tuple[list[str], int]:
+    """(run ids of one page, active runs matching in all) of an experiment, newest first unless `sort`.
+
+    `sort` is (kind, key, ascending) with kind ``attributes`` (a SORT_FIELDS key), ``params``, ``metrics`` or
+    ``tags``; runs without the value come last, numbers sort as numbers. `parent` keeps the children of that
+    run, `top_level` the runs without a parent, `status` one run status, `tagged` the runs carrying that tag.
+    """
+    where = ["r.experiment_id = ?", "r.lifecycle_stage = 'active'"]
+    args: list[object] = [int(experiment_id)]
+    if parent is not None:
+        where.append("r.run_uuid IN (SELECT run_uuid FROM tags WHERE key = ? AND value = ?)")
+        args += [PARENT_TAG, parent]
+    if top_level:
+        where.append("NOT EXISTS (SELECT 1 FROM tags p WHERE p.run_uuid = r.run_uuid AND p.key = ?)")
+        args.append(PARENT_TAG)
+    if status is not None:
+        where.append("r.status = ?")
+        args.append(status)
+    if tagged is not None:
+        where.append("EXISTS (SELECT 1 FROM tags g WHERE g.run_uuid = r.run_uuid AND g.key = ?)")
+        args.append(tagged)
+    condition = " AND ".join(where)
+    (total,) = conn.execute(f"SELECT COUNT(*) FROM runs r WHERE {condition}", args).fetchone()
+    join, join_args, order = "", [], "r.start_time DESC, r.run_uuid"
+    if sort is not None:
+        kind, key, ascending = sort
+        direction = "ASC" if ascending else "DESC"
+        if kind == "attributes":
+            expression = SORT_FIELDS[key]
+            order = f"{expression} IS NULL, {expression} {direction}, r.run_uuid"
+        elif kind == "metrics":
+            join = "LEFT JOIN latest_metrics s ON s.run_uuid = r.run_uuid AND s.key = ?"
+            order = f"s.value IS NULL OR s.is_nan, s.value {direction}, r.run_uuid"
+            join_args = [key]
+        else:
+            conn.create_function("mlops_nb_number", 1, _number, deterministic=True)
+            join = f"LEFT JOIN {'params' if kind == 'params' else 'tags'} s ON s.run_uuid = r.run_uuid AND s.key = ?"
+            order = (
+                f"s.value IS NULL, mlops_nb_number(s.value) IS NULL, mlops_nb_number(s.value) {direction}, "
+                f"s.value {direction}, r.run_uuid"
+            )
+            join_args = [key]
+    ids = [
+        run_id
+        for (run_id,) in conn.execute(
+            f"SELECT r.run_uuid FROM runs r {join} WHERE {condition} ORDER BY {order} LIMIT ? OFFSET ?",
+            [*join_args, *args, limit, offset],
+        )
+    ]
+    return ids, total
+
+
+def child_counts(conn: sqlite3.Connection, run_ids: Sequence[str]) -> dict[str, int]:
+    """run id → number of active child runs, for the runs that have any."""
+    found: dict[str, int] = {}
+    for chunk in _chunks(conn, run_ids, 1):
+        for parent, count in conn.execute(
+            "SELECT t.value, COUNT(*) FROM tags t JOIN runs r ON r.run_uuid = t.run_uuid "
+            f"WHERE t.key = ? AND r.lifecycle_stage = 'active' AND t.value IN ({_marks(chunk)}) GROUP BY t.value",
+            [PARENT_TAG, *chunk],
+        ):
+            found[parent] = count
+    return found
+
+
+def experiment_keys(conn: sqlite3.Connection, experiment_id: str, table: str) -> dict[str, int]:
+    """key → number of active runs of the experiment that have it, in ``params``, ``latest_metrics`` or
+    ``tags``."""
+    if table not in ("params", "latest_metrics", "tags"):
+        raise ValueError(table)
+    return dict(
+        conn.execute(
+            f"SELECT k.key, COUNT(*) FROM {table} k JOIN runs r ON r.run_uuid = k.run_uuid "
+            "WHERE r.experiment_id = ? AND r.lifecycle_stage = 'active' GROUP BY k.key",
+            (int(experiment_id),),
+        )
+    )

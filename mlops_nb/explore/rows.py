@@ -79,8 +79,9 @@ def row(
     params: Mapping[str, str],
     metrics: Mapping[str, float | None],
     tags: Mapping[str, str],
+    child_count: int | None = None,
 ) -> dict[str, Any]:
-    """The RunRow of the REST contract."""
+    """The RunRow of the REST contract; `child_count` is None where it was not counted."""
     return {
         "run_id": run_id,
         "run_name": name or tags.get(records.RUN_NAME) or run_id[:8],
@@ -96,7 +97,15 @@ def row(
         "params": dict(params),
         "metrics": {key: finite(value) for key, value in metrics.items()},
         "warnings": warnings_from_tags(tags),
+        "kind": tags.get(records.TAG_PIPELINE_KIND),
+        "child_count": child_count,
+        "user_tags": user_tags(tags),
     }
+
+
+def user_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """The tags a user set: neither MLflow's (``mlflow.*``) nor mlops_nb's (``mlops_nb.*``)."""
+    return {key: value for key, value in tags.items() if not key.startswith(("mlflow.", "mlops_nb."))}
 
 
 def from_run(run: Run) -> dict[str, Any]:

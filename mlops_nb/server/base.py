@@ -88,6 +88,15 @@ class BaseHandler(APIHandler):
         except ValueError:
             raise UsageError(f"Query parameter {name}={value!r} is not a whole number.") from None
 
+    def flag(self, name: str) -> bool:
+        """Query parameter `name` as true/false (absent: false)."""
+        value = self.single(name)
+        if value is None or value in ("false", "0"):
+            return False
+        if value in ("true", "1"):
+            return True
+        raise UsageError(f"Query parameter {name}={value[:40]!r} is not true or false.")
+
     def number(self, name: str, default: float, limit: float) -> float:
         """Query parameter `name` as a number from 0 to `limit`."""
         value = self.single(name)

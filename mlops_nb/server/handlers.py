@@ -48,12 +48,33 @@ class ExperimentsHandler(BaseHandler):
 
 
 class RunsHandler(BaseHandler):
-    allowed_arguments = frozenset({"filter", "order_by", "page_token", "max_results", "status"})
+    """With ``offset`` (or ``top_level`` / ``parent``) the runs table's pages; else MLflow's token pages."""
+
+    allowed_arguments = frozenset(
+        {"filter", "order_by", "page_token", "max_results", "status", "offset", "top_level", "parent"}
+    )
 
     @tornado.web.authenticated
     @authorized
     async def get(self, experiment_id: str) -> None:
         def work() -> dict[str, Any]:
+            if {"offset", "top_level", "parent"} & set(self.request.query_arguments):
+                if self.single("page_token") is not None:
+                    raise UsageError("page_token and offset exclude each other.", hint="Page by offset.")
+                order_by = self.get_query_arguments("order_by")
+                if len(order_by) > 1:
+                    raise UsageError("The runs table sorts on one column: give order_by once.")
+                return explore.runs_table(
+                    experiment_id,
+                    offset=self.integer("offset", 0),
+                    max_results=self.integer("max_results", 100),
+                    order_by=order_by[0] if order_by else None,
+                    status=self.single("status"),
+                    filter_string=self.single("filter"),
+                    top_level=self.flag("top_level"),
+                    parent=self.single("parent"),
+                    settings=self.store_settings,
+                )
             return explore.list_runs(
                 experiment_id,
                 filter_string=self.single("filter"),
@@ -79,6 +100,20 @@ class MetricHistoryHandler(BaseHandler):
     @authorized
     async def get(self, run_id: str, key: str) -> None:
         await self.answer(lambda: explore.metric_history(run_id, key, self.store_settings))
+
+
+class PipelineOutlineHandler(BaseHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        await self.answer(lambda: explore.pipeline_outline(run_id, self.store_settings))
+
+
+class SweepOutlineHandler(BaseHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        await self.answer(lambda: explore.sweep_outline(run_id, self.store_settings))
 
 
 class SnapshotHandler(BaseHandler):
@@ -177,6 +212,8 @@ ROUTES: list[tuple[str, type[BaseHandler]]] = [
     (r"runs/([^/]+)", RunHandler),
     (r"runs/([^/]+)/metrics/(.+)", MetricHistoryHandler),
     (r"runs/([^/]+)/snapshot", SnapshotHandler),
+    (r"runs/([^/]+)/pipeline", PipelineOutlineHandler),
+    (r"runs/([^/]+)/sweep", SweepOutlineHandler),
     (r"compare", CompareHandler),
     (r"lineage/runs/([^/]+)", RunLineageHandler),
     (r"lineage/models/([^/]+)/versions/([^/]+)", ModelVersionLineageHandler),
