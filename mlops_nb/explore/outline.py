@@ -35,8 +35,10 @@ def _model(client: Any, run: Any) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as folder:
         try:
-            local = Path(client.download_artifacts(run.info.run_id, records.ARTIFACT_PIPELINE_FILE_DIR, folder))
-        except Exception:  # noqa: BLE001 - a run without the copy (older runs): no model section
+            local = Path(
+                client.download_artifacts(run.info.run_id, records.ARTIFACT_PIPELINE_FILE_DIR, folder)
+            )
+        except Exception:  # a missing or unreadable record: shown as absent
             return {}
         for path in sorted(local.glob("*.y*ml")):
             try:
@@ -129,7 +131,7 @@ def _best_parameters(client: Any, sweep_id: str) -> dict[str, Any] | None:
         try:
             path = client.download_artifacts(sweep_id, records.ARTIFACT_SWEEP_BEST, folder)
             found = json.loads(Path(path).read_text(encoding="utf-8"))
-        except Exception:  # noqa: BLE001 - no best point (every point failed) or an unreadable record
+        except Exception:  # a missing or unreadable record: shown as absent
             return None
     return found if isinstance(found, dict) else None
 
@@ -171,7 +173,9 @@ def sweep_outline(run_id: str, settings: Settings | None = None) -> dict[str, An
                 "parameters": parameters if isinstance(parameters, dict) else {},
                 "metric": value,
                 "best": best,
-                "model_version": _version(client, model.get("name"), version_of.get(point.info.run_id), cache),
+                "model_version": _version(
+                    client, model.get("name"), version_of.get(point.info.run_id), cache
+                ),
                 "_order": order,
             }
         )

@@ -42,7 +42,9 @@ def parse_sort(order_by: str | None) -> tuple[str, str, bool] | None:
 
 def _offset(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_OFFSET:
-        raise UsageError(f"offset={value!r} is out of range.", hint=f"Give a whole number from 0 to {MAX_OFFSET}.")
+        raise UsageError(
+            f"offset={value!r} is out of range.", hint=f"Give a whole number from 0 to {MAX_OFFSET}."
+        )
     return value
 
 
@@ -88,6 +90,7 @@ def _search(
     experiment_id: str,
     clauses: list[str],
     order_by: str | None,
+    *,
     offset: int,
     limit: int,
     top_level: bool,
@@ -157,7 +160,9 @@ def runs_table(
                 status=None if status in (None, "SCHEDULED") else status,
                 tagged=records.TAG_TRIGGER if status == "SCHEDULED" else None,
             )
-            answer.update(runs=_rows_of(conn, run_ids), total_count=total, columns=_columns(conn, experiment_id))
+            answer.update(
+                runs=_rows_of(conn, run_ids), total_count=total, columns=_columns(conn, experiment_id)
+            )
         return answer
     clauses = [filter_string] if filter_string else []
     if status == "SCHEDULED":
@@ -167,8 +172,15 @@ def runs_table(
     if parent is not None:
         clauses.append(f"tags.`{records.PARENT_RUN_ID}` = '{parent}'")
     client = store.client(settings)
+    flat = bool(filter_string) or parent is not None
     found, total = _search(
-        client, experiment_id, clauses, order_by, offset, max_results, top_level and not filter_string and not parent
+        client,
+        experiment_id,
+        clauses,
+        order_by,
+        offset=offset,
+        limit=max_results,
+        top_level=top_level and not flat,
     )
     table = [rows.from_run(run) for run in found]
     if settings.embedded:

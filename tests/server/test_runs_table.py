@@ -25,7 +25,9 @@ class Tree:
     notebook_runs: list[str] = field(default_factory=list)
 
 
-def _pipeline(client, experiment_id: str, parent: str, accuracy: float, folder: Path, version: str | None) -> tuple:
+def _pipeline(
+    client, experiment_id: str, parent: str, accuracy: float, *, folder: Path, version: str | None
+) -> tuple:
     tags = {records.TAG_PIPELINE_KIND: records.PIPELINE_KIND_PIPELINE, records.PARENT_RUN_ID: parent}
     run = client.create_run(experiment_id, run_name=f"tree alpha={accuracy}", tags=tags).info.run_id
     client.log_metric(run, "test_accuracy", accuracy)
@@ -63,7 +65,9 @@ def tree(seeded: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Tree:
     client.create_model_version("tree-model", "runs:/x/model", run_id=found.sweep)
     client.set_registered_model_alias("tree-model", records.ALIAS_CHALLENGER, "1")
     for accuracy, version in ((0.95, None), (0.95, "1"), (0.90, None)):
-        run, steps = _pipeline(client, found.experiment_id, found.sweep, accuracy, folder, version)
+        run, steps = _pipeline(
+            client, found.experiment_id, found.sweep, accuracy, folder=folder, version=version
+        )
         found.points.append(run)
         found.steps[run] = steps
     found.best = found.points[1]  # the tie: the sweep picked the second point, not the first
@@ -84,7 +88,9 @@ def tree(seeded: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Tree:
 
 
 async def test_top_level_rows_with_child_counts(api, tree: Tree):
-    status, body = await api(f"experiments/{tree.experiment_id}/runs", params={"top_level": "true", "offset": "0"})
+    status, body = await api(
+        f"experiments/{tree.experiment_id}/runs", params={"top_level": "true", "offset": "0"}
+    )
     assert status == 200, body
     ids = [row["run_id"] for row in body["runs"]]
     assert set(ids) == {tree.sweep, *tree.notebook_runs}
@@ -96,7 +102,11 @@ async def test_top_level_rows_with_child_counts(api, tree: Tree):
     assert hostile["user_tags"] == {"team": XSS_NAME}
     assert hostile["child_count"] == 0
     # the columns are the whole experiment's, children's included
-    assert body["columns"] == {"params": ["alpha"], "metrics": ["best_test_accuracy", "loss", "test_accuracy"], "tags": ["team"]}
+    assert body["columns"] == {
+        "params": ["alpha"],
+        "metrics": ["best_test_accuracy", "loss", "test_accuracy"],
+        "tags": ["team"],
+    }
 
 
 async def test_children_of_a_sweep_and_of_a_point(api, tree: Tree):
