@@ -605,6 +605,20 @@ export interface components {
                 metrics: string[];
                 /** @description With offset paging - user tag keys. */
                 tags?: string[];
+                /** @description With offset paging - each param's kind (user, internal, autolog) and each metric's (pipeline, notebook, evaluation, internal, slice, autolog), from mlops_nb.explore.columns. */
+                kinds?: {
+                    params: {
+                        [key: string]: string;
+                    };
+                    metrics: {
+                        [key: string]: string;
+                    };
+                };
+                /** @description With offset paging - the columns shown before the user chooses (user params, the pipeline's and the notebook's metrics). */
+                defaults?: {
+                    params: string[];
+                    metrics: string[];
+                };
             };
         };
         RegisteredVersion: {

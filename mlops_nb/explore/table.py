@@ -13,10 +13,11 @@ from typing import Any
 from mlops_nb import mlflow_internals, records, store
 from mlops_nb.config import Settings
 from mlops_nb.exceptions import UsageError
-from mlops_nb.explore import checks, rows
+from mlops_nb.explore import checks, columns, rows
 from mlops_nb.explore.runs import STATUSES, _max_results, _text
 
 MAX_OFFSET = 10_000_000
+SAMPLE = 300  # the most recent runs whose records classify the columns
 SEARCH_LIMIT = 50_000  # MlflowClient.search_runs answers at most this many runs per call
 _SORT = re.compile(r"^(attributes|params|metrics|tags)\.(`[^`]+`|[^\s`]+)\s+(ASC|DESC)$", re.IGNORECASE)
 
@@ -76,12 +77,39 @@ def _rows_of(conn: Any, run_ids: list[str]) -> list[dict[str, Any]]:
 
 
 def _columns(conn: Any, experiment_id: str) -> dict[str, Any]:
-    """Every param, metric and user tag key of the experiment's runs (a key no run has is no column)."""
+    """Every param, metric and user tag key of the experiment's runs (a key no run has is no column), each
+    param and metric classified (explore.columns) from the SAMPLE most recent runs that have it, or by its
+    name alone, and the default columns."""
+    params = mlflow_internals.experiment_keys(conn, experiment_id, "params")
+    metrics = mlflow_internals.experiment_keys(conn, experiment_id, "latest_metrics")
     tags = mlflow_internals.experiment_keys(conn, experiment_id, "tags")
+    recent, _ = mlflow_internals.run_page(conn, experiment_id, sort=None, offset=0, limit=SAMPLE)
+    run_params = mlflow_internals.key_values(conn, "params", recent)
+    run_tags = mlflow_internals.key_values(conn, "tags", recent)
+    run_metrics = mlflow_internals.latest_metrics(conn, recent)
+    param_kinds = columns.merge(columns.classify_params(run_params[r], run_tags[r]) for r in recent)
+    metric_kinds = columns.merge(columns.classify_metrics(run_metrics[r], run_tags[r]) for r in recent)
+    param_kinds.update(columns.classify_params(dict.fromkeys(set(params) - set(param_kinds)), {}))
+    metric_kinds.update(columns.classify_metrics(set(metrics) - set(metric_kinds), {}))
     return {
-        "params": sorted(mlflow_internals.experiment_keys(conn, experiment_id, "params")),
-        "metrics": sorted(mlflow_internals.experiment_keys(conn, experiment_id, "latest_metrics")),
+        "params": sorted(params),
+        "metrics": sorted(metrics),
         "tags": sorted(rows.user_tags(dict.fromkeys(tags, ""))),
+        "kinds": {"params": param_kinds, "metrics": metric_kinds},
+        "defaults": columns.default_columns(param_kinds, metric_kinds),
+    }
+
+
+def _page_columns(found: list[Any]) -> dict[str, Any]:
+    """The columns of a page read from a tracking server: the keys of its runs, classified."""
+    param_kinds = columns.merge(columns.classify_params(r.data.params, r.data.tags) for r in found)
+    metric_kinds = columns.merge(columns.classify_metrics(r.data.metrics, r.data.tags) for r in found)
+    return {
+        "params": sorted(param_kinds),
+        "metrics": sorted(metric_kinds),
+        "tags": sorted({key for r in found for key in rows.user_tags(r.data.tags)}),
+        "kinds": {"params": param_kinds, "metrics": metric_kinds},
+        "defaults": columns.default_columns(param_kinds, metric_kinds),
     }
 
 
@@ -186,14 +214,10 @@ def runs_table(
     if settings.embedded:
         with mlflow_internals.connect(settings) as conn:
             counts = mlflow_internals.child_counts(conn, [r["run_id"] for r in table])
-            columns = _columns(conn, experiment_id)
+            columns_found = _columns(conn, experiment_id)
         for row in table:
             row["child_count"] = counts.get(row["run_id"], 0)
     else:
-        columns = {
-            "params": sorted({key for r in table for key in r["params"]}),
-            "metrics": sorted({key for r in table for key in r["metrics"]}),
-            "tags": sorted({key for r in table for key in r["user_tags"]}),
-        }
-    answer.update(runs=table, total_count=total, columns=columns)
+        columns_found = _page_columns(found)
+    answer.update(runs=table, total_count=total, columns=columns_found)
     return answer

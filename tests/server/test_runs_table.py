@@ -102,11 +102,16 @@ async def test_top_level_rows_with_child_counts(api, tree: Tree):
     assert hostile["user_tags"] == {"team": XSS_NAME}
     assert hostile["child_count"] == 0
     # the columns are the whole experiment's, children's included
-    assert body["columns"] == {
-        "params": ["alpha"],
-        "metrics": ["best_test_accuracy", "loss", "test_accuracy"],
-        "tags": ["team"],
+    columns = body["columns"]
+    assert (columns["params"], columns["tags"]) == (["alpha"], ["team"])
+    assert columns["metrics"] == ["best_test_accuracy", "loss", "test_accuracy"]
+    # classified by explore.columns: the sweep's best_ is ours, the pipeline's test_ score evaluation's
+    assert columns["kinds"]["metrics"] == {
+        "best_test_accuracy": "internal",
+        "loss": "notebook",
+        "test_accuracy": "evaluation",
     }
+    assert columns["defaults"] == {"params": ["alpha"], "metrics": ["loss"]}
 
 
 async def test_children_of_a_sweep_and_of_a_point(api, tree: Tree):
