@@ -19,6 +19,7 @@ import type {
   ModelVersionDetail,
   MoveResult,
   NotebookPipelines,
+  PipelineOutline,
   PromoteRequest,
   ReleaseList,
   ReproduceRequest,
@@ -33,6 +34,7 @@ import type {
   ScheduleList,
   Settings,
   Snapshot,
+  SweepOutline,
   WritePipeline,
   WrittenPipeline
 } from './types';
@@ -104,8 +106,14 @@ const post = (body: unknown): RequestInit => ({ method: 'POST', body: JSON.strin
 export const api = {
   settings: (): Promise<Settings> => requestAPI<Settings>('settings'),
   experiments: (): Promise<ExperimentList> => requestAPI<ExperimentList>('experiments'),
-  runs: (experimentId: string, query: RunsQuery): Promise<RunsPage> =>
-    requestAPI<RunsPage>(`experiments/${id(experimentId)}/runs`, {}, { ...query }),
+  /** The runs table's page at `offset` (any page directly; `top_level` / `parent` for the tree). */
+  runsTable: (experimentId: string, query: RunsQuery & { offset: number }): Promise<RunsPage> => {
+    const { top_level: topLevel, ...rest } = query;
+    return requestAPI<RunsPage>(`experiments/${id(experimentId)}/runs`, {}, { ...rest, top_level: topLevel ? 'true' : undefined });
+  },
+  pipelineOutline: (runId: string): Promise<PipelineOutline> =>
+    requestAPI<PipelineOutline>(`runs/${id(runId)}/pipeline`),
+  sweepOutline: (runId: string): Promise<SweepOutline> => requestAPI<SweepOutline>(`runs/${id(runId)}/sweep`),
   run: (runId: string): Promise<RunDetail> => requestAPI<RunDetail>(`runs/${id(runId)}`),
   compare: (request: CompareRequest): Promise<Comparison> =>
     requestAPI<Comparison>('compare', { method: 'POST', body: JSON.stringify(request) }),

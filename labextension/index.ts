@@ -10,11 +10,16 @@ import {
 import { ICommandPalette, MainAreaWidget, ToolbarButton } from '@jupyterlab/apputils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import type { DocumentRegistry, DocumentWidget } from '@jupyterlab/docregistry';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import type { PartialJSONObject } from '@lumino/coreutils';
 import { Widget } from '@lumino/widgets';
 
 import { mlopsIcon } from './components/common/icon';
 import { CompareWidget } from './components/compare/CompareView';
 import { MlopsPanel } from './components/panel/MlopsPanel';
+import { PipelineWidget } from './components/pipeline/PipelineView';
+import type { ColumnStore } from './components/runs/ColumnChooser';
+import { SweepWidget } from './components/sweep/SweepView';
 import { RunDetailWidget } from './components/run/RunDetail';
 import { ScheduleNotebookWidget } from './components/schedule-notebook/ScheduleNotebook';
 
@@ -31,7 +36,8 @@ function activate(
   labShell: ILabShell,
   docManager: IDocumentManager | null,
   restorer: ILayoutRestorer | null,
-  palette: ICommandPalette | null
+  palette: ICommandPalette | null,
+  settingRegistry: ISettingRegistry | null
 ): void {
   const addToMain = (content: Widget, id: string, label: string): void => {
     const widget = new MainAreaWidget({ content });
@@ -67,7 +73,23 @@ function activate(
     addToMain(new CompareWidget({ runIds, openRun }), `mlops-nb-compare-${compared}`, `Compare ${runIds.length} runs`);
   };
 
-  const panel = new MlopsPanel({ openRun, compare });
+  /** One tab per pipeline run or sweep page. */
+  const openOutline = (kind: 'pipeline' | 'sweep', runId: string, name: string): void => {
+    const id = `mlops-nb-${kind}-${runId}`;
+    if (Array.from(labShell.widgets('main')).some(w => w.id === id)) {
+      labShell.activateById(id);
+      return;
+    }
+    const options = { runId, openRun, openPipeline };
+    const content = kind === 'pipeline' ? new PipelineWidget(options) : new SweepWidget(options);
+    addToMain(content, id, `${kind === 'pipeline' ? 'Pipeline' : 'Sweep'} ${name}`);
+  };
+  const openPipeline = (runId: string, name: string): void => openOutline('pipeline', runId, name);
+  const openSweep = (runId: string, name: string): void => openOutline('sweep', runId, name);
+
+  const columnStore = settingsColumnStore(settingRegistry);
+  const panel = new MlopsPanel({ openRun, openPipeline, openSweep, compare, columnStore: columnStore.store });
+  void columnStore.ready.then(() => panel.update());
   panel.id = 'mlops-nb-panel';
   panel.title.icon = mlopsIcon;
   panel.title.caption = 'MLOps: experiments and runs';
@@ -116,12 +138,43 @@ function activate(
   palette?.addItem({ command: CommandIDs.refresh, category: 'MLOps' });
 }
 
+/** The runs table's column choice in the extension's settings (`runColumns`: experiment name → column ids). */
+function settingsColumnStore(registry: ISettingRegistry | null): { store: ColumnStore; ready: Promise<void> } {
+  let settings: ISettingRegistry.ISettings | null = null;
+  const choices = (): Record<string, string[]> =>
+    (settings?.get('runColumns').composite as Record<string, string[]> | undefined) ?? {};
+  const ready = registry
+    ? registry.load(PLUGIN_ID).then(
+        loaded => {
+          settings = loaded;
+        },
+        (reason: unknown) => console.warn('mlops-nb: the settings did not load; column choices are not saved', reason)
+      )
+    : Promise.resolve();
+  const store: ColumnStore = {
+    get: experiment => choices()[experiment] ?? null,
+    set: async (experiment, ids) => {
+      if (!settings) {
+        return;
+      }
+      const next = { ...choices() };
+      if (ids === null) {
+        delete next[experiment];
+      } else {
+        next[experiment] = ids;
+      }
+      await settings.set('runColumns', next as PartialJSONObject);
+    }
+  };
+  return { store, ready };
+}
+
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description: 'Browse, compare and trace MLflow runs, promote models, see releases and schedule notebooks.',
   autoStart: true,
   requires: [ILabShell],
-  optional: [IDocumentManager, ILayoutRestorer, ICommandPalette],
+  optional: [IDocumentManager, ILayoutRestorer, ICommandPalette, ISettingRegistry],
   activate
 };
 

@@ -8,6 +8,7 @@ import { DatasetsView } from '../datasets/DatasetsView';
 import { ExperimentsList } from '../experiments/ExperimentsList';
 import { ModelsView } from '../models/ModelsView';
 import { ReleasesView } from '../releases/ReleasesView';
+import type { ColumnStore } from '../runs/ColumnChooser';
 import { RunsTable } from '../runs/RunsTable';
 import { SchedulesView } from '../schedules/SchedulesView';
 
@@ -17,8 +18,14 @@ const SECTIONS: PanelSection[] = ['experiments', 'models', 'datasets', 'releases
 export interface PanelActions {
   /** Open a run's detail view in the main area. */
   openRun: (runId: string, name: string) => void;
+  /** Open a pipeline run's page (its steps and their outputs). */
+  openPipeline: (runId: string, name: string) => void;
+  /** Open a sweep's page (its points ranked, the best one marked). */
+  openSweep: (runId: string, name: string) => void;
   /** Open the compare view for these runs in the main area. */
   compare: (runIds: string[]) => void;
+  /** Where the runs table's column choice is saved. */
+  columnStore: ColumnStore;
 }
 
 function Panel(
@@ -61,7 +68,10 @@ function Panel(
           experiment={experiment}
           refreshKey={props.refreshKey}
           openRun={props.openRun}
+          openPipeline={props.openPipeline}
+          openSweep={props.openSweep}
           compare={props.compare}
+          columnStore={props.columnStore}
         />
       ) : (
         <ExperimentsList refreshKey={props.refreshKey} onSelect={setExperiment} />
