@@ -587,6 +587,8 @@ export interface components {
             kind?: string | null;
             /** @description Active child runs (steps */
             child_count?: number | null;
+            /** @description The sweep this pipeline run belongs to marked it its best point (tag mlops_nb.sweep.best). */
+            sweep_best?: boolean;
             /** @description The run's tags outside mlflow.* and mlops_nb.*. */
             user_tags?: {
                 [key: string]: string;

@@ -99,6 +99,7 @@ def row(
         "warnings": warnings_from_tags(tags),
         "kind": tags.get(records.TAG_PIPELINE_KIND),
         "child_count": child_count,
+        "sweep_best": tags.get(records.TAG_SWEEP_BEST) == "true",
         "user_tags": user_tags(tags),
     }
 

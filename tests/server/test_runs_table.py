@@ -120,6 +120,7 @@ async def test_children_of_a_sweep_and_of_a_point(api, tree: Tree):
     assert status == 200, body
     assert [row["run_id"] for row in body["runs"]] == tree.points
     assert all(row["child_count"] == 3 and row["kind"] == "pipeline" for row in body["runs"])
+    assert [row["sweep_best"] for row in body["runs"]] == [False, True, False]
     status, body = await api(path, params={"parent": tree.points[0]})
     assert {row["run_id"] for row in body["runs"]} == set(tree.steps[tree.points[0]])
 

@@ -76,6 +76,11 @@ function NameCell(props: {
       >
         {run.run_name || run.run_id}
       </button>
+      {run.sweep_best ? (
+        <span className="mlops-nb-best-mark" title="The sweep's best point (its own choice)">
+          ★ best
+        </span>
+      ) : null}
     </span>
   );
 }

@@ -75,7 +75,7 @@ export function SweepView(props: OutlineActions & { runId: string }): JSX.Elemen
           {value.points.map(point => (
             <tr
               key={point.run.run_id}
-              className={point.best ? 'mlops-nb-best' : undefined}
+              className={point.best ? 'mlops-nb-best-point' : undefined}
               data-run-id={point.run.run_id}
               data-best={point.best ? 'true' : undefined}
             >
