@@ -358,15 +358,21 @@ def child_counts(conn: sqlite3.Connection, run_ids: Sequence[str]) -> dict[str, 
     return found
 
 
-def experiment_keys(conn: sqlite3.Connection, experiment_id: str, table: str) -> dict[str, int]:
-    """key → number of active runs of the experiment that have it, in ``params``, ``latest_metrics`` or
-    ``tags``."""
+def experiment_keys(conn: sqlite3.Connection, experiment_id: str, table: str) -> list[str]:
+    """The keys of ``params``, ``latest_metrics`` or ``tags`` that some active run of the experiment has.
+
+    The distinct keys are walked on the (key, run_uuid) primary key one jump per key (a loose index scan), and
+    each kept when one active run of the experiment has it: no pass over every row of the table."""
     if table not in ("params", "latest_metrics", "tags"):
         raise ValueError(table)
-    return dict(
-        conn.execute(
-            f"SELECT k.key, COUNT(*) FROM {table} k JOIN runs r ON r.run_uuid = k.run_uuid "
-            "WHERE r.experiment_id = ? AND r.lifecycle_stage = 'active' GROUP BY k.key",
+    return [
+        key
+        for (key,) in conn.execute(
+            f"WITH RECURSIVE k(key) AS (SELECT MIN(key) FROM {table} UNION ALL "
+            f"SELECT (SELECT MIN(key) FROM {table} WHERE key > k.key) FROM k WHERE k.key IS NOT NULL) "
+            f"SELECT key FROM k WHERE key IS NOT NULL AND EXISTS (SELECT 1 FROM {table} t "
+            "JOIN runs r ON r.run_uuid = t.run_uuid WHERE t.key = k.key AND r.experiment_id = ? "
+            "AND r.lifecycle_stage = 'active')",
             (int(experiment_id),),
         )
-    )
+    ]

@@ -44,9 +44,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
     }
     (root / "pipeline.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     env = {**project_env(root), "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    command = ["sweep", "pipeline.yaml", "--grid", "C=0.01,1.0", "--workers", "2", "--json", "--no-progress"]
     sweep = subprocess.run(
-        [sys.executable, "-m", "mlops_nb.cli", "sweep", "pipeline.yaml", "--grid", "C=0.01,1.0"]
-        + ["--workers", "2", "--json", "--no-progress"],
+        [sys.executable, "-m", "mlops_nb.cli", *command],
+        check=False,
         cwd=root,
         env=env,
         capture_output=True,
@@ -88,13 +89,17 @@ def test_sweep_tree_marks_the_sweeps_best_point(lab: JupyterLab, panel: MlopsPan
     sweep_row = page.locator(f".mlops-nb-run-row[data-run-id='{summary['run_id']}']")
     assert sweep_row.get_attribute("data-depth") == "0"
     sweep_row.locator(".mlops-nb-expander").click()
-    page.wait_for_function("() => document.querySelectorAll('.mlops-nb-run-row[data-depth=\"1\"]').length === 2")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.mlops-nb-run-row[data-depth=\"1\"]').length === 2"
+    )
     best_row = page.locator(f".mlops-nb-run-row[data-run-id='{best_id}']")
     assert best_row.locator(".mlops-nb-best-mark").count() == 1
     assert page.locator(".mlops-nb-run-row .mlops-nb-best-mark").count() == 1  # one best point only
     best_row.locator(".mlops-nb-expander").click()
     steps = page.locator(".mlops-nb-run-row[data-depth='2']")
-    page.wait_for_function("() => document.querySelectorAll('.mlops-nb-run-row[data-depth=\"2\"]').length === 6")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.mlops-nb-run-row[data-depth=\"2\"]').length === 6"
+    )
     assert "registration" in steps.all_inner_texts()[-1]
     panel.screenshot("10-sweep-tree-best-point")
 

@@ -96,3 +96,49 @@ def test_latest_metrics_keeps_its_conflict_key(tmp_path) -> None:
             if row[5]
         ]
     assert set(key) == {"key", "run_uuid"}, f"latest_metrics' primary key is now {key}"
+
+
+def test_the_runs_tables_reads_match_mlflows_own_answers(tmp_path) -> None:
+    """The runs table's SQL (run_page, child_counts, experiment_keys, experiment_exists) on runs MLflow wrote:
+    MLflow's parent tag, its (key, run_uuid) primary keys, and the order and counts MLflow's search gives."""
+    import sqlite3
+
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.create_experiment("canary")
+    parent = client.create_run(experiment, run_name="parent").info.run_id
+    children = [
+        client.create_run(experiment, run_name=f"child-{i}", tags={"mlflow.parentRunId": parent}).info.run_id
+        for i in range(3)
+    ]
+    for i, run_id in enumerate(children):
+        client.log_param(run_id, "alpha", str([10, 2, 0.5][i]))
+        client.log_metric(run_id, "loss", float(i))
+    client.delete_run(children[2])
+    assert mlflow_internals.PARENT_TAG == "mlflow.parentRunId"
+    with sqlite3.connect(tmp_path / "mlflow.db") as conn:
+        for table in ("params", "latest_metrics", "tags"):
+            key = [
+                r[1] for r in sorted(conn.execute(f"PRAGMA table_info({table})"), key=lambda r: r[5]) if r[5]
+            ]
+            assert set(key) == {"key", "run_uuid"}, f"{table}'s primary key is now {key}"
+        assert mlflow_internals.experiment_exists(conn, experiment)
+        assert not mlflow_internals.experiment_exists(conn, "987654")
+        ids, total = mlflow_internals.run_page(conn, experiment, sort=None, offset=0, limit=10)
+        searched = [r.info.run_id for r in client.search_runs([experiment])]
+        assert (ids, total) == (searched, 3)  # newest first, deleted runs left out, as MLflow lists them
+        top, total = mlflow_internals.run_page(
+            conn, experiment, sort=None, offset=0, limit=10, top_level=True
+        )
+        assert (top, total) == ([parent], 1)
+        kids, _ = mlflow_internals.run_page(
+            conn, experiment, sort=("params", "alpha", True), offset=0, limit=10, parent=parent
+        )
+        assert kids == [children[1], children[0]]  # 2 < 10 as numbers
+        by_loss, _ = mlflow_internals.run_page(
+            conn, experiment, sort=("metrics", "loss", False), offset=0, limit=10
+        )
+        assert by_loss == [children[1], children[0], parent]  # no value: last
+        assert mlflow_internals.child_counts(conn, [parent, children[0]]) == {parent: 2}
+        assert mlflow_internals.experiment_keys(conn, experiment, "params") == ["alpha"]
+        assert mlflow_internals.experiment_keys(conn, experiment, "latest_metrics") == ["loss"]
+        assert "mlflow.parentRunId" in mlflow_internals.experiment_keys(conn, experiment, "tags")
