@@ -141,6 +141,14 @@ def test_column_chooser_persists_across_a_reload(lab: JupyterLab, panel: MlopsPa
     page.locator(".mlops-nb-columns-option[data-column='m:test_accuracy'] input").uncheck()
     header.locator("[data-column='t:team']").wait_for()
     panel.screenshot("13-column-chooser")
+    page.locator(".mlops-nb-columns-menu .mlops-nb-link", has_text="close").click()
+    panel.widen(420)  # narrow: the table scrolls sideways, the run names stay in place
+    name = panel.row("exploring").locator(".mlops-nb-run-name")
+    before = name.bounding_box()
+    page.locator(".mlops-nb-scroller").evaluate("el => { el.scrollLeft = 300; }")
+    page.wait_for_function("() => document.querySelector('.mlops-nb-scroller').scrollLeft > 0")
+    assert name.bounding_box() == before
+    assert name.is_visible()
     saved = lab.home / "settings" / "mlops-nb" / "plugin.jupyterlab-settings"
     deadline = time.monotonic() + 30
     while "t:team" not in (saved.read_text() if saved.exists() else ""):

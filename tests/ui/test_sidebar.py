@@ -12,6 +12,7 @@ from tests.ui.lab import FIXTURES, REPO, JupyterLab, MlopsPanel, chromium, execu
 pytestmark = pytest.mark.ui
 
 XSS_NAME = "<img src=x onerror=alert(1)>"
+XSS_TAG = "team/owner: a.b"  # MLflow refuses markup in keys; the values carry it
 EXPERIMENT = "train_classifier"  # the example notebook's experiment
 ALPHAS = (0.01, 0.001, 0.0001)
 MLFLOW_UI = "http://127.0.0.1:5999"  # configured only: the test checks the link, nothing listens there
@@ -34,6 +35,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
             "seed": 4,
         }
         execute_notebooks(project, FIXTURES / "seed_run.ipynb", [hostile])
+        client = store.client(config.load(project))
+        for run in client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id]):
+            if run.info.run_name == XSS_NAME:
+                client.set_tag(run.info.run_id, XSS_TAG, XSS_NAME)
+        hostile_experiment = client.create_experiment(XSS_NAME)
+        run = client.create_run(hostile_experiment, run_name="plain", tags={XSS_TAG: XSS_NAME})
+        client.log_param(run.info.run_id, "optimizer", XSS_NAME)
+        client.set_terminated(run.info.run_id)
     server = JupyterLab(project)
     yield server
     server.stop()
@@ -53,7 +62,7 @@ def test_browse_compare_and_trace(lab: JupyterLab, panel: MlopsPanel) -> None:
     panel.choose_experiment(EXPERIMENT)
     panel.rows().first.wait_for(timeout=30_000)
     assert panel.rows().count() == len(ALPHAS) + 1
-    assert page.locator(".mlops-nb-run-count").inner_text().startswith("4 of 4")
+    assert page.locator(".mlops-nb-run-count").inner_text().startswith("4 top-level runs")
     panel.screenshot("01-runs")
 
     notebook_runs = panel.rows().filter(has_not_text=XSS_NAME)
@@ -139,6 +148,43 @@ def test_malicious_run_name_shows_as_text(panel: MlopsPanel) -> None:
     panel.screenshot("06-xss-run-as-text")
     injected = page.evaluate(
         "() => Array.from(document.querySelectorAll('img')).filter(i => i.getAttribute('src') === 'x').length"
+    )
+    assert injected == 0
+    assert panel.dialogs == []
+
+
+def test_hostile_tag_values_and_experiment_names_show_as_text(panel: MlopsPanel) -> None:
+    """An experiment named like markup, and param and tag values that are markup: all plain text."""
+    page = panel.page
+    name = page.locator(".mlops-nb-experiment-name").filter(has_text=XSS_NAME)
+    name.wait_for(timeout=30_000)
+    assert name.inner_text() == XSS_NAME
+    page.locator(".mlops-nb-experiment", has=name).click()
+    assert page.locator(".mlops-nb-experiment-title").inner_text() == XSS_NAME
+    panel.row("plain").wait_for(timeout=30_000)
+    header = page.locator(".mlops-nb-header-row")
+    assert (
+        panel.row("plain").locator("[data-column='p:optimizer']").inner_text() == XSS_NAME
+    )  # a default column
+    page.locator(".mlops-nb-columns-button").click()
+    option = page.locator(f".mlops-nb-columns-option[data-column='t:{XSS_TAG}']")
+    assert option.inner_text().strip() == XSS_TAG
+    option.locator("input").check()
+    tag_header = header.locator(f"[data-column='t:{XSS_TAG}']")
+    tag_header.wait_for()
+    assert tag_header.inner_text() == XSS_TAG
+    assert panel.row("plain").locator(f"[data-column='t:{XSS_TAG}']").inner_text() == XSS_NAME
+    page.locator(".mlops-nb-back").click()
+    panel.choose_experiment(EXPERIMENT)  # the hostile run's tag value in the notebook experiment's table
+    page.locator(".mlops-nb-columns-button").click()
+    page.locator(f".mlops-nb-columns-option[data-column='t:{XSS_TAG}'] input").check()
+    cell = panel.row(XSS_NAME).locator(f"[data-column='t:{XSS_TAG}']")
+    cell.wait_for(timeout=30_000)
+    assert cell.inner_text() == XSS_NAME
+    panel.screenshot("06b-hostile-tags-and-experiment")
+    injected = page.evaluate(
+        """() => document.querySelectorAll('img[src="x"]').length +
+            Array.from(document.querySelectorAll('[onerror]')).length"""
     )
     assert injected == 0
     assert panel.dialogs == []

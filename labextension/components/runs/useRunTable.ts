@@ -71,6 +71,8 @@ export function useRunTable(experimentId: string, query: RunQuery): RunTable {
   const [error, setError] = React.useState<string | null>(null);
   const [firstRowsMs, setFirstRowsMs] = React.useState<number | null>(null);
   const started = React.useRef(performance.now());
+  /** The first and last page of the top-level rows in view. */
+  const visiblePages = React.useRef<[number, number]>([0, 0]);
 
   const tree = !query.flat && !query.filter;
 
@@ -98,6 +100,12 @@ export function useRunTable(experimentId: string, query: RunQuery): RunTable {
             }
             current.inFlight.delete(page);
             current.pages.set(page, answer.runs);
+            for (const runId of current.expandedTop.keys()) {
+              const at = answer.runs.findIndex(run => run.run_id === runId);
+              if (at >= 0) {
+                current.expandedTop.set(runId, page * PAGE + at); // new runs above may have moved it
+              }
+            }
             setTotal(answer.total_count ?? null);
             setColumns(answer.columns);
             setError(null);
@@ -203,7 +211,8 @@ export function useRunTable(experimentId: string, query: RunQuery): RunTable {
     const lastTop = item(Math.max(first, last - 1));
     const from = firstTop.kind === 'top' ? firstTop.index : 0;
     const to = lastTop.kind === 'top' ? lastTop.index : Math.min(total - 1, from + (last - first));
-    for (let page = Math.floor(from / PAGE); page <= Math.floor(Math.max(from, to) / PAGE); page++) {
+    visiblePages.current = [Math.floor(from / PAGE), Math.floor(Math.max(from, to) / PAGE)];
+    for (let page = visiblePages.current[0]; page <= visiblePages.current[1]; page++) {
       if (page * PAGE < total && !current.pages.has(page)) {
         fetchPage(page);
       }
@@ -232,9 +241,16 @@ export function useRunTable(experimentId: string, query: RunQuery): RunTable {
     bump();
   };
 
+  /** Reload the pages in view (the others are dropped, to load again when scrolled to) and open children. */
   const refresh = React.useCallback(() => {
     const now = cache.current;
-    for (const page of now.pages.keys()) {
+    const [from, to] = visiblePages.current;
+    for (const page of [...now.pages.keys()]) {
+      if (page < from || page > to) {
+        now.pages.delete(page);
+      }
+    }
+    for (let page = from; page <= to; page++) {
       now.inFlight.delete(page);
       fetchPage(page);
     }
