@@ -8,6 +8,7 @@ server, goes through ``MlflowClient.search_runs`` instead (flat when filtered).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any
 
 from mlops_nb import mlflow_internals, records, store
@@ -122,8 +123,9 @@ def _search(
     offset: int,
     limit: int,
     top_level: bool,
-) -> tuple[list[Any], int | None]:
-    """One page through MLflow's search (filters, tracking servers): the runs up to the page's end."""
+) -> tuple[list[Any], int | None, dict[str, int] | None]:
+    """One page through MLflow's search (filters, tracking servers), the total when known, and with
+    `top_level` (which reads every run) each page run's number of children."""
     wanted = offset + limit
     if wanted > SEARCH_LIMIT:
         raise UsageError(
@@ -139,10 +141,12 @@ def _search(
         )
         if not found:
             client.get_experiment(experiment_id)  # an empty answer: is the experiment there?
+    counts = None
     if top_level:
+        counts = dict(Counter(run.data.tags.get(records.PARENT_RUN_ID) for run in found))
         found = [run for run in found if records.PARENT_RUN_ID not in run.data.tags]
     total = len(found) if top_level or len(found) < wanted else None
-    return list(found[offset:wanted]), total
+    return list(found[offset:wanted]), total, counts
 
 
 def runs_table(
@@ -201,7 +205,7 @@ def runs_table(
         clauses.append(f"tags.`{records.PARENT_RUN_ID}` = '{parent}'")
     client = store.client(settings)
     flat = bool(filter_string) or parent is not None
-    found, total = _search(
+    found, total, counts = _search(
         client,
         experiment_id,
         clauses,
@@ -219,5 +223,7 @@ def runs_table(
             row["child_count"] = counts.get(row["run_id"], 0)
     else:
         columns_found = _page_columns(found)
+        for row in table:
+            row["child_count"] = None if counts is None else counts.get(row["run_id"], 0)
     answer.update(runs=table, total_count=total, columns=columns_found)
     return answer
