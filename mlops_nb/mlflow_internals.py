@@ -298,15 +298,18 @@ def run_page(
 
     `sort` is (kind, key, ascending) with kind ``attributes`` (a SORT_FIELDS key), ``params``, ``metrics`` or
     ``tags``; runs without the value come last, numbers sort as numbers. `parent` keeps the children of that
-    run, `top_level` the runs without a parent, `status` one run status, `tagged` the runs carrying that tag.
+    run, `top_level` the runs without an active parent in the experiment, `status` one run status, `tagged` the runs carrying that tag.
     """
     where = ["r.experiment_id = ?", "r.lifecycle_stage = 'active'"]
     args: list[object] = [int(experiment_id)]
     if parent is not None:
         where.append("r.run_uuid IN (SELECT run_uuid FROM tags WHERE key = ? AND value = ?)")
         args += [PARENT_TAG, parent]
-    if top_level:
-        where.append("NOT EXISTS (SELECT 1 FROM tags p WHERE p.run_uuid = r.run_uuid AND p.key = ?)")
+    if top_level:  # no parent, or one that is deleted or elsewhere: a run no expanded row would show
+        where.append(
+            "NOT EXISTS (SELECT 1 FROM tags p JOIN runs pr ON pr.run_uuid = p.value WHERE p.run_uuid = r.run_uuid "
+            "AND p.key = ? AND pr.lifecycle_stage = 'active' AND pr.experiment_id = r.experiment_id)"
+        )
         args.append(PARENT_TAG)
     if status is not None:
         where.append("r.status = ?")

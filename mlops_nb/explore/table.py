@@ -144,7 +144,8 @@ def _search(
     counts = None
     if top_level:
         counts = dict(Counter(run.data.tags.get(records.PARENT_RUN_ID) for run in found))
-        found = [run for run in found if records.PARENT_RUN_ID not in run.data.tags]
+        listed = {run.info.run_id for run in found}
+        found = [run for run in found if run.data.tags.get(records.PARENT_RUN_ID) not in listed]
     total = len(found) if top_level or len(found) < wanted else None
     return list(found[offset:wanted]), total, counts
 

@@ -140,5 +140,10 @@ def test_the_runs_tables_reads_match_mlflows_own_answers(tmp_path) -> None:
         assert by_loss == [children[1], children[0], parent]  # no value: last
         assert mlflow_internals.child_counts(conn, [parent, children[0]]) == {parent: 2}
         assert mlflow_internals.experiment_keys(conn, experiment, "params") == ["alpha"]
+    orphan = client.create_run(experiment, tags={"mlflow.parentRunId": "0" * 32}).info.run_id
+    client.delete_run(parent)  # its children are top-level now: no expanded row would show them
+    with sqlite3.connect(tmp_path / "mlflow.db") as conn:
+        top, _ = mlflow_internals.run_page(conn, experiment, sort=None, offset=0, limit=10, top_level=True)
+        assert set(top) == {orphan, *children[:2]}
         assert mlflow_internals.experiment_keys(conn, experiment, "latest_metrics") == ["loss"]
         assert "mlflow.parentRunId" in mlflow_internals.experiment_keys(conn, experiment, "tags")
