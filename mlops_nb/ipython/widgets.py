@@ -85,8 +85,9 @@ def _details(chosen: list[dict[str, Any]], params: list[str], metric: str | None
 
 
 def _axes(chosen: list[dict[str, Any]], user: list[str]) -> list[str]:
-    """The params for parallel coordinates: the user's params that differ (all of them when none does)."""
-    differing = columns.differing(chosen, user)
+    """The params for parallel coordinates: the user's params with several values among the runs that have
+    them (all of them when none has)."""
+    differing = [p for p in user if len({r["params"][p] for r in chosen if p in r["params"]}) > 1]
     return (differing or user)[:MAX_AXES]
 
 
@@ -155,7 +156,7 @@ def compare_widget(experiment: str | None = None, last: int = 20, metric: str | 
     def draw(*_: Any) -> None:
         chosen = [by_id[run_id] for run_id in table.value] or runs
         colours = [colour_of[row["run_id"]] for row in chosen]
-        names = [row["run_name"] for row in chosen]
+        names = [html.escape(row["run_name"], quote=False) for row in chosen]  # plotly shows entities as text
         key = picker.value
         shown = columns.differing(chosen, user) if diff_only.value else user
         details.value = _details(chosen, shown, key, colours)
