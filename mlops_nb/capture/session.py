@@ -170,7 +170,8 @@ class Session:
             names.pop(0)  # the oldest go first when the list outgrows a tag
         tags = {records.TAG_METRICS_NOTEBOOK: json.dumps(names)}
         for key, data in self.metric_data().items():
-            tags[records.metric_data_tag(key)] = json.dumps(data)
+            if valid_key(records.metric_data_tag(key)):  # a tag key has the 250 characters a metric key has
+                tags[records.metric_data_tag(key)] = json.dumps(data)
         self.gateway.set_tags(self.run_id, tags)
 
     # state
