@@ -91,6 +91,13 @@ def _axes(chosen: list[dict[str, Any]], user: list[str]) -> list[str]:
     return (differing or user)[:MAX_AXES]
 
 
+def _scatter_param(runs: list[dict[str, Any]], user: list[str]) -> str | None:
+    """The param the scatter starts on: the first numeric one that differs, else the first that differs."""
+    differing = _axes(runs, user)
+    numeric = [p for p in differing if columns.numeric(r["params"].get(p) for r in runs)]
+    return (numeric or differing or [None])[0]
+
+
 class _Histories:
     """The chosen metric's history for every listed run, read once per metric."""
 
@@ -141,7 +148,7 @@ def compare_widget(experiment: str | None = None, last: int = 20, metric: str | 
     picker = widgets.Dropdown(
         options=[(f"{name}  ({kinds[name]})", name) for name in metrics], value=metric, description="Metric"
     )
-    x_param = widgets.Dropdown(options=user, value=user[0] if user else None, description="vs param")
+    x_param = widgets.Dropdown(options=user, value=_scatter_param(runs, user), description="vs param")
     diff_only = widgets.Checkbox(value=True, description="differences only", indent=False)
     details = widgets.HTML()
     charts = {name: widgets.Output() for name in ("values", "coordinates", "scatter")}
