@@ -4,8 +4,9 @@ replaced, measured in the same run on the same runs.
 Seeds an experiment the way real runs write it (tests/integration/compare_project.py: autolog's ~30 params and
 estimator reprs, curves over 15 epochs, pipeline runs with their six steps and slice metrics), starts a real
 ipykernel per widget, warms it as a training notebook leaves it (mlops_nb loaded, mlflow, pandas, sklearn
-imported), then times the widget from the execute request to the kernel's idle (everything drawn and sent): the first draw, then REPEAT more.
-The old widget is the module at BASELINE_COMMIT, loaded from git into its own kernel, warmed the same way.
+imported), then times the widget from the execute request to the kernel's idle (everything drawn and sent):
+the first draw, then REPEAT more. The old widget is the module at BASELINE_COMMIT, loaded from git into its
+own kernel, warmed the same way.
 
 Usage: python benchmarks/bench_compare_widget.py [--dir /tmp/mlops-nb-bench-widget] [--runs 12] [--repeat 5]
 """
