@@ -2,6 +2,7 @@ import * as React from 'react';
 
 import type { Experiment, RunRow, RunStatus } from '../../types';
 import { AUTO_REFRESH_MS, useInterval } from '../common/hooks';
+import { loadPlotly } from '../common/Plot';
 import { ColumnChooser, ColumnStore } from './ColumnChooser';
 import { Column, defaultChoice, runColumns } from './columns';
 import { Item, RunQuery, useRunTable } from './useRunTable';
@@ -190,6 +191,13 @@ export function RunsTable(
       return on ? [...rest, ...ids] : rest;
     });
   };
+
+  const canCompare = selected.length >= 2;
+  React.useEffect(() => {
+    if (canCompare) {
+      void loadPlotly(); // the compare view's charts: loaded while the user is still selecting
+    }
+  }, [canCompare]);
 
   const sortMark = (id: string): string => (sort?.column === id ? (sort.ascending ? ' ▲' : ' ▼') : '');
   const cells = (run: RunRow): JSX.Element[] =>
