@@ -585,7 +585,7 @@ export interface components {
             warnings: components["schemas"]["Warning"][];
             /** @description mlops_nb.pipeline.kind - pipeline, step, sweep or reproduction; null for other runs. */
             kind?: string | null;
-            /** @description Active child runs (steps */
+            /** @description Active child runs (steps, sweep points); null where not counted. */
             child_count?: number | null;
             /** @description The sweep this pipeline run belongs to marked it its best point (tag mlops_nb.sweep.best). */
             sweep_best?: boolean;
