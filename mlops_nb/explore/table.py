@@ -197,6 +197,12 @@ def runs_table(
                 runs=_rows_of(conn, run_ids), total_count=total, columns=_columns(conn, experiment_id)
             )
         return answer
+    if sort is not None and sort[:2] == ("attributes", "duration"):
+        raise UsageError(
+            "Sorting by duration is not available with a filter or on a tracking server (MLflow's search "
+            "has no duration).",
+            hint="Sort by start_time or end_time, or clear the filter.",
+        )
     clauses = [filter_string] if filter_string else []
     if status == "SCHEDULED":
         clauses.append(f"tags.`{records.TAG_TRIGGER}` LIKE '%'")

@@ -82,7 +82,8 @@ def tree(seeded: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Tree:
         run = client.create_run(found.experiment_id, run_name=f"nb-{i}", tags={"team": XSS_NAME}).info.run_id
         client.log_param(run, "alpha", alpha)
         client.log_metric(run, "loss", float(i))
-        client.set_terminated(run)
+        started = client.get_run(run).info.start_time
+        client.set_terminated(run, end_time=started + (5000, 1000, 3000)[i])  # durations 5 s, 1 s, 3 s
         found.notebook_runs.append(run)
     return found
 
@@ -146,6 +147,7 @@ async def test_offset_reaches_any_page_directly(api, tree: Tree):
         ("params.`alpha` DESC", ["10", "2", "0.5"]),
         ("metrics.loss DESC", ["2", "10", "0.5"]),
         ("attributes.run_name ASC", ["0.5", "10", "2"]),
+        ("attributes.duration DESC", ["0.5", "2", "10"]),  # the sweep took well under a second: last
         ("tags.team ASC", ["0.5", "10", "2"]),  # equal values: run id order, the same each time
     ],
 )
@@ -186,6 +188,7 @@ async def test_filter_lists_matches_flat(api, tree: Tree):
         ({"offset": "0", "status": "DONE"}, ["status"]),
         ({"offset": "0", "page_token": "abc"}, ["exclude"]),
         ({"offset": "0", "filter": "nonsense"}, ["invalid"]),
+        ({"offset": "0", "filter": "metrics.loss > 0", "order_by": "attributes.duration ASC"}, ["duration"]),
     ],
 )
 async def test_table_bad_input(api, tree: Tree, params: dict, words: list[str]):
