@@ -31,7 +31,9 @@ def register(name: str, *, flip: bool = False, alias: str | None = None) -> str:
         target = 1 - target
     estimator = LogisticRegression().fit(frame, target)
     with mlflow.start_run(experiment_id=store.experiment_id("serving-tests")) as run:
-        client.log_dict(run.info.run_id, profile(frame, name="train", context="training"), records.split_artifact("train"))
+        client.log_dict(
+            run.info.run_id, profile(frame, name="train", context="training"), records.split_artifact("train")
+        )
         info = mlflow.sklearn.log_model(
             estimator,
             name="model",
