@@ -16,6 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,13 @@ def _normalise(table: pa.Table, fixed: dict[str, pa.DataType], schema: pa.Schema
     return pa.table(arrays, names=names)
 
 
+@dataclass
+class _Columns:
+    common: dict[str, Any]
+    columns: dict[str, list[Any]]
+    n: int
+
+
 class PartWriter:
     """Buffered, rotated, atomic Parquet parts in one folder, written by a daemon thread."""
 
@@ -88,7 +96,7 @@ class PartWriter:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.fixed, self.max_bytes, self.max_seconds, self.interval = fixed, max_bytes, max_seconds, interval
-        self._pending: list[pa.Table | list[dict[str, Any]]] = []
+        self._pending: list[pa.Table | list[dict[str, Any]] | _Columns] = []
         self._lock = threading.Lock()
         self._io = threading.Lock()  # one writer of the open part at a time (thread vs flush())
         self._wake = threading.Event()
@@ -108,6 +116,14 @@ class PartWriter:
             raise RuntimeError(f"the log at {self.directory} is closed")
         with self._lock:
             self._pending.append(rows)
+
+    def append_columns(self, common: dict[str, Any], columns: dict[str, list[Any]], n: int) -> None:
+        """Queue `n` rows given as column lists plus values shared by every row (the cheapest form: the
+        request path hands over its lists, the background thread builds the Arrow arrays)."""
+        if self._stop:
+            raise RuntimeError(f"the log at {self.directory} is closed")
+        with self._lock:
+            self._pending.append(_Columns(common, columns, n))
 
     def flush(self) -> None:
         """Write everything appended so far and close the open part, so that readers see it."""
@@ -135,7 +151,7 @@ class PartWriter:
                     self.errors += 1
                     log.exception("writing to %s failed", self.directory)
 
-    def _take(self) -> list[pa.Table | list[dict[str, Any]]]:
+    def _take(self) -> list[pa.Table | list[dict[str, Any]] | _Columns]:
         with self._lock:
             pending, self._pending = self._pending, []
         return pending
@@ -146,9 +162,22 @@ class PartWriter:
         tables = [item for item in pending if isinstance(item, pa.Table)]
         if dicts:
             tables.append(pa.Table.from_pylist(dicts))
-        for table in tables:
-            if table.num_rows:
-                self._write(table)
+        batches = [item for item in pending if isinstance(item, _Columns)]
+        if batches:
+            tables.append(self._columns_table(batches))
+        schema = self._writer.schema if self._writer is not None else None
+        tables = [_normalise(table, self.fixed, schema) for table in tables if table.num_rows]
+        if tables:  # one table per drain: rows without inputs (errors) do not split a part
+            self._write(pa.concat_tables(tables, promote_options="permissive"))
+
+    def _columns_table(self, batches: list[_Columns]) -> pa.Table:
+        keys = dict.fromkeys(key for batch in batches for key in (*batch.common, *batch.columns))
+        data: dict[str, list[Any]] = {key: [] for key in keys}
+        for batch in batches:
+            for key, values in data.items():
+                cells = batch.columns.get(key)
+                values.extend(cells if cells is not None else [batch.common.get(key)] * batch.n)
+        return pa.table({key: pa.array(values, type=self.fixed.get(key)) for key, values in data.items()})
 
     def _write(self, table: pa.Table) -> None:
         schema = self._writer.schema if self._writer is not None else None
