@@ -153,3 +153,19 @@ def test_request_parsing_refuses_what_it_cannot_score() -> None:
         protocol.parse(b'{"dataframe_records": []}', "application/json", signature)
     with pytest.raises(protocol.BadInputError, match="differ in length"):
         protocol.parse(b'{"inputs": {"a": [1, 2], "n": [2]}}', "application/json", signature)
+
+
+def test_the_linear_fast_path_predicts_what_sklearn_predicts() -> None:
+    import numpy as np
+    from sklearn.datasets import load_breast_cancer, load_iris
+    from sklearn.linear_model import LogisticRegression, RidgeClassifier, SGDClassifier
+
+    from mlops_nb.serving.model_source import _Linear
+
+    for features, target in (load_iris(return_X_y=True), load_breast_cancer(return_X_y=True)):
+        for estimator in (LogisticRegression(max_iter=5000), SGDClassifier(random_state=0)):
+            estimator.fit(features, target)
+            assert np.array_equal(_Linear.of(estimator).predict(features), estimator.predict(features))
+    assert (
+        _Linear.of(RidgeClassifier().fit(*load_iris(return_X_y=True))) is None
+    )  # its own predict: not copied
