@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,7 @@ class PartWriter:
         fixed: dict[str, pa.DataType],
         max_bytes: int = 64 * 2**20,
         max_seconds: float = 60.0,
-        interval: float = 0.5,
+        interval: float = 1.0,
     ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -172,12 +173,14 @@ class PartWriter:
 
     def _columns_table(self, batches: list[_Columns]) -> pa.Table:
         keys = dict.fromkeys(key for batch in batches for key in (*batch.common, *batch.columns))
-        data: dict[str, list[Any]] = {key: [] for key in keys}
-        for batch in batches:
-            for key, values in data.items():
-                cells = batch.columns.get(key)
-                values.extend(cells if cells is not None else [batch.common.get(key)] * batch.n)
-        return pa.table({key: pa.array(values, type=self.fixed.get(key)) for key, values in data.items()})
+        arrays = {}
+        for key in keys:  # one C-level chain per column over all the queued requests
+            cells = chain.from_iterable(
+                batch.columns[key] if key in batch.columns else repeat(batch.common.get(key), batch.n)
+                for batch in batches
+            )
+            arrays[key] = pa.array(list(cells), type=self.fixed.get(key))
+        return pa.table(arrays)
 
     def _write(self, table: pa.Table) -> None:
         schema = self._writer.schema if self._writer is not None else None
