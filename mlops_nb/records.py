@@ -255,3 +255,15 @@ VERDICT_FAILED = "failed"  # the reproduction's pipeline run failed
 ARTIFACT_REPRODUCTION = (
     "reproduction/report.json"  # on a reproduction run: record, data, environment, metrics
 )
+
+
+# Serving (mlops_nb.serving): where a model version is or was served. One tag per (server address, alias):
+# JSON {where, alias, variant, share, since, until}. The inference log and feedback live in the project.
+TAG_DEPLOYMENT_PREFIX = "mlops_nb.deployment."
+STATE_INFERENCE_DIR = "inference"  # <project>/.mlops/inference/<model>/part-*.parquet
+STATE_FEEDBACK_DIR = "feedback"  # <project>/.mlops/feedback/<model>/part-*.parquet
+
+
+def deployment_tag(where: str, alias: str) -> str:
+    """Model version tag recording its deployment at server address `where` under `alias`."""
+    return TAG_DEPLOYMENT_PREFIX + re.sub(r"[^\w.\-]", "_", f"{where}.{alias}")

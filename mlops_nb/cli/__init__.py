@@ -24,6 +24,7 @@ AREAS: tuple[str, ...] = (
     "schedule",
     "registry",
     "reproduce",
+    "serving",
 )  # modules that add sub-commands
 
 

@@ -165,6 +165,7 @@ _NAME = re.compile(r"[\w .-]{1,100}")
 _ENV_NAME = re.compile(r"[A-Za-z0-9_-]{1,60}")
 
 _TOP = {
+    "serving",  # read by mlops_nb.serving.options
     "name",
     "notebook",
     "kernel",
