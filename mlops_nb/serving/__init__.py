@@ -1,0 +1,1 @@
+"""Serving models: loading registered versions, the online server, its inference log and feedback."""
