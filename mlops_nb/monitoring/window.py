@@ -1,13 +1,11 @@
-"""The window of the inference log a pass reads: its time range, and the log read by columns and in chunks
-(Parquet files ``part-*.parquet``, the format of docs SERVING.md), so memory stays bounded whatever the size.
-
-Also the feedback a pass joins by request id (``.mlops/feedback/<model>/part-*.parquet``).
+"""The window of the inference log a pass reads: where the log and feedback of a model live, the window's
+time range, and its span read off the Parquet footers. The rows themselves are read by columns and in
+chunks by ``serving.inference_log.read_log``, so memory stays bounded whatever the log's size.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,8 +14,6 @@ from typing import Any
 from mlops_nb import config
 from mlops_nb.exceptions import NotFoundError, UsageError
 
-BATCH_ROWS = 65_536
-_PART = re.compile(r"part-.*\.parquet")
 INPUT_PREFIX = "in."
 
 
@@ -35,13 +31,6 @@ def feedback_directory(model: str, settings: config.Settings | None = None) -> P
     """Where the feedback of `model` lives (``<project>/.mlops/feedback/<model>/``)."""
     settings = settings or config.current()
     return settings.state_dir / "feedback" / model
-
-
-def parts(directory: Path) -> list[Path]:
-    """The finished Parquet parts of a log folder (temporary files of a writer are left out), by name."""
-    if not directory.is_dir():
-        return []
-    return sorted(p for p in directory.iterdir() if _PART.fullmatch(p.name) and p.is_file())
 
 
 @dataclass(frozen=True)
@@ -77,16 +66,6 @@ def window(last: str | None = None, since: str | None = None, now: datetime | No
     return Window(None, now)
 
 
-def schema(files: Sequence[Path]) -> Any:
-    """The unified Arrow schema of the log's parts (read from their footers only)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    if not files:
-        return pa.schema([])
-    return pa.unify_schemas([pq.read_schema(path) for path in files], promote_options="permissive")
-
-
 def time_range(files: Sequence[Path], frame: Window) -> tuple[datetime, datetime] | None:
     """The first and last `ts` within the window, from the parts' row-group statistics (no data read)."""
     import pyarrow.parquet as pq
@@ -114,58 +93,27 @@ def _aware(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def batches(
-    files: Sequence[Path],
-    columns: Sequence[str],
-    frame: Window,
-    *,
-    versions: Sequence[str] | None = None,
-    batch_rows: int = BATCH_ROWS,
-) -> Iterator[Any]:
-    """The log's rows within `frame` (and of `versions`), `columns` only, as Arrow record batches of at
-    most `batch_rows` rows; a column a part lacks reads as nulls."""
-    import pyarrow.compute as pc
-    import pyarrow.dataset as ds
-
-    if not files:
-        return
-    unified = schema(files)
-    wanted = [name for name in dict.fromkeys(columns) if unified.get_field_index(name) >= 0]
-    condition = None
-    ts = pc.field("ts")
-    for part in (
-        ts >= frame.since if frame.since else None,
-        ts < frame.until if frame.until else None,
-        pc.field("model_version").isin(list(versions)) if versions is not None else None,
-    ):
-        if part is not None:
-            condition = part if condition is None else condition & part
-    dataset = ds.dataset([str(path) for path in files], schema=unified, format="parquet")
-    yield from dataset.to_batches(columns=wanted, filter=condition, batch_size=batch_rows, use_threads=True)
-
-
 def feedback(model: str, settings: config.Settings | None = None) -> Any:
     """The labels fed back for `model` (request_id, row, label as parsed JSON), later feedback of the same
     request and row winning; a pandas DataFrame (empty when there is none)."""
     import json
 
     import pandas as pd
-    import pyarrow.dataset as ds
 
-    files = parts(feedback_directory(model, settings))
-    empty = pd.DataFrame({"request_id": [], "row": [], "label": []})
-    if not files:
-        return empty
-    dataset = ds.dataset([str(path) for path in files], schema=schema(files), format="parquet")
-    table = dataset.to_table(
-        columns=["request_id", "row", "ts", "label"], filter=ds.field("label").is_valid()
-    )
-    data = table.to_pandas()
+    from mlops_nb.serving.feedback import FeedbackStore
+
+    data = FeedbackStore(feedback_directory(model, settings)).read()
+    data = data[data["label"].notna()] if "label" in data else data.iloc[0:0]
     if data.empty:
-        return empty
-    data = data.sort_values("ts", kind="stable").drop_duplicates(["request_id", "row"], keep="last")
-    data["label"] = [json.loads(text) for text in data["label"]]
-    return data[["request_id", "row", "label"]].reset_index(drop=True)
+        return pd.DataFrame({"request_id": [], "row": [], "label": []})
+    data = data.drop_duplicates(["request_id", "row"], keep="last")
+    return pd.DataFrame(
+        {
+            "request_id": data["request_id"].astype(str).to_numpy(),
+            "row": data["row"].to_numpy(),
+            "label": [json.loads(text) for text in data["label"]],
+        }
+    )
 
 
 def require_log(files: Sequence[Path], directory: Path, model: str) -> None:
