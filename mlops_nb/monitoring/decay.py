@@ -25,7 +25,7 @@ def join(predictions: Any, labels: Any) -> Any:
     import pandas as pd
 
     if predictions.empty or labels.empty:
-        return pd.DataFrame({"prediction": [], "label": [], "bucket": []})
+        return pd.DataFrame({"prediction": [], "label": [], "reward": [], "bucket": [], "model_version": []})
     per_row = labels[labels["row"].notna()].astype({"row": "int64"})
     whole = labels[labels["row"].isna()].drop(columns=["row"])
     predictions = predictions.astype({"row": "int64"})
@@ -108,6 +108,7 @@ def decay(info: Served, joined: Any, buckets: int) -> dict[str, Any]:
     if not info.metric or not info.task:
         return verdict(NOT_COMPUTED, "no pipeline file: the metric and task are unknown", n=0)
     limit, t = threshold(info), info.thresholds
+    joined = joined[joined["label"].notna()] if len(joined) else joined
     labels, predictions = list(joined["label"]), list(joined["prediction"])
     numbers: dict[str, Any] = {
         "metric": info.metric,

@@ -94,8 +94,8 @@ def _aware(moment: datetime) -> datetime:
 
 
 def feedback(model: str, settings: config.Settings | None = None) -> Any:
-    """The labels fed back for `model` (request_id, row, label as parsed JSON), later feedback of the same
-    request and row winning; a pandas DataFrame (empty when there is none)."""
+    """The feedback of `model`: request_id, row (None: every row), label (parsed JSON, None when not given)
+    and reward; later feedback of the same request and row wins. A pandas DataFrame, maybe empty."""
     import json
 
     import pandas as pd
@@ -103,15 +103,15 @@ def feedback(model: str, settings: config.Settings | None = None) -> Any:
     from mlops_nb.serving.feedback import FeedbackStore
 
     data = FeedbackStore(feedback_directory(model, settings)).read()
-    data = data[data["label"].notna()] if "label" in data else data.iloc[0:0]
     if data.empty:
-        return pd.DataFrame({"request_id": [], "row": [], "label": []})
+        return pd.DataFrame({"request_id": [], "row": [], "label": [], "reward": []})
     data = data.drop_duplicates(["request_id", "row"], keep="last")
     return pd.DataFrame(
         {
             "request_id": data["request_id"].astype(str).to_numpy(),
             "row": data["row"].to_numpy(),
-            "label": [json.loads(text) for text in data["label"]],
+            "label": [None if text is None else json.loads(text) for text in data["label"]],
+            "reward": data["reward"].to_numpy(dtype=float, na_value=float("nan")),
         }
     )
 
