@@ -242,3 +242,20 @@ VERDICT_FAILED = "failed"  # the reproduction's pipeline run failed
 ARTIFACT_REPRODUCTION = (
     "reproduction/report.json"  # on a reproduction run: record, data, environment, metrics
 )
+
+
+# Monitoring (mlops_nb.monitoring): one run per monitoring pass, in experiment MONITORING_EXPERIMENT, linked to the
+# model version it judged (and the version to its last pass). Verdicts: ok | drift | decay | insufficient data |
+# not computed. Metric names: drift.<feature>.psi / .effect_size, prediction.psi, decay.live, health.*.
+MONITORING_EXPERIMENT = "mlops-nb-monitoring"
+TAG_MONITOR_MODEL = "mlops_nb.monitor.model"
+TAG_MONITOR_VERSION = "mlops_nb.monitor.version"
+TAG_MONITOR_ALIAS = "mlops_nb.monitor.alias"
+TAG_MONITOR_WINDOW = "mlops_nb.monitor.window"
+TAG_MONITOR_VERDICT = "mlops_nb.monitor.verdict"  # the pass's overall verdict: ok | drift | decay
+TAG_MONITOR_CHECK_PREFIX = "mlops_nb.monitor.verdict."  # + prediction | decay | health | feature.<name>
+TAG_MONITOR_TRIGGERS = "mlops_nb.monitor.triggers"  # JSON list: {kind, firing} raised or {kind, skipped}
+TAG_MV_MONITOR_RUN = "mlops_nb.monitor.last_run"  # on a model version: its latest monitoring run
+TAG_TRIGGER_MONITORING_RUN = "mlops_nb.trigger.monitoring_run"  # on a retraining run: the pass that raised it
+ARTIFACT_MONITOR_REPORT = "monitoring/report.html"
+ARTIFACT_MONITOR_RESULT = "monitoring/result.json"  # the pass's verdicts and numbers (`monitor --json`)
