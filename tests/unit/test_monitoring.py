@@ -3,6 +3,7 @@ decay, health, and the verdict at small and very large samples."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -147,3 +148,55 @@ def test_health_counts_ood_latency_errors_and_traffic(tmp_path: Path) -> None:
     shares = {(t["version"], t["variant"]): t["share"] for t in health["traffic"]}
     assert shares == {("1", "main"): pytest.approx(410 / 510), ("2", "canary"): pytest.approx(100 / 510)}
     assert 1.0 <= health["latency_ms"]["p50"] <= health["latency_ms"]["p99"] <= 10.5
+
+
+def test_the_report_has_every_section(tmp_path: Path) -> None:
+    from mlops_nb.monitoring import report
+
+    result = run(tmp_path, served(reference_frame(5000)), live(500, shift=1.0), np.zeros(500))
+    html = report.render(result)
+    for key, title in report.SECTIONS.items():
+        assert f'<section id="{key}"><h2>{title}</h2>' in html
+    assert html.count("<script") >= 4 and "Plotly.newPlot" in html  # plotly.js inlined: self-contained
+    assert "<script src=" not in html and '<script type="text/javascript" src=' not in html
+
+
+def test_feedback_and_monitor_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`mlops-nb feedback FILE` stores labels the pass joins; bad columns are named; --json is one object."""
+    from mlops_nb.cli import main
+
+    rows = 300
+    predictions = RNG.integers(0, 2, size=rows)
+    folder = window.log_directory("m")
+    ids = write_log(folder, live(rows), predictions.astype(float))
+    pd.DataFrame({"rid": ids, "truth": 1 - predictions}).to_csv(tmp_path / "labels.csv", index=False)
+    assert (
+        main(["feedback", str(tmp_path / "labels.csv"), "--id-column", "rid", "--label-column", "nope"]) == 2
+    )
+    assert "no column 'nope' (--label-column)" in capsys.readouterr().err
+    assert (
+        main(["feedback", str(tmp_path / "labels.csv"), "--id-column", "rid", "--label-column", "truth"]) == 0
+    )
+    assert f"{rows} labels for {rows} requests of m" in capsys.readouterr().out
+    result = check.run_pass(served(reference_frame(5000)), window.window())
+    assert result["decay"]["live"] == 0.0 and result["decay"]["verdict"] == "decay"
+    assert main(["monitor", "m", "--json", "--no-record"]) == 2  # no registered model m
+    assert "models:/m@champion does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"psii": 0.1}, "Unknown monitoring setting `monitoring.psii`"),
+        ({"cooldown": "soon"}, "'soon' is not a duration"),
+        ({"alpha": 1.5}, "`monitoring.alpha` must lie between 0 and 1"),
+        ({"min_per_bin": 0}, "whole number of at least 1"),
+    ],
+)
+def test_monitoring_thresholds_are_checked(values: dict, message: str) -> None:
+    from mlops_nb.exceptions import ConfigError
+    from mlops_nb.monitoring.settings import Thresholds
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Thresholds.from_dict(values)
+    assert Thresholds.from_dict({"psi": 0.3, "cooldown": "30m"}).cooldown_seconds == 1800
