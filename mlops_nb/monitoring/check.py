@@ -3,6 +3,7 @@ drift, prediction drift, health and decay accumulators; the verdicts and numbers
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,18 @@ def run_pass(
         "thresholds": {k: getattr(t, k) for k in t.__dataclass_fields__},
     }
     result["verdict"] = overall(result)
-    return result
+    return finite(result)
+
+
+def finite(value: Any) -> Any:
+    """`value` with NaN and infinities as None, so the result is strict JSON of the contract's types."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(item) for item in value]
+    return value
 
 
 def overall(result: dict[str, Any]) -> str:

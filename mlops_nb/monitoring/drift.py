@@ -14,7 +14,6 @@ threshold): on a large sample a p-value alone flags differences too small to mat
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -126,7 +125,7 @@ class NumericDrift:
         p_value = stats.ks_p_value(ks, stats.effective_size(self.n, ref_count))
         std = float(self.reference.get("std") or 0.0)
         distance = self._wasserstein()
-        effect = distance / std if std > 0 else (0.0 if distance == 0 else math.inf)
+        effect = distance / std if std > 0 else (0.0 if distance == 0 else 1.0)  # a constant column moved
         mean = self.total / self.n
         numbers.update(
             psi=psi,
