@@ -137,7 +137,11 @@ def test_a_drift_verdict_starts_exactly_one_retraining_run_with_the_evidence(pro
         )
     finally:
         out = stop(process)
-    assert firing["state"] == "finished", (firing, out[-3000:], Path(firing["log"] or "/dev/null").read_text()[-3000:])
+    assert firing["state"] == "finished", (
+        firing,
+        out[-3000:],
+        Path(firing["log"] or "/dev/null").read_text()[-3000:],
+    )
     (run,) = retraining_runs(project)
     tags = run.data.tags
     assert run.info.run_id == firing["run_id"] and tags[records.TAG_RELEASE] == "dev#1"

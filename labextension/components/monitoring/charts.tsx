@@ -22,6 +22,7 @@ export function DriftHeatmap(props: { result: MonitoringResult }): JSX.Element {
         y: names.map(plotText),
         z: names.map(n => result.features[n].psi_over_time ?? result.buckets.map(() => null)),
         colorscale: 'YlOrRd',
+        reversescale: true, // plotly.js's YlOrRd runs from red: high PSI is red here
         zmin: 0,
         zmax: 0.5,
         colorbar: { title: { text: 'PSI' } },
@@ -30,7 +31,10 @@ export function DriftHeatmap(props: { result: MonitoringResult }): JSX.Element {
     ],
     [result]
   );
-  const layout = React.useMemo(() => ({ yaxis: { automargin: true }, xaxis: { title: { text: 'time' } } }), []);
+  const layout = React.useMemo(
+    () => ({ yaxis: { automargin: true, autorange: 'reversed' as const }, xaxis: { title: { text: 'time' } } }),
+    []
+  );
   return <Plot className="mlops-nb-monitoring-heatmap" data={data} layout={layout} height={140 + 26 * names.length} />;
 }
 
