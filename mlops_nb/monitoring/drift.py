@@ -47,6 +47,14 @@ def text_values(array: Any) -> Any:
     return pc.cast(array, pa.string())
 
 
+def tally(bucket: Any, bins: Any, shape: tuple[int, int]) -> Any:
+    """Counts of (time bucket, bin) pairs as a `shape` matrix (bincount: far faster than np.add.at)."""
+    import numpy as np
+
+    flat = np.asarray(bucket, dtype=np.int64) * shape[1] + np.asarray(bins, dtype=np.int64)
+    return np.bincount(flat, minlength=shape[0] * shape[1]).reshape(shape)
+
+
 class NumericDrift:
     """Accumulates a numeric column's live values against a numeric reference profile."""
 
@@ -80,7 +88,7 @@ class NumericDrift:
         self.total += float(values.sum())
         self.squares += float(np.square(values).sum())
         bins = np.searchsorted(self.cuts, values, side="right")
-        np.add.at(self.counts, (bucket, bins), 1)
+        self.counts += tally(bucket, bins, self.counts.shape)
         self.grid_counts += np.bincount(
             np.searchsorted(self.grid, values, side="left"), minlength=len(self.grid) + 1
         )
@@ -207,7 +215,7 @@ class CategoricalDrift:
         self.n += len(texts)
         codes = pc.index_in(texts, value_set=pa.array(self.categories, pa.string()))
         codes = np.asarray(pc.fill_null(codes, len(self.categories)).to_numpy(zero_copy_only=False))
-        np.add.at(self.counts, (bucket, codes), 1)
+        self.counts += tally(bucket, codes, self.counts.shape)
         unknown = pc.filter(texts, pa.array(codes == len(self.categories)))
         if len(unknown) and len(self.new) < MAX_CATEGORIES:
             for item in pc.value_counts(unknown).to_pylist():

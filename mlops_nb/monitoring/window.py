@@ -48,12 +48,12 @@ class Window:
 
 def window(last: str | None = None, since: str | None = None, now: datetime | None = None) -> Window:
     """The window of ``--window 1h`` (the last hour) or ``--since T`` (ISO 8601; naive is UTC); neither: all."""
-    from mlops_nb.scheduling.triggers import parse_duration
-
     if last and since:
         raise UsageError("Give --window or --since, not both.")
     now = now or datetime.now(UTC)
     if last:
+        from mlops_nb.scheduling.triggers import parse_duration
+
         return Window(now - timedelta(seconds=parse_duration(last)), now)
     if since:
         try:
