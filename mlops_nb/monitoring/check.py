@@ -145,7 +145,11 @@ def _logged_inputs(files: list[Path]) -> list[str]:
 
     names: dict[str, None] = {}
     for path in files:
-        for name in pq.read_schema(path).names:
+        try:
+            found = pq.read_schema(path).names
+        except (OSError, ValueError):  # an unreadable part: read_log skips it too, with a warning
+            continue
+        for name in found:
             if name.startswith(PREFIX):
                 names[name[len(PREFIX) :]] = None
     return list(names)

@@ -74,11 +74,17 @@ class NumericDrift:
         self.total = self.squares = 0.0
 
     def add(self, array: Any, bucket: Any) -> None:
-        """Count a chunk's values (`bucket`: each row's time bucket)."""
+        """Count a chunk's values (`bucket`: each row's time bucket); values that are not numbers count as
+        missing."""
         import numpy as np
+        import pyarrow as pa
         import pyarrow.compute as pc
 
-        values = np.asarray(pc.cast(array, "float64").to_numpy(zero_copy_only=False), dtype=np.float64)
+        try:
+            values = np.asarray(pc.cast(array, "float64").to_numpy(zero_copy_only=False), dtype=np.float64)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a part logged the column as text
+            self.missing += len(array)
+            return
         finite = np.isfinite(values)
         self.missing += int(values.size - finite.sum())
         if not self.usable:

@@ -72,7 +72,10 @@ def time_range(files: Sequence[Path], frame: Window) -> tuple[datetime, datetime
 
     low = high = None
     for path in files:
-        meta = pq.ParquetFile(path).metadata
+        try:
+            meta = pq.ParquetFile(path).metadata
+        except (OSError, ValueError):  # an unreadable part: read_log skips it too, with a warning
+            continue
         index = meta.schema.to_arrow_schema().get_field_index("ts")
         for group in range(meta.num_row_groups):
             column = meta.row_group(group).column(index) if index >= 0 else None

@@ -200,3 +200,46 @@ def test_monitoring_thresholds_are_checked(values: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         Thresholds.from_dict(values)
     assert Thresholds.from_dict({"psi": 0.3, "cooldown": "30m"}).cooldown_seconds == 1800
+
+
+def test_an_unreadable_part_an_empty_window_and_a_retyped_column(tmp_path: Path) -> None:
+    """A torn part is skipped (as read_log does), a column logged as text in one part counts as missing, and a
+    window with no rows says insufficient data rather than failing."""
+    info = served(reference_frame(5000))
+    folder = tmp_path / "log"
+    write_log(folder, live(400, shift=1.0), np.zeros(400))
+    retyped = live(50).assign(x1="n/a")  # logged as text that is no number
+    write_log(
+        folder, retyped, np.zeros(50), part=1, start=pd.Timestamp("2026-01-02", tz="UTC").to_pydatetime()
+    )
+    (folder / "part-20260103T000000-9-0.parquet").write_bytes(b"PAR1 torn")
+    result = check.run_pass(info, window.window(), log_dir=folder)
+    assert result["features"]["x1"]["verdict"] == "drift" and result["features"]["x1"]["n"] == 400
+    empty = check.run_pass(info, window.window(since="2030-01-01"), log_dir=folder)
+    assert {r["verdict"] for r in empty["features"].values()} == {"insufficient data"}
+    assert empty["health"]["verdict"] == "insufficient data" and empty["verdict"] == "ok"
+
+
+def test_two_passes_at_once_raise_a_trigger_once(project: Path) -> None:
+    """The cooldown is checked and the trigger raised in one transaction: of two processes, one raises."""
+    import threading
+
+    from mlops_nb.scheduling import schedules
+    from tests.integration.pipeline_project import NOTEBOOK, Project, make_data
+
+    (project / "nb.ipynb").write_text(NOTEBOOK.read_text())
+    pipeline = Project(
+        project, project / "p.yaml", make_data(project / "d.csv"), project / "nb.ipynb"
+    ).write_pipeline()
+    found: list[int | None] = []
+    threads = [
+        threading.Thread(
+            target=lambda: found.append(schedules.raise_trigger(pipeline, "dev", "drift", {}, cooldown=60))
+        )
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(found) == 4 and found.count(None) == 3
