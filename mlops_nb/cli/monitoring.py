@@ -13,6 +13,26 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     from mlops_nb.monitoring import service
 
     if args.every:
+        from mlops_nb.exceptions import UsageError
+
+        extra = [
+            o
+            for o, given in (
+                ("--since", args.since),
+                ("--version", args.version),
+                ("--json", args.json),
+                ("-o", args.output),
+                ("--log-dir", args.log_dir),
+                ("--pipeline", args.pipeline),
+                ("--no-record", args.no_record),
+            )
+            if given
+        ]
+        if extra:
+            raise UsageError(
+                f"--every adds a schedule; {', '.join(extra)} do not go with it.",
+                hint="Give --every DURATION [--alias A] [--window DURATION].",
+            )
         schedule_id = service.schedule(args.model, args.alias, args.every, window=args.window)
         print(schedule_id)
         return 0

@@ -49,7 +49,9 @@ def schedule(
     """Add a schedule that runs a monitoring pass of `model@alias` every `every` (over the last `window`,
     default the same duration); returns its id."""
     from mlops_nb.scheduling import schedules
+    from mlops_nb.serving import model_source
 
+    model_source.resolve(model, alias)  # a NotFoundError now, not at every firing
     return schedules.add_monitor(model, alias, every, window=window, settings=settings)
 
 
@@ -59,13 +61,13 @@ def render(result: Mapping[str, Any]) -> str:
         f"{result['model']}@{result['alias']} version {result['version']}, window {result['window']}: "
         f"{result['verdict'].upper()}"
     ]
-    width = max([len(name) for name in result["features"]] + [10])
-    for name, r in result["features"].items():
+    checks = [
+        *result["features"].items(),
+        *((f"({name})", result[name]) for name in ("prediction", "decay", "health")),
+    ]
+    width = max(len(name) for name, _ in checks)
+    for name, r in checks:
         lines.append(f"  {name:<{width}}  {r['verdict']:<17}  {r['reason']}")
-    for name in ("prediction", "decay", "health"):
-        lines.append(
-            f"  ({name}){'':<{max(width - len(name) - 2, 0)}}  {result[name]['verdict']:<17}  {result[name]['reason']}"
-        )
     for item in result.get("triggers") or []:
         lines.append(
             f"  trigger {item['kind']}: firing {item['firing']} queued"
