@@ -1024,7 +1024,7 @@ export interface components {
         Firing: {
             id: number;
             schedule_id: string;
-            /** @description cron | interval | data | drift | decay | manual */
+            /** @description cron | interval | data | drift | decay | manual | monitor */
             kind: string;
             fire_time: string | null;
             state: string;
