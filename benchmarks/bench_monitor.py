@@ -6,7 +6,8 @@ The pass runs in a child process so its peak memory is its own: resident set gro
 (read by columns and in chunks, so bounded) and Arrow's peak allocation. Goal: <= 10 s.
 
 Evidently runs in its own environment (it is heavy): by default /tmp/evvenv/bin/python
-(``python -m venv /tmp/evvenv && /tmp/evvenv/bin/pip install evidently pyarrow``); without it that part is
+(``python -m venv /tmp/evvenv && /tmp/evvenv/bin/pip install evidently pyarrow 'pandas<3'``; Evidently
+0.7 does not import under pandas 3); without it that part is
 skipped with a message.
 
 Usage: python benchmarks/bench_monitor.py [--dir /tmp/mlops-nb-bench-monitor] [--rows 1000000]
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -130,8 +132,8 @@ print(json.dumps({"seconds": seconds}))
 def evidently(python: Path, folder: Path) -> float | None:
     if not python.exists():
         print(
-            f"Evidently: skipped, no {python} (python -m venv {python.parent.parent} && "
-            f"{python.parent}/pip install evidently pyarrow)"
+            f"Evidently: skipped, no {python}. Install it apart: python -m venv /tmp/evvenv && "
+            "/tmp/evvenv/bin/pip install evidently pyarrow 'pandas<3'"
         )
         return None
     done = subprocess.run(
@@ -171,10 +173,12 @@ def main() -> None:
     ours = json.loads(done.stdout.strip().splitlines()[-1])
     print(
         f"monitoring pass over {args.rows:,} logged rows x {NUMERIC + CATEGORICAL} features: {ours['seconds']:.2f} s "
-        f"(goal <= 10 s); resident set growth {ours['rss_growth_mb']:.0f} MB, Arrow peak {ours['arrow_peak_mb']:.0f} MB; "
+        f"(goal <= 10 s; imports before it {ours['imports']:.1f} s); peak resident set growth "
+        f"{ours['rss_growth_mb']:.0f} MB, Arrow peak {ours['arrow_peak_mb']:.0f} MB; "
         f"drifting: {', '.join(ours['drifting']) or 'none'}"
     )
     theirs = evidently(Path(args.evidently_python), folder)
+    print(f"load average while measured: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     if theirs is not None:
         print(
             f"Evidently DataDriftPreset on the same data: {theirs:.2f} s; mlops_nb is {theirs / ours['seconds']:.1f}x faster"
