@@ -141,7 +141,9 @@ ARTIFACT_PIPELINE_FILE_DIR = "pipeline"  # a copy of the pipeline file
 
 
 # Triggered runs (mlops_nb.scheduling): why a pipeline run started, on its pipeline run.
-TAG_TRIGGER = "mlops_nb.trigger"  # cron | interval | data | drift | decay | manual | monitor (a monitoring run)
+TAG_TRIGGER = (
+    "mlops_nb.trigger"  # cron | interval | data | drift | decay | manual | monitor (a monitoring run)
+)
 TAG_TRIGGER_SCHEDULE = "mlops_nb.trigger.schedule"  # the schedule id
 TAG_TRIGGER_FIRE_TIME = "mlops_nb.trigger.fire_time"  # ISO 8601, UTC
 TAG_TRIGGER_EVIDENCE = "mlops_nb.trigger.evidence"  # JSON: new files or rows, drift score, missed firings

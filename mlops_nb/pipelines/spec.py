@@ -245,11 +245,16 @@ def _release_order(r: Reader, raw: Any, environments: Mapping[str, Environment])
 
 def _monitoring(r: Reader, raw: Any) -> Thresholds:
     """The `monitoring:` thresholds, an error located at its own key's line."""
-    for key, value in r.mapping(raw, ("monitoring",)).items():
+    from dataclasses import fields
+
+    known = {item.name for item in fields(Thresholds)}
+    for key, value in r.mapping(raw, ("monitoring",), known).items():
         try:
             Thresholds.from_dict({key: value})
         except MlopsError as exc:
-            raise r.fail(("monitoring", str(key)), exc.message.rstrip("."), exc.hint or "") from None
+            where = f"`monitoring.{key}`"
+            message = exc.message.removeprefix(where).lstrip(": ").rstrip(".")
+            raise r.fail(("monitoring", str(key)), message, exc.hint or "") from None
     return Thresholds.from_dict(raw)
 
 
