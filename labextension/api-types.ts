@@ -240,6 +240,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/models/{name}/versions/{version}/monitoring": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A served version's Monitoring view: its monitoring passes, the latest pass's verdicts and numbers, the triggers raised with their retraining runs. */
+        get: operations["getMonitoring"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/models/{name}/versions/{version}/promote": {
         parameters: {
             query?: never;
@@ -962,6 +979,100 @@ export interface components {
             /** @description The gates checked now (with gates=true). */
             promotion_gates: components["schemas"]["Gate"][] | null;
         };
+        /** @description One check's verdict and the numbers behind it (see mlops_nb/monitoring). */
+        MonitoringCheck: {
+            /** @enum {string} */
+            verdict: "ok" | "drift" | "decay" | "insufficient data" | "not computed";
+            reason: string;
+            n?: number;
+            psi?: number;
+            effect_size?: number;
+            effect?: string;
+            p_value?: number;
+            min_rows?: number;
+            psi_over_time?: (number | null)[];
+            live_over_time?: (number | null)[];
+            metric?: string;
+            live?: number;
+            low?: number;
+            high?: number;
+            evaluation?: number | null;
+            threshold?: number | null;
+            ood_rate?: number | null;
+            error_rate?: number | null;
+            requests?: number;
+            latency_ms?: {
+                [key: string]: number | null;
+            };
+            traffic?: components["schemas"]["MonitoringTraffic"][];
+        } & {
+            [key: string]: unknown;
+        };
+        MonitoringTraffic: {
+            version: string;
+            variant: string;
+            alias: string;
+            requests: number;
+            errors: number;
+            share: number;
+            over_time: number[];
+        };
+        MonitoringArm: {
+            version: string;
+            variant: string;
+            alias: string;
+            labelled: number;
+            live: number | null;
+            rewards: number;
+            mean_reward: number | null;
+        };
+        MonitoringResult: {
+            model: string;
+            alias: string;
+            version: string;
+            window: string;
+            generated: string;
+            /** @enum {string} */
+            verdict: "ok" | "drift" | "decay";
+            policy?: string;
+            run_id?: string;
+            /** @description ISO 8601 starts of the time buckets. */
+            buckets: string[];
+            features: {
+                [key: string]: components["schemas"]["MonitoringCheck"];
+            };
+            prediction: components["schemas"]["MonitoringCheck"];
+            decay: components["schemas"]["MonitoringCheck"];
+            health: components["schemas"]["MonitoringCheck"];
+            ab: components["schemas"]["MonitoringArm"][];
+        } & {
+            [key: string]: unknown;
+        };
+        MonitoringPass: {
+            run_id: string;
+            start_time: number;
+            verdict: string;
+            window: string;
+        };
+        MonitoringTrigger: {
+            /** @enum {string} */
+            kind: "drift" | "decay";
+            fire_time: string | null;
+            state: string;
+            /** @description The retraining run it started. */
+            run_id: string | null;
+            reason: string | null;
+            monitoring_run_id: string;
+            pipeline: string;
+            env: string;
+        };
+        MonitoringView: {
+            name: string;
+            version: string;
+            passes: components["schemas"]["MonitoringPass"][];
+            latest: components["schemas"]["MonitoringResult"] | null;
+            triggers: components["schemas"]["MonitoringTrigger"][];
+        };
         PromoteRequest: {
             /** @description Alias role, default champion */
             to?: string;
@@ -1018,7 +1129,7 @@ export interface components {
         Firing: {
             id: number;
             schedule_id: string;
-            /** @description cron | interval | data | drift | decay | manual */
+            /** @description cron | interval | data | drift | decay | manual | monitor */
             kind: string;
             fire_time: string | null;
             state: string;
@@ -1634,6 +1745,34 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ModelVersionDetail"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    getMonitoring: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Registered model name (URL-encoded). */
+                name: components["parameters"]["ModelName"];
+                version: components["parameters"]["ModelVersion"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Monitoring */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MonitoringView"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -17,6 +17,7 @@ import type {
   LineageGraph,
   ModelList,
   ModelVersionDetail,
+  MonitoringView,
   MoveResult,
   NotebookPipelines,
   PipelineOutline,
@@ -130,6 +131,8 @@ export const api = {
       {},
       checkGates ? { gates: 'true', env } : {}
     ),
+  monitoring: (name: string, version: string): Promise<MonitoringView> =>
+    requestAPI<MonitoringView>(`models/${id(name)}/versions/${id(version)}/monitoring`),
   promote: (name: string, version: string, request: PromoteRequest): Promise<MoveResult> =>
     requestAPI<MoveResult>(`models/${id(name)}/versions/${id(version)}/promote`, post(request)),
   approve: (name: string, version: string, request: EnvReason): Promise<MoveResult> =>

@@ -83,3 +83,7 @@ export type MetricReproduction = Schemas['MetricReproduction'];
 export type Reproduction = Schemas['Reproduction'];
 export type ReproductionJob = Schemas['ReproductionJob'];
 export type ReproductionJobList = Schemas['ReproductionJobList'];
+export type MonitoringCheck = Schemas['MonitoringCheck'];
+export type MonitoringResult = Schemas['MonitoringResult'];
+export type MonitoringTrigger = Schemas['MonitoringTrigger'];
+export type MonitoringView = Schemas['MonitoringView'];

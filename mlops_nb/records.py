@@ -149,11 +149,13 @@ ARTIFACT_PIPELINE_FILE_DIR = "pipeline"  # a copy of the pipeline file
 
 
 # Triggered runs (mlops_nb.scheduling): why a pipeline run started, on its pipeline run.
-TAG_TRIGGER = "mlops_nb.trigger"  # cron | interval | data | drift | decay | manual
+TAG_TRIGGER = (
+    "mlops_nb.trigger"  # cron | interval | data | drift | decay | manual | monitor (a monitoring run)
+)
 TAG_TRIGGER_SCHEDULE = "mlops_nb.trigger.schedule"  # the schedule id
 TAG_TRIGGER_FIRE_TIME = "mlops_nb.trigger.fire_time"  # ISO 8601, UTC
 TAG_TRIGGER_EVIDENCE = "mlops_nb.trigger.evidence"  # JSON: new files or rows, drift score, missed firings
-TRIGGER_KINDS = ("cron", "interval", "data", "drift", "decay", "manual")
+TRIGGER_KINDS = ("cron", "interval", "data", "drift", "decay", "manual", "monitor")
 ERROR_KIND_ABANDONED = "abandoned"
 
 
@@ -267,3 +269,20 @@ STATE_FEEDBACK_DIR = "feedback"  # <project>/.mlops/feedback/<model>/part-*.parq
 def deployment_tag(where: str, alias: str) -> str:
     """Model version tag recording its deployment at server address `where` under `alias`."""
     return TAG_DEPLOYMENT_PREFIX + re.sub(r"[^\w.\-]", "_", f"{where}.{alias}")
+
+
+# Monitoring (mlops_nb.monitoring): one run per monitoring pass, in experiment MONITORING_EXPERIMENT, linked to the
+# model version it judged (and the version to its last pass). Verdicts: ok | drift | decay | insufficient data |
+# not computed. Metric names: drift.<feature>.psi / .effect_size, prediction.psi, decay.live, health.*.
+MONITORING_EXPERIMENT = "mlops-nb-monitoring"
+TAG_MONITOR_MODEL = "mlops_nb.monitor.model"
+TAG_MONITOR_VERSION = "mlops_nb.monitor.version"
+TAG_MONITOR_ALIAS = "mlops_nb.monitor.alias"
+TAG_MONITOR_WINDOW = "mlops_nb.monitor.window"
+TAG_MONITOR_VERDICT = "mlops_nb.monitor.verdict"  # the pass's overall verdict: ok | drift | decay
+TAG_MONITOR_CHECK_PREFIX = "mlops_nb.monitor.verdict."  # + prediction | decay | health | feature.<name>
+TAG_MONITOR_TRIGGERS = "mlops_nb.monitor.triggers"  # JSON list: {kind, firing} raised or {kind, skipped}
+TAG_MV_MONITOR_RUN = "mlops_nb.monitor.last_run"  # on a model version: its latest monitoring run
+TAG_TRIGGER_MONITORING_RUN = "mlops_nb.trigger.monitoring_run"  # on a retraining run: the pass that raised it
+ARTIFACT_MONITOR_REPORT = "monitoring/report.html"
+ARTIFACT_MONITOR_RESULT = "monitoring/result.json"  # the pass's verdicts and numbers (`monitor --json`)

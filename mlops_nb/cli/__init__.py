@@ -25,6 +25,7 @@ AREAS: tuple[str, ...] = (
     "registry",
     "reproduce",
     "serving",
+    "monitoring",
 )  # modules that add sub-commands
 
 

@@ -237,7 +237,7 @@ def _numeric_checks(
     )
     size = "n/a" if smd is None else f"{smd:+.2f}"
     shift = f"mean {fmt(cur['mean'])} vs {fmt(ref['mean'])}, standardized difference {size}"
-    cuts = _cuts(ref)
+    cuts = reference_cuts(ref)
     cur_shares, ref_shares = _bin_shares(cur_q, cuts), _bin_shares(ref_q, cuts)
     psi = stats.psi(cur_shares, ref_shares)
     p_psi = stats.homogeneity_p_value(cur_shares, ref_shares, counts)
@@ -328,7 +328,7 @@ def _range(
     return Check(RANGE, name, share, limit, PASS, f"{text[0].upper()}{text[1:]}; {why}.", details)
 
 
-def _cuts(ref: Mapping[str, Any]) -> list[float]:
+def reference_cuts(ref: Mapping[str, Any]) -> list[float]:
     """Inner edges of the reference histogram, adjacent bins merged until each holds 5% of the values."""
     histogram = ref.get("histogram") or {}
     edges, counts = list(histogram.get("edges") or []), list(histogram.get("counts") or [])

@@ -55,6 +55,21 @@ def effective_size(first: int, second: int) -> float:
     return first * second / (first + second) if first and second else 0.0
 
 
+def homogeneity_statistic(
+    current: Sequence[float], reference: Sequence[float], sizes: tuple[int, int]
+) -> tuple[float, int]:
+    """Chi-square statistic that two samples (bin shares, sample sizes) share one distribution, and its
+    degrees of freedom (bins with a value on either side, minus one)."""
+    n_cur, n_ref = sizes
+    statistic, bins = 0.0, 0
+    for cur, ref in zip(current, reference, strict=True):
+        pooled = (n_cur * cur + n_ref * ref) / (n_cur + n_ref)
+        if pooled > 0:
+            statistic += (cur - ref) ** 2 / pooled
+            bins += 1
+    return statistic * effective_size(n_cur, n_ref), bins - 1
+
+
 def homogeneity_p_value(
     current: Sequence[float], reference: Sequence[float], sizes: tuple[int, int]
 ) -> float:
@@ -63,14 +78,16 @@ def homogeneity_p_value(
     This, not PSI itself, measures significance: PSI's floor for empty bins makes it large on small
     samples by chance, while the chi-square statistic uses the pooled shares and stays well-behaved.
     """
-    n_cur, n_ref = sizes
-    statistic, bins = 0.0, 0
-    for cur, ref in zip(current, reference, strict=True):
-        pooled = (n_cur * cur + n_ref * ref) / (n_cur + n_ref)
-        if pooled > 0:
-            statistic += (cur - ref) ** 2 / pooled
-            bins += 1
-    return chi2_sf(statistic * effective_size(n_cur, n_ref), bins - 1) if bins > 1 else 1.0
+    statistic, df = homogeneity_statistic(current, reference, sizes)
+    return chi2_sf(statistic, df) if df > 0 else 1.0
+
+
+def cramers_v(current: Sequence[float], reference: Sequence[float]) -> float:
+    """Cramér's V of the two-row table of bin shares, taken at equal sample sizes: an effect size in
+    [0, 1] that, unlike the chi-square statistic, does not grow with the number of rows (0: same shares,
+    1: no bin in common)."""
+    total = sum((c - r) ** 2 / (c + r) for c, r in zip(current, reference, strict=True) if c + r > 0)
+    return math.sqrt(max(total, 0.0) / 2)
 
 
 def ks_p_value(distance: float, size: float) -> float:

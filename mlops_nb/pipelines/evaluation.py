@@ -73,7 +73,8 @@ def model_uri_of_run(client: Any, run_id: str, experiment_id: str) -> tuple[str,
     return newest.model_id, newest.artifact_location
 
 
-def _scores(task: str, y_true: Any, y_pred: Any, proba: Any) -> dict[str, float]:
+def scores(task: str, y_true: Any, y_pred: Any, proba: Any) -> dict[str, float]:
+    """The task's metrics (names without the ``test_`` prefix) of predictions against true values."""
     from sklearn import metrics
 
     if task == "regression":
@@ -155,7 +156,7 @@ def evaluate(
     from mlops_nb.capture.data import fingerprint
 
     result = Evaluation(
-        _scores(task, y_true, y_pred, proba),
+        scores(task, y_true, y_pred, proba),
         slice_column=slice_column,
         rows=len(test),
         digest=fingerprint(test),
@@ -163,5 +164,5 @@ def evaluate(
     if slice_column:
         for value, index in _slices(test[slice_column]).items():
             part_proba = proba[index] if proba is not None else None
-            result.slices[str(value)] = _scores(task, y_true[index], y_pred[index], part_proba)
+            result.slices[str(value)] = scores(task, y_true[index], y_pred[index], part_proba)
     return result

@@ -26,6 +26,7 @@ A pipeline file is YAML (see ``pipelines/train_classifier.yaml``)::
                                            # made schedules by `mlops-nb schedule sync`
     timeouts: {cell: 600, run: 3600, start: 60}
     retries: {attempts: 2, backoff: 5, when: [dead_kernel, timeout]}
+    monitoring: {psi: 0.2, cooldown: 6h}   # thresholds of `mlops-nb monitor` (mlops_nb/monitoring/settings.py)
 
 Every error names the key and its line.
 """
@@ -41,6 +42,7 @@ from typing import Any
 import yaml
 
 from mlops_nb.exceptions import ConfigError, MlopsError
+from mlops_nb.monitoring.settings import Thresholds
 from mlops_nb.pipelines import parameters as params_mod
 from mlops_nb.pipelines.datasource import KEYS as DATA_KEYS
 from mlops_nb.pipelines.datasource import DataSource, has_source
@@ -119,6 +121,7 @@ class PipelineSpec:
     tracking_uri: str | None = None
     release_order: tuple[str, ...] = ()
     env: str | None = None
+    monitoring: Thresholds = field(default_factory=Thresholds)
     lines: dict[tuple[str, ...], int] = field(default_factory=dict, repr=False)
     overridden: tuple[
         str, ...
@@ -181,6 +184,7 @@ _TOP = {
     "experiment",
     "tracking_uri",
     "release_order",
+    "monitoring",
 }
 
 
@@ -241,6 +245,21 @@ def _release_order(r: Reader, raw: Any, environments: Mapping[str, Environment])
         known = ", ".join(environments) or "(none)"
         raise r.fail(("release_order",), f"must list defined environments, not {raw!r}", f"Known: {known}.")
     return tuple(raw)
+
+
+def _monitoring(r: Reader, raw: Any) -> Thresholds:
+    """The `monitoring:` thresholds, an error located at its own key's line."""
+    from dataclasses import fields
+
+    known = {item.name for item in fields(Thresholds)}
+    for key, value in r.mapping(raw, ("monitoring",), known).items():
+        try:
+            Thresholds.from_dict({key: value})
+        except MlopsError as exc:
+            where = f"`monitoring.{key}`"
+            message = exc.message.removeprefix(where).lstrip(": ").rstrip(".")
+            raise r.fail(("monitoring", str(key)), message, exc.hint or "") from None
+    return Thresholds.from_dict(raw)
 
 
 def load(path: str | Path) -> PipelineSpec:
@@ -406,6 +425,7 @@ def load(path: str | Path) -> PipelineSpec:
         experiment=r.value(top, ("experiment",), (str,)),
         tracking_uri=r.value(top, ("tracking_uri",), (str,)),
         release_order=release_order,
+        monitoring=_monitoring(r, top.get("monitoring")),
         lines=lines,
         overridden=tuple(str(name) for name in overrides),
     )

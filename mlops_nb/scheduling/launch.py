@@ -97,17 +97,43 @@ def start(pipeline_file: Path, env: str, tags: dict[str, str], log: Path, settin
         )
 
 
-def find_run(schedule_id: str, fire_time: str, settings: config.Settings) -> Any:
-    """The MLflow pipeline run of a firing (found by its trigger tags), or None."""
+def start_monitor(trigger: dict[str, Any], tags: dict[str, str], log: Path, settings: config.Settings) -> Any:
+    """Start ``mlops-nb monitor`` of a monitor schedule's model and alias over its window, with `tags` on
+    the monitoring run; its output goes to `log`."""
+    command = [sys.executable, "-m", "mlops_nb.cli", "monitor", trigger["model"], "--alias", trigger["alias"]]
+    command += ["--window", trigger["window"]]
+    for key, value in tags.items():
+        command += ["--tag", f"{key}={value}"]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            command,
+            cwd=settings.root,
+            env={**os.environ, records.ENV_PROJECT: str(settings.root)},
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
+        )
+
+
+def find_run(schedule_id: str, fire_time: str, settings: config.Settings, *, monitoring: bool = False) -> Any:
+    """The MLflow pipeline run (or with `monitoring`, the monitoring run) of a firing, found by its trigger
+    tags, or None."""
     client = store.client(settings)
     experiments = [e.experiment_id for e in client.search_experiments()]
     if not experiments:
         return None
+    kind = (
+        f"tags.`{records.TAG_MONITOR_MODEL}` != ''"
+        if monitoring
+        else f"tags.`{records.TAG_PIPELINE_KIND}` = '{records.PIPELINE_KIND_PIPELINE}'"
+    )
     runs = client.search_runs(
         experiments,
         f"tags.`{records.TAG_TRIGGER_SCHEDULE}` = '{schedule_id}' and "
-        f"tags.`{records.TAG_TRIGGER_FIRE_TIME}` = '{fire_time}' and "
-        f"tags.`{records.TAG_PIPELINE_KIND}` = '{records.PIPELINE_KIND_PIPELINE}'",
+        f"tags.`{records.TAG_TRIGGER_FIRE_TIME}` = '{fire_time}' and {kind}",
         max_results=1,
     )
     return runs[0] if runs else None

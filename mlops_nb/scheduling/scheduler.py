@@ -227,7 +227,12 @@ class Scheduler:
             with contextlib.suppress(psutil.Error):
                 psutil.Process(firing.pid).wait(timeout=60)
         reason = f"its scheduler {firing.claimed_by} died during the run; ended by scheduler {self.id}"
-        run = launch.find_run(firing.schedule_id, state.iso(state.from_db(firing.fire_time)), self.settings)
+        run = launch.find_run(
+            firing.schedule_id,
+            state.iso(state.from_db(firing.fire_time)),
+            self.settings,
+            monitoring=firing.kind == "monitor",
+        )
         if run is not None and run.info.status == "RUNNING":
             launch.close_run(run, reason, self.settings)
         finished = run is not None and run.info.status == "FINISHED"
@@ -384,22 +389,33 @@ class Scheduler:
         if row is None:
             self._record(firing.id, state=state.FAILED, reason="its schedule was removed")
             return
-        try:
-            pipeline_file, release = launch.pipeline_to_run(row, folder / "release", self.settings)
-        except MlopsError as exc:
-            self._record(firing.id, state=state.FAILED, reason=str(exc), ended=state.db_time(self.clock()))
-            return
         tags = {
             records.TAG_TRIGGER: firing.kind,
             records.TAG_TRIGGER_SCHEDULE: row.id,
             records.TAG_TRIGGER_FIRE_TIME: state.iso(state.from_db(firing.fire_time)),
-            records.TAG_RELEASE: release,
         }
-        if firing.evidence:  # the tag keeps this much anyway; all of it could overflow the command line
-            tags[records.TAG_TRIGGER_EVIDENCE] = firing.evidence[: store.Writer.TAG_VALUE_LIMIT]
+        release = None
+        if row.kind == "monitor":  # a monitoring pass, not a pipeline run
+            settings = state.loads(row.trigger)
+            begin = lambda log: launch.start_monitor(settings, tags, log, self.settings)  # noqa: E731
+        else:
+            try:
+                pipeline_file, release = launch.pipeline_to_run(row, folder / "release", self.settings)
+            except MlopsError as exc:
+                self._record(
+                    firing.id, state=state.FAILED, reason=str(exc), ended=state.db_time(self.clock())
+                )
+                return
+            tags[records.TAG_RELEASE] = release
+            if firing.evidence:  # the tag keeps this much anyway; all of it could overflow the command line
+                tags[records.TAG_TRIGGER_EVIDENCE] = firing.evidence[: store.Writer.TAG_VALUE_LIMIT]
+                evidence = state.loads(firing.evidence)
+                if isinstance(evidence, dict) and isinstance(evidence.get("monitoring_run_id"), str):
+                    tags[records.TAG_TRIGGER_MONITORING_RUN] = evidence["monitoring_run_id"]
+            begin = lambda log: launch.start(pipeline_file, row.env, tags, log, self.settings)  # noqa: E731
         log = folder / "run.log"
         try:
-            process = launch.start(pipeline_file, row.env, tags, log, self.settings)
+            process = begin(log)
         except OSError as exc:  # a firing that cannot start must not stop the scheduler at every tick
             reason = f"the run could not start: {exc}"
             self._record(firing.id, state=state.FAILED, reason=reason, ended=state.db_time(self.clock()))
@@ -431,7 +447,12 @@ class Scheduler:
             self.processes.pop(firing_id)
             return
         code = process.returncode
-        run = launch.find_run(firing.schedule_id, state.iso(state.from_db(firing.fire_time)), self.settings)
+        run = launch.find_run(
+            firing.schedule_id,
+            state.iso(state.from_db(firing.fire_time)),
+            self.settings,
+            monitoring=firing.kind == "monitor",
+        )
         reason = None
         if stopped:
             reason = "the scheduler was stopped during the run"

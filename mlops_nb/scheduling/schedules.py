@@ -7,7 +7,7 @@ import getpass
 import json
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,39 @@ def add(
                 created=state.db_time(moment),
                 created_by=getpass.getuser(),
                 declared=declared,
+            )
+        )
+    return schedule_id
+
+
+def add_monitor(
+    model: str, alias: str, every: str, *, window: str | None = None, settings: config.Settings | None = None
+) -> str:
+    """Add a schedule of monitoring passes of `model@alias` every `every` (each over the last `window`,
+    default `every`); a scheduler runs ``mlops-nb monitor`` at each firing. Returns its id.
+
+    Raises
+    ------
+    UsageError: a bad duration.
+    """
+    moment = state.now()
+    trigger = triggers.monitor(model, alias, every, window, moment)
+    schedule_id = uuid.uuid4().hex[:10]
+    with state.transaction(settings) as db:
+        db.execute(
+            schedules.insert().values(
+                id=schedule_id,
+                pipeline=model,
+                pipeline_file=None,
+                env=alias,
+                kind=trigger.kind,
+                trigger=state.dumps(trigger.settings),
+                catchup="one",
+                working_copy=False,
+                paused=False,
+                next_fire=state.db_time(trigger.next_after(moment)),
+                created=state.db_time(moment),
+                created_by=getpass.getuser(),
             )
         )
     return schedule_id
@@ -293,11 +326,18 @@ def run_now(schedule_id: str, settings: config.Settings | None = None) -> int:
 
 
 def raise_trigger(
-    pipeline: str | Path, env: str, kind: str, evidence: Any = None, settings: config.Settings | None = None
-) -> int:
+    pipeline: str | Path,
+    env: str,
+    kind: str,
+    evidence: Any = None,
+    settings: config.Settings | None = None,
+    *,
+    cooldown: int | None = None,
+) -> int | None:
     """Raise a ``drift``, ``decay`` or ``manual`` trigger of a pipeline (its file or name) in `env`: a
     scheduler runs the environment's release once, its run tagged with the trigger and `evidence` (e.g. the
-    drift score). Returns the firing id.
+    drift score). Returns the firing id; None when `cooldown` (seconds) is given and the trigger was raised
+    within it (checked and raised in one transaction, so two processes raise it once).
 
     Raises
     ------
@@ -349,4 +389,13 @@ def raise_trigger(
             )
         else:
             schedule_id = found.id
+            if cooldown is not None:
+                recent = db.execute(
+                    sa.select(firings.c.id).where(
+                        firings.c.schedule_id == schedule_id,
+                        firings.c.fire_time >= state.db_time(state.now() - timedelta(seconds=cooldown)),
+                    )
+                ).first()
+                if recent is not None:
+                    return None
         return _raise(db, schedule_id, kind, evidence, state.now())

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from mlops_nb.exceptions import ConfigError, UsageError
 from mlops_nb.pipelines.spec import DataSource
 
-TIME_KINDS = ("cron", "interval")
+TIME_KINDS = ("cron", "interval", "monitor")  # monitor: a monitoring pass every interval, not a pipeline run
 EVENT_KINDS = ("drift", "decay", "manual")
 MAX_CATCHUP = 100  # firings a catch-up policy of "all" runs at most
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -86,7 +86,7 @@ class Trigger:
     def next_after(self, moment: datetime) -> datetime | None:
         """The first fire time strictly after `moment` (None for data and event triggers)."""
         moment = utc(moment)
-        if self.kind == "interval":
+        if self.kind in ("interval", "monitor"):
             every, anchor = self.settings["every"], datetime.fromisoformat(self.settings["anchor"])
             if moment < anchor:
                 return anchor
@@ -104,7 +104,7 @@ class Trigger:
         next_fire, now = utc(next_fire), utc(now)
         if next_fire > now:
             return [], 0
-        if self.kind == "interval":
+        if self.kind in ("interval", "monitor"):
             every = timedelta(seconds=self.settings["every"])
             count = int((now - next_fire) / every) + 1
             first = max(count - MAX_CATCHUP, 0)
@@ -123,6 +123,8 @@ class Trigger:
             return f"cron {self.settings['cron']} ({self.settings.get('tz') or 'UTC'})"
         if self.kind == "interval":
             return f"every {format_duration(self.settings['every'])}"
+        if self.kind == "monitor":
+            return f"monitor {self.settings['model']}@{self.settings['alias']} every {format_duration(self.settings['every'])}"
         if self.kind == "data":
             rows = self.settings.get("min_rows")
             return f"on data in {self.settings['source']}" + (f" (>= {rows} new rows)" if rows else "")
@@ -143,6 +145,14 @@ def interval(every: str, now: datetime) -> Trigger:
     """An interval trigger anchored at `now` (whole seconds): it fires at now + every, + 2 every, ..."""
     anchor = utc(now).replace(microsecond=0)
     return Trigger("interval", {"every": parse_duration(every), "anchor": anchor.isoformat()})
+
+
+def monitor(model: str, alias: str, every: str, window: str | None, now: datetime) -> Trigger:
+    """A monitoring pass of `model@alias` every `every` over the last `window` (default: `every`)."""
+    base = interval(every, now)
+    if window is not None:
+        parse_duration(window)
+    return Trigger("monitor", {**base.settings, "model": model, "alias": alias, "window": window or every})
 
 
 def cron(expression: str, tz: str | None) -> Trigger:

@@ -106,3 +106,19 @@ def test_an_environments_data_source_keeps_the_watermark_filter(folder: Path) ->
         str(folder / "dev.csv"),
         "day",
     )
+
+
+def test_the_monitoring_section_gives_thresholds_and_its_errors_their_line(folder: Path) -> None:
+    loaded = _load(folder, GOOD + "monitoring:\n  psi: 0.3\n  cooldown: 2h\n")
+    assert (loaded.monitoring.psi, loaded.monitoring.cooldown_seconds, loaded.monitoring.alpha) == (
+        0.3,
+        7200,
+        0.01,
+    )
+    assert _load(folder, GOOD).monitoring.cooldown == "6h"  # the README's defaults
+    with pytest.raises(ConfigError, match=r":18: `monitoring.cooldown`"):
+        _load(folder, GOOD + "monitoring:\n  psi: 0.3\n  cooldown: soon\n")
+    with pytest.raises(
+        ConfigError, match=r":17: `monitoring.psii` is not a known key|:17: `monitoring.psii`"
+    ):
+        _load(folder, GOOD + "monitoring:\n  psii: 0.3\n")

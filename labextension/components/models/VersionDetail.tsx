@@ -6,6 +6,7 @@ import type { Move } from '../../types';
 import { shortId } from '../common/format';
 import { useAsync } from '../common/hooks';
 import { LineageView } from '../lineage/LineageGraph';
+import { MonitoringView } from '../monitoring/MonitoringView';
 import { ReproduceButton } from '../reproduce/ReproduceButton';
 import { ModelGateTable, PromotionGates, RecordedGates } from './GateTable';
 
@@ -34,6 +35,7 @@ export function VersionDetail(props: {
     [props.model, props.version, props.refreshKey]
   );
   const [showLineage, setShowLineage] = React.useState(false);
+  const [showMonitoring, setShowMonitoring] = React.useState(false);
   const lineage = useAsync(
     () => (showLineage ? api.modelVersionLineage(props.model, props.version) : Promise.resolve(null)),
     [props.model, props.version, showLineage]
@@ -98,6 +100,11 @@ export function VersionDetail(props: {
         openRun={props.openRun}
         onEnded={reload}
       />
+      <h4>Monitoring</h4>
+      <button className="mlops-nb-link mlops-nb-show-monitoring" onClick={() => setShowMonitoring(!showMonitoring)}>
+        {showMonitoring ? 'Hide monitoring' : 'Show monitoring'}
+      </button>
+      {showMonitoring ? <MonitoringView model={props.model} version={props.version} openRun={props.openRun} /> : null}
       <h4>Moves of this version</h4>
       {value.history.length === 0 ? <div className="mlops-nb-muted">None yet.</div> : null}
       <ul className="mlops-nb-moves">
