@@ -1,0 +1,1 @@
+"""Serving a registered model: online server, streaming, batch scoring, ONNX export, deployment checks."""
