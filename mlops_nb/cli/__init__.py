@@ -24,6 +24,7 @@ AREAS: tuple[str, ...] = (
     "schedule",
     "registry",
     "reproduce",
+    "deploy",
 )  # modules that add sub-commands
 
 

@@ -152,8 +152,8 @@ def _signature(model: Any, example: pd.DataFrame | None) -> Check:
     try:
         model.predict(bad)
     except Exception as exc:
-        details["error"] = _line(exc)
-        clear = str(example.columns[0]) in str(exc)
+        details["error"] = _naming(exc, str(example.columns[0]))
+        clear = str(example.columns[0]) in details["error"]
         message = f"Accepts the input example; refuses one without {example.columns[0]!r}" + (
             " naming the column." if clear else ", without naming the column."
         )
@@ -319,6 +319,12 @@ def render(report: Report) -> str:
     """The readable report."""
     head = f"deploy-check {report.model}@{report.alias} (v{report.version}): {'PASSED' if report.passed else 'FAILED'}"
     return head + "\n" + "\n".join(f"  {line}" for line in report.summary().splitlines())
+
+
+def _naming(exc: BaseException, column: str) -> str:
+    """The line of the error that names `column` (MLflow's message starts by repeating the data)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return next((line[:400] for line in lines if column in line and "Error" in line), _line(exc))
 
 
 def _line(exc: BaseException) -> str:

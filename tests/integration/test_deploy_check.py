@@ -1,0 +1,118 @@
+"""deploy-check, promotion's deploy-check requirement and ONNX export on a real registered model (a pipeline
+run of a LogisticRegression logged with an input example)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import yaml
+
+from mlops_nb import records, store
+from mlops_nb.cli import main
+from mlops_nb.exceptions import ConfigError, NotFoundError, UsageError
+from mlops_nb.pipelines import spec as spec_mod
+from mlops_nb.serving import deploy_check
+from tests.integration.pipeline_project import MODEL_NAME, Project
+from tests.integration.serving_project import REF, served_project
+
+BUDGET = {"latency_budget_ms": {"p50": 500, "p95": 1000}}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    yield from served_project(
+        tmp_path_factory,
+        serving=BUDGET,
+        environments={"dev": {}, "prod": {"deploy_check": "required"}},
+    )
+
+
+def _tags() -> dict[str, str]:
+    version = store.client().get_model_version_by_alias(MODEL_NAME, records.ALIAS_CHAMPION)
+    return dict(version.tags)
+
+
+def test_deploy_check_passes_and_is_recorded_on_the_version(project, capsys):
+    assert main(["deploy-check", REF, "--calls", "30", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    checks = {c["name"]: c for c in report["checks"]}
+    assert [c["name"] for c in report["checks"]] == ["load", "signature", "latency", "packages"]
+    assert all(c["passed"] for c in checks.values()), checks
+    assert "x1" in checks["signature"]["details"]["error"]  # the malformed copy lacks x1: named
+    assert checks["latency"]["details"]["budget_ms"] == {"p50": 500.0, "p95": 1000.0}
+    assert checks["latency"]["details"]["p95"] >= checks["latency"]["details"]["p50"] > 0
+    assert "scikit-learn" in checks["packages"]["details"]["requirements"]
+    tags = _tags()
+    assert tags[records.TAG_DEPLOY_CHECK_VERDICT] == records.DEPLOY_CHECK_PASSED
+    assert json.loads(tags[records.TAG_DEPLOY_CHECK_REPORT])["passed"] is True
+    assert deploy_check.recorded(tags)["checks"][2]["name"] == "latency"
+
+
+def _tight(project: Project):
+    tight = project.root / "tight.yaml"
+    raw = yaml.safe_load(project.pipeline.read_text())
+    raw["serving"] = {"latency_budget_ms": {"p50": 0.0001}}
+    tight.write_text(yaml.safe_dump(raw))
+    return tight
+
+
+def test_a_budget_the_model_cannot_meet_fails_and_says_by_how_much(project):
+    report = deploy_check.deploy_check(REF, pipeline=_tight(project), calls=20)
+    latency = next(c for c in report.checks if c.name == "latency")
+    assert latency.passed is False and "p50" in latency.message and "> 0.0001 ms" in latency.message
+    assert not report.passed
+    assert _tags()[records.TAG_DEPLOY_CHECK_VERDICT] == records.DEPLOY_CHECK_FAILED
+
+
+def test_package_differences_are_listed(project, monkeypatch):
+    from mlops_nb.capture import code
+
+    real = code.packages()
+    changed = "\n".join(
+        "scikit-learn==0.0.1" if line.lower().startswith("scikit-learn==") else line
+        for line in real.splitlines()
+    )
+    monkeypatch.setattr(code, "packages", lambda: changed + "\n")
+    report = deploy_check.deploy_check(REF, calls=10, record=False)
+    packages = next(c for c in report.checks if c.name == "packages")
+    assert packages.passed is False
+    assert "scikit-learn" in packages.message and "0.0.1" in packages.message
+    assert {d["package"] for d in packages.details["differences"]} == {"scikit-learn"}
+
+
+def test_a_malformed_reference_or_unknown_alias_is_a_clear_error(project):
+    with pytest.raises(UsageError, match="MODEL@ALIAS"):
+        deploy_check.deploy_check("no-alias-here")
+    with pytest.raises(NotFoundError, match=r"Its aliases: .*champion"):
+        deploy_check.deploy_check(f"{MODEL_NAME}@nope")
+
+
+def test_a_bad_latency_budget_names_its_line(project):
+    raw = yaml.safe_load(project.pipeline.read_text())
+    raw["serving"] = {"latency_budget_ms": {"p50": -1}}
+    bad = project.root / "bad.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=r"latency_budget_ms.*p50.*positive"):
+        spec_mod.load(bad)
+
+
+def test_prod_promotion_requires_a_passing_deploy_check(project):
+    from mlops_nb.registry import promotion
+
+    version = store.client().get_model_version_by_alias(MODEL_NAME, records.ALIAS_CHAMPION).version
+    store.writer().delete_version_tag(MODEL_NAME, version, records.TAG_DEPLOY_CHECK_VERDICT)
+
+    def deploy_gate(env: str) -> list:
+        return [g for g in promotion.check_gates(MODEL_NAME, version, env=env) if g.name == "deploy check"]
+
+    assert deploy_gate("dev") == []  # not required there
+    (missing,) = deploy_gate("prod")
+    assert not missing.passed and "mlops-nb deploy-check" in missing.message
+    deploy_check.deploy_check(REF, pipeline=_tight(project), calls=10)
+    (failed,) = deploy_gate("prod")
+    assert not failed.passed and "latency" in failed.message
+    deploy_check.deploy_check(REF, calls=10)
+    (passed,) = deploy_gate("prod")
+    assert passed.passed, passed.message
