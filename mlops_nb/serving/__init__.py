@@ -1,1 +1,1 @@
-"""Serving a registered model: online server, streaming, batch scoring, ONNX export, deployment checks."""
+"""Serving models: loading registered versions, the online server, its inference log and feedback."""

@@ -1,0 +1,109 @@
+"""Feedback on served requests: rewards (A/B tests, bandits) and ground-truth labels (monitoring), kept as
+Parquet parts in ``<project>/.mlops/feedback/<model>/`` (layout in SERVING.md)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from mlops_nb.exceptions import UsageError
+from mlops_nb.serving.inference_log import TIMESTAMP, PartWriter, now_us, parts
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    import pandas as pd
+
+FEEDBACK_FIELDS: dict[str, pa.DataType] = {
+    "request_id": pa.string(),
+    "row": pa.int32(),
+    "ts": TIMESTAMP,
+    "reward": pa.float64(),
+    "label": pa.string(),
+}
+MAX_REQUEST_ID = 200
+
+
+class FeedbackError(UsageError):
+    """A feedback record is malformed."""
+
+
+def validate(record: Any, index: int = 0) -> dict[str, Any]:
+    """A feedback record as stored (label JSON-encoded); a FeedbackError naming the problem."""
+    where = f"feedback record {index}"
+    if not isinstance(record, dict):
+        raise FeedbackError(f"{where} is not a JSON object.")
+    unknown = set(record) - {"request_id", "row", "reward", "label"}
+    if unknown:
+        raise FeedbackError(
+            f"{where} has unknown keys {sorted(unknown)!r}: use request_id, row, reward, label."
+        )
+    request_id = record.get("request_id")
+    if not isinstance(request_id, str) or not request_id or len(request_id) > MAX_REQUEST_ID:
+        raise FeedbackError(
+            f"{where} needs a request_id: a non-empty string of at most {MAX_REQUEST_ID} chars."
+        )
+    if "reward" not in record and "label" not in record:
+        raise FeedbackError(f"{where} gives neither reward nor label.")
+    row = record.get("row")
+    if row is not None and (isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < 2**31):
+        raise FeedbackError(f"{where}: row must be a non-negative integer.")
+    reward = record.get("reward")
+    if reward is not None:
+        if isinstance(reward, bool) or not isinstance(reward, int | float) or not math.isfinite(reward):
+            raise FeedbackError(f"{where}: reward must be a finite number.")
+        reward = float(reward)
+    label = record.get("label")
+    try:
+        label = None if "label" not in record else json.dumps(label, allow_nan=False)
+    except (TypeError, ValueError):
+        raise FeedbackError(f"{where}: label must be JSON (finite numbers, strings, lists).") from None
+    return {"request_id": request_id, "row": row, "ts": now_us(), "reward": reward, "label": label}
+
+
+class FeedbackStore:
+    """Appends validated feedback (buffered, written off the caller's thread) and reads it back."""
+
+    def __init__(self, directory: str | Path, *, max_seconds: float = 5.0) -> None:
+        self.directory = Path(directory)
+        self._writer: PartWriter | None = None
+        self.max_seconds = max_seconds
+
+    def append(self, records: list[dict[str, Any]] | dict[str, Any]) -> list[dict[str, Any]]:
+        """Validate every record first (nothing is stored when one is bad), then queue them; the stored
+        records are returned."""
+        items = records if isinstance(records, list) else [records]
+        if not items:
+            raise FeedbackError("no feedback records given.")
+        rows = [validate(record, index) for index, record in enumerate(items)]
+        if self._writer is None:
+            self._writer = PartWriter(self.directory, fixed=FEEDBACK_FIELDS, max_seconds=self.max_seconds)
+        self._writer.append(pa.Table.from_pylist(rows, schema=pa.schema(FEEDBACK_FIELDS)))
+        return rows
+
+    def flush(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+    def read(self, since: dt.datetime | None = None) -> pd.DataFrame:
+        """Every stored record (this process's pending ones included), oldest first."""
+        import pandas as pd
+        import pyarrow.parquet as pq
+
+        self.flush()
+        tables = [pq.read_table(path) for path in parts(self.directory)]
+        if not tables:
+            return pd.DataFrame({name: pd.Series(dtype=object) for name in FEEDBACK_FIELDS})
+        frame = pa.concat_tables(tables, promote_options="permissive").to_pandas()
+        if since is not None:
+            stamp = pd.Timestamp(since)
+            frame = frame[frame["ts"] >= (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp)]
+        return frame.sort_values("ts", kind="stable").reset_index(drop=True)
