@@ -116,3 +116,70 @@ def test_prod_promotion_requires_a_passing_deploy_check(project):
     deploy_check.deploy_check(REF, calls=10)
     (passed,) = deploy_gate("prod")
     assert passed.passed, passed.message
+
+
+def test_onnx_export_checks_parity_before_writing_and_is_recorded(project, capsys):
+    import numpy as np
+    import onnxruntime
+    import pandas as pd
+
+    out = project.root / "exported" / "model.onnx"
+    assert main(["export", REF, "--format", "onnx", "-o", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["rows_checked"]) == {"input example", "test split"}
+    assert result["rows_checked"]["test split"] == 100  # 25 % of the 400 rows
+    assert result["max_probability_diff"] <= 1e-5
+    assert set(result["latency_ms"]) == {"original", "onnxruntime"}
+    # the written file predicts what the model does, on rows it never saw
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    rows = pd.read_csv(project.data).drop(columns=["label"])
+    labels, proba = session.run(None, {"input": rows.to_numpy(dtype=np.float32)})
+    import mlflow.sklearn
+
+    from mlops_nb.serving.target import location
+
+    version = store.client().get_model_version_by_alias(MODEL_NAME, records.ALIAS_CHAMPION)
+    model = mlflow.sklearn.load_model(location(version, store.client()))
+    np.testing.assert_allclose(proba, model.predict_proba(rows), atol=1e-5)
+    assert (labels == model.predict(rows)).mean() > 0.99  # a float32 tie may flip one
+    recorded = json.loads(_tags()[records.export_tag("onnx")])
+    assert recorded["path"] == str(out) and recorded["sha256"] == result["sha256"]
+
+
+def test_onnx_parity_failure_writes_nothing(project):
+    from mlops_nb.exceptions import ExportError
+    from mlops_nb.serving import onnx_export
+
+    out = project.root / "never.onnx"
+    # float32 arithmetic cannot match float64 probabilities to 1e-15: the check must refuse
+    with pytest.raises(ExportError, match="probabilities differ"):
+        onnx_export.export(REF, out, rtol=0, atol=1e-15)
+    assert not out.exists()
+
+
+def test_an_estimator_without_converter_is_refused_naming_the_step(project):
+    import mlflow
+    import numpy as np
+    import pandas as pd
+    from sklearn.neighbors import NearestCentroid
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from mlops_nb.exceptions import ExportError
+    from mlops_nb.registry.register import register
+    from mlops_nb.serving import onnx_export
+
+    frame = pd.read_csv(project.data)
+    X, y = frame[["x1", "x2"]], frame["label"]
+    model = Pipeline([("scale", StandardScaler()), ("centroids", NearestCentroid())]).fit(X, y)
+    client = store.client()
+    run = store.writer().create_run(store.experiment_id("centroid"), {})
+    with mlflow.start_run(run_id=run.info.run_id):
+        info = mlflow.sklearn.log_model(model, name="model", input_example=X.head(3))
+    register(run.info.run_id, info.model_uri, "centroid-model", client=client)
+    store.writer().set_alias("centroid-model", "champion", "1")
+    out = project.root / "centroid.onnx"
+    with pytest.raises(ExportError, match=r"step 'centroids' \(NearestCentroid\) has no skl2onnx converter"):
+        onnx_export.export("centroid-model@champion", out)
+    assert not out.exists()
+    assert np.isin(model.predict(X.head(5)), [0, 1]).all()
