@@ -265,3 +265,14 @@ TAG_BATCH_ROWS = "mlops_nb.batch.rows"
 def export_tag(fmt: str) -> str:
     """Model version tag recording the latest export of the version to `fmt` (e.g. onnx)."""
     return TAG_EXPORT_PREFIX + fmt
+
+# Serving (mlops_nb.serving): where a model version is or was served. One tag per (server address, alias):
+# JSON {where, alias, variant, share, since, until}. The inference log and feedback live in the project.
+TAG_DEPLOYMENT_PREFIX = "mlops_nb.deployment."
+STATE_INFERENCE_DIR = "inference"  # <project>/.mlops/inference/<model>/part-*.parquet
+STATE_FEEDBACK_DIR = "feedback"  # <project>/.mlops/feedback/<model>/part-*.parquet
+
+
+def deployment_tag(where: str, alias: str) -> str:
+    """Model version tag recording its deployment at server address `where` under `alias`."""
+    return TAG_DEPLOYMENT_PREFIX + re.sub(r"[^\w.\-]", "_", f"{where}.{alias}")

@@ -25,6 +25,7 @@ AREAS: tuple[str, ...] = (
     "registry",
     "reproduce",
     "deploy",
+    "serving",
 )  # modules that add sub-commands
 
 

@@ -168,6 +168,7 @@ _NAME = re.compile(r"[\w .-]{1,100}")
 _ENV_NAME = re.compile(r"[A-Za-z0-9_-]{1,60}")
 
 _TOP = {
+    "serving",  # read by mlops_nb.serving.options; latency_budget_ms here (deploy-check)
     "name",
     "notebook",
     "kernel",
@@ -183,7 +184,6 @@ _TOP = {
     "experiment",
     "tracking_uri",
     "release_order",
-    "serving",
 }
 
 

@@ -119,8 +119,9 @@ def load(name: str, version: str, *, client: MlflowClient | None = None) -> Load
         raise NotFoundError(f"{name} version {version} could not be read: {exc}") from exc
     try:
         with tempfile.TemporaryDirectory(prefix="mlops_nb-serve-") as folder:
+            source = client.get_model_version_download_uri(name, version)
             local = mlflow.artifacts.download_artifacts(
-                f"models:/{name}/{version}", dst_path=folder, tracking_uri=store.ensure_store().tracking_uri
+                artifact_uri=source, dst_path=folder, tracking_uri=store.ensure_store().tracking_uri
             )
             meta = Model.load(local)
             example = _example(meta, local)

@@ -24,9 +24,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_nb import config, store
+from mlops_nb import records, store
 from mlops_nb.exceptions import UsageError
 from mlops_nb.serving import target as target_mod
+from mlops_nb.serving.ood import DomainCheck
+from mlops_nb.serving.options import model_folder
 from mlops_nb.serving.streams import Event, Result, Sink, Source, open_sink, open_source
 
 if TYPE_CHECKING:
@@ -76,8 +78,9 @@ class Consumer:
         self.client = store.client()
         version = model_source.resolve(self.name, self.alias, client=self.client)
         self.model = model_source.load(self.name, version, client=self.client)
-        folder = options.log_dir or config.current().state_dir / "inference" / self.name
+        folder = options.log_dir or model_folder(records.STATE_INFERENCE_DIR, self.name)
         self.log = inference_log.InferenceLog(folder)
+        self.domain = DomainCheck.from_reference(self.model.reference)
         self.stats = StreamStats(versions=[self.model.version])
         self._next_poll = time.monotonic() + options.poll_seconds
         self.stopping = False
@@ -107,11 +110,14 @@ class Consumer:
         results, rows = self._score(model, [e for e in events if e.fields is not None])
         written = self.sink.write(results, self.source.name)
         latency = (time.perf_counter() - started) * 1000
+        new = [result for result in results if result.id in written]
+        ood = self._ood([rows.get(result.id) for result in new])
         self.log.append(
             [
-                _log_row(model, self.alias, result, rows.get(result.id), ts=arrived, latency=latency)
-                for result in results
-                if result.id in written
+                _log_row(
+                    model, self.alias, result, rows.get(result.id), ts=arrived, latency=latency, ood=flags
+                )
+                for result, flags in zip(new, ood, strict=True)
             ]
         )
         self.source.ack([event.id for event in events])
@@ -144,6 +150,13 @@ class Consumer:
                 results[event_id] = Result(event_id, _text(value), model.version)
         return [results[e.id] for e in events], rows
 
+    def _ood(self, rows: list[dict[str, Any] | None]) -> list[list[str]]:
+        """The out-of-domain columns of each row (none for a row that could not be read)."""
+        if self.domain.empty:
+            return [[] for _ in rows]
+        columns = {name: [(row or {}).get(name) for row in rows] for name in self.model.column_names}
+        return self.domain.flags(columns, len(rows))
+
     def _follow_alias(self) -> None:
         from mlops_nb.serving import model_source
 
@@ -154,7 +167,8 @@ class Consumer:
             version = model_source.resolve(self.name, self.alias, client=self.client)
             if version == self.model.version:
                 return
-            self.model = model_source.load(self.name, version, client=self.client)  # loaded and warmed
+            model = model_source.load(self.name, version, client=self.client)  # loaded and warmed
+            self.model, self.domain = model, DomainCheck.from_reference(model.reference)
         except Exception as exc:  # keep scoring with the version that works
             log.warning("%s@%s: staying on version %s: %s", self.name, self.alias, self.model.version, exc)
             return
@@ -253,7 +267,14 @@ def _text(value: Any) -> str:
 
 
 def _log_row(
-    model: LoadedVersion, alias: str, result: Result, row: dict[str, Any] | None, *, ts: int, latency: float
+    model: LoadedVersion,
+    alias: str,
+    result: Result,
+    row: dict[str, Any] | None,
+    *,
+    ts: int,
+    latency: float,
+    ood: list[str],
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "request_id": result.id,
@@ -267,8 +288,8 @@ def _log_row(
         "status": "ok" if result.error is None else "error",
         "error": result.error,
         "latency_ms": latency,
-        "ood": [],
-        "ood_count": 0,
+        "ood": ood,
+        "ood_count": len(ood),
     }
     if result.error is None and row is not None:
         entry.update({f"in.{name}": value for name, value in row.items()})

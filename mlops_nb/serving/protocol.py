@@ -1,0 +1,263 @@
+"""MLflow's scoring protocol without a web framework: request bodies (JSON ``dataframe_split``,
+``dataframe_records``, ``instances``, ``inputs``; CSV) to checked input columns, predictions to JSON.
+
+Errors name the problem and never repeat request data beyond a quoted, cut column name.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from mlops_nb.exceptions import MlopsError
+
+if TYPE_CHECKING:
+    from mlops_nb.serving.model_source import InputColumn
+
+JSON_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+class BadInputError(MlopsError):
+    """A request body the model cannot score (malformed, or not matching its signature)."""
+
+
+class TooLargeError(MlopsError):
+    """A request body over the server's size limit."""
+
+    status = 413
+
+
+class UnsupportedMediaError(MlopsError):
+    """A content type the scoring protocol does not accept."""
+
+    status = 415
+
+
+@dataclass
+class Batch:
+    """Input rows as columns (signature order when the model has one), `n` rows."""
+
+    columns: dict[str, list[Any]]
+    n: int
+
+
+def quoted(text: object, limit: int = 40) -> str:
+    """A name from a request, cut and quoted so that it reads as data."""
+    value = str(text)
+    return repr(value if len(value) <= limit else value[:limit] + "...")
+
+
+def parse(body: bytes, content_type: str | None, signature: list[InputColumn]) -> Batch:
+    """The rows of a request body, checked against the signature (extra columns dropped)."""
+    media, _, parameters = (content_type or "").partition(";")
+    media = media.strip().lower()
+    charset = parameters.strip().lower().replace(" ", "")
+    if parameters.strip() and charset not in ("charset=utf-8", 'charset="utf-8"'):
+        raise UnsupportedMediaError("Only the charset utf-8 is accepted.")
+    if media == "application/json":
+        batch = _from_json(body, signature)
+    elif media == "text/csv":
+        batch = _from_csv(body)
+    else:
+        raise UnsupportedMediaError(
+            "Content-Type must be application/json or text/csv.",
+            hint="Send MLflow's JSON (dataframe_split, dataframe_records, instances or inputs) or a CSV table.",
+        )
+    return check(batch, signature)
+
+
+def _from_json(body: bytes, signature: list[InputColumn]) -> Batch:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadInputError(f"The body is not valid JSON ({exc.msg} at byte {exc.pos}).") from None
+    if not isinstance(data, dict):
+        raise BadInputError(
+            "The body must be a JSON object with one of the keys " + ", ".join(JSON_KEYS) + "."
+        )
+    keys = [key for key in JSON_KEYS if key in data]
+    if len(keys) != 1:
+        found = "none" if not keys else "several (" + ", ".join(keys) + ")"
+        raise BadInputError(f"The body must hold exactly one of {', '.join(JSON_KEYS)}; it holds {found}.")
+    key = keys[0]
+    value = data[key]
+    names = [column.name for column in signature]
+    if key == "dataframe_split":
+        return _from_split(value, names)
+    if key == "dataframe_records":
+        return _from_records(value, key)
+    if isinstance(value, dict):  # inputs/instances as a column dict
+        return _from_column_dict(value, key)
+    if isinstance(value, list) and value and all(isinstance(row, dict) for row in value):
+        return _from_records(value, key)
+    if isinstance(value, list) and value and all(isinstance(row, list) for row in value):
+        return _from_rows(value, names, key)
+    raise BadInputError(f"'{key}' must be a list of row objects, a list of rows or an object of columns.")
+
+
+def _from_split(value: Any, names: list[str]) -> Batch:
+    if not isinstance(value, dict) or "data" not in value:
+        raise BadInputError(
+            "'dataframe_split' must be an object with 'data' (and optionally 'columns', 'index')."
+        )
+    unknown = set(value) - {"data", "columns", "index"}
+    if unknown:
+        raise BadInputError(f"'dataframe_split' has unknown keys {sorted(map(quoted, unknown))}.")
+    columns = value.get("columns", names)
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        raise BadInputError("'dataframe_split.columns' must be a list of column names.")
+    rows = value["data"]
+    if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+        raise BadInputError("'dataframe_split.data' must be a list of rows (lists).")
+    return _from_rows(rows, columns, "dataframe_split.data")
+
+
+def _from_rows(rows: list[list[Any]], names: list[str], where: str) -> Batch:
+    if not names:
+        raise BadInputError(
+            f"'{where}' gives rows without column names and the model has no named signature."
+        )
+    width = len(names)
+    for index, row in enumerate(rows):
+        if len(row) != width:
+            raise BadInputError(
+                f"Row {index} of '{where}' has {len(row)} values; {width} columns are expected."
+            )
+    return Batch({name: [row[i] for row in rows] for i, name in enumerate(names)}, len(rows))
+
+
+def _from_records(rows: Any, where: str) -> Batch:
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise BadInputError(f"'{where}' must be a list of row objects.")
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    return Batch({name: [row.get(name) for row in rows] for name in names}, len(rows))
+
+
+def _from_column_dict(value: dict[str, Any], where: str) -> Batch:
+    columns = {name: (cells if isinstance(cells, list) else [cells]) for name, cells in value.items()}
+    lengths = {len(cells) for cells in columns.values()}
+    if len(lengths) > 1:
+        raise BadInputError(f"The columns of '{where}' differ in length ({sorted(lengths)}).")
+    return Batch(columns, lengths.pop() if lengths else 0)
+
+
+def _from_csv(body: bytes) -> Batch:
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(io.BytesIO(body))
+    except Exception as exc:
+        raise BadInputError(f"The CSV body could not be read: {type(exc).__name__}.") from None
+    columns = {str(name): frame[name].tolist() for name in frame.columns}
+    for cells in columns.values():
+        cells[:] = [None if isinstance(v, float) and math.isnan(v) else v for v in cells]
+    return Batch(columns, len(frame))
+
+
+_NUMBER_TYPES = {"double": float, "float": float, "long": int, "integer": int}
+
+
+def check(batch: Batch, signature: list[InputColumn]) -> Batch:
+    """The batch restricted to the signature's columns in its order, each value of the right kind (ints
+    given for a double column become floats; a float for an integer column must be whole)."""
+    if batch.n == 0:
+        raise BadInputError("The request holds no rows.")
+    if not signature:
+        return batch
+    known = {column.name for column in signature}
+    missing = [column.name for column in signature if column.required and column.name not in batch.columns]
+    if missing:
+        extra = [name for name in batch.columns if name not in known]
+        hint = f" Unexpected columns: {', '.join(map(quoted, extra[:5]))}." if extra else ""
+        raise BadInputError(f"Missing input columns: {', '.join(map(quoted, missing))}.{hint}")
+    out: dict[str, list[Any]] = {}
+    for column in signature:
+        cells = batch.columns.get(column.name)
+        if cells is None:
+            continue
+        out[column.name] = _cells(cells, column)
+    return Batch(out, batch.n)
+
+
+def _cells(cells: list[Any], column: InputColumn) -> list[Any]:
+    kind = _NUMBER_TYPES.get(column.type)
+    if kind is float:
+        for value in cells:
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise BadInputError(
+                    f"Column {quoted(column.name)} holds a non-number; {column.type} expected."
+                )
+        return [None if value is None else float(value) for value in cells]
+    if kind is int:
+        values = []
+        for value in cells:
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)  # noqa: PLW2901
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise BadInputError(
+                    f"Column {quoted(column.name)} holds a non-integer; {column.type} expected."
+                )
+            values.append(value)
+        return values
+    if column.type == "boolean":
+        if any(value is not None and not isinstance(value, bool) for value in cells):
+            raise BadInputError(f"Column {quoted(column.name)} holds a non-boolean; boolean expected.")
+        return cells
+    if column.type == "string":
+        if any(value is not None and not isinstance(value, str) for value in cells):
+            raise BadInputError(f"Column {quoted(column.name)} holds a non-string; string expected.")
+        return cells
+    return cells
+
+
+def encode(payload: Any) -> bytes:
+    """JSON for an answer: numpy arrays and scalars as lists and numbers, NaN as null."""
+    return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+
+
+def error_body(error: MlopsError, code: str) -> bytes:
+    """MLflow's error shape ({error_code, message}), with <, > and & escaped so no client renders markup."""
+    message = error.message if len(error.message) <= 500 else error.message[:500] + "..."
+    if error.hint:
+        message += " " + error.hint
+    text = encode({"error_code": code, "message": message}).decode()
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").encode()
+
+
+def jsonable(predictions: Any) -> Any:
+    """Predictions as MLflow answers them: a DataFrame as records, a Series as one-column records."""
+    import pandas as pd
+
+    if isinstance(predictions, pd.DataFrame):
+        return predictions.to_dict(orient="records")
+    if isinstance(predictions, pd.Series):
+        return predictions.to_frame().to_dict(orient="records")
+    return predictions
+
+
+def per_row(predictions: Any, n: int) -> list[Any]:
+    """One log value per input row: a number as float, anything else as text (several outputs as JSON)."""
+    import numpy as np
+
+    values = jsonable(predictions)
+    if isinstance(values, np.ndarray):
+        if values.ndim == 1 and values.dtype.kind in "biuf":
+            return values.astype(np.float64).tolist()
+        values = values.tolist()
+    if not isinstance(values, list) or len(values) != n:
+        return [encode(values).decode()] * n
+    out: list[Any] = []
+    for value in values:
+        if isinstance(value, bool | int | float | np.number) and not isinstance(value, bool):
+            out.append(float(value))
+        elif isinstance(value, str):
+            out.append(value)
+        else:
+            out.append(encode(value).decode())
+    if any(isinstance(value, str) for value in out):  # one type per log column
+        out = [value if isinstance(value, str) else encode(value).decode() for value in out]
+    return out
