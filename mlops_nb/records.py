@@ -266,6 +266,7 @@ def export_tag(fmt: str) -> str:
     """Model version tag recording the latest export of the version to `fmt` (e.g. onnx)."""
     return TAG_EXPORT_PREFIX + fmt
 
+
 # Serving (mlops_nb.serving): where a model version is or was served. One tag per (server address, alias):
 # JSON {where, alias, variant, share, since, until}. The inference log and feedback live in the project.
 TAG_DEPLOYMENT_PREFIX = "mlops_nb.deployment."

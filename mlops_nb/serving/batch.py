@@ -186,10 +186,15 @@ def _score_file(
         for chunk in _chunks(source, in_format, chunk_rows, dtypes):
             if rows == 0:
                 _check_columns(model, chunk, source)
-            chunk[PREDICTION] = _predict(model, chunk)
+            chunk[PREDICTION] = _predict(model, chunk) if len(chunk) else []
             sink.write(chunk)
             rows += len(chunk)
             bar.update(len(chunk))
+        if not sink.started:  # no rows at all: the output still has the columns
+            empty = _empty(source, in_format)
+            _check_columns(model, empty, source)
+            empty[PREDICTION] = []
+            sink.write(empty)
         sink.close()
         os.replace(temp, output)
     finally:
@@ -197,6 +202,17 @@ def _score_file(
         sink.close()
         temp.unlink(missing_ok=True)
     return rows
+
+
+def _empty(source: Path, in_format: str) -> pd.DataFrame:
+    """The input's columns without rows."""
+    import pandas as pd
+
+    if in_format == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(source).schema_arrow.empty_table().to_pandas()
+    return pd.read_csv(source, nrows=0)
 
 
 def _check_columns(model: LoadedVersion, chunk: pd.DataFrame, source: Path) -> None:
@@ -253,6 +269,7 @@ class _Sink:
             chunk.to_csv(self.path, mode="a" if self.started else "w", header=not self.started, index=False)
             self.started = True
             return
+        self.started = True
         import pyarrow as pa
         import pyarrow.parquet as pq
 

@@ -145,3 +145,13 @@ def test_peak_memory_does_not_grow_with_the_input(project):
     # the 900,000 extra rows are 43 MB as six float64/int64 columns alone: a whole-file read would add that
     grown_mib = (large_peak - small_peak) / 1024
     assert grown_mib < 15, f"peak RSS grew by {grown_mib:.1f} MiB from 100k to 1M rows"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_an_input_without_rows_gives_an_output_without_rows(project, suffix):
+    source = _rows(project.root / f"empty{suffix}", 0)
+    output = project.root / f"empty-out{suffix}"
+    result = batch.score(REF, source, output, progress=False)
+    scored = pd.read_csv(output) if suffix == ".csv" else pd.read_parquet(output)
+    assert result.rows == 0 and len(scored) == 0
+    assert [*FEATURES, "id", "prediction"] == list(scored.columns)

@@ -183,3 +183,27 @@ def test_an_estimator_without_converter_is_refused_naming_the_step(project):
         onnx_export.export("centroid-model@champion", out)
     assert not out.exists()
     assert np.isin(model.predict(X.head(5)), [0, 1]).all()
+
+
+def test_the_panel_and_the_audit_report_show_the_deploy_check_and_export(project):
+    from mlops_nb.explore import models
+    from mlops_nb.registry import audit
+
+    out = project.root / "audit" / "model.onnx"
+    from mlops_nb.serving import onnx_export
+
+    onnx_export.export(REF, out)
+    deploy_check.deploy_check(REF, calls=10)
+    version = store.client().get_model_version_by_alias(MODEL_NAME, records.ALIAS_CHAMPION).version
+    detail = models.model_version(MODEL_NAME, str(version))
+    assert detail["deploy_check"]["verdict"] == "passed"
+    assert [c["name"] for c in detail["deploy_check"]["checks"]] == [
+        "load",
+        "signature",
+        "latency",
+        "packages",
+    ]
+    page = audit.write_report(MODEL_NAME, version, project.root / "audit.html").read_text()
+    deployments = page.split("<h2>Deployments</h2>", 1)[1]
+    assert "Deploy-check" in deployments and "<td>latency</td>" in deployments
+    assert "export onnx" in deployments and str(out) in deployments

@@ -162,24 +162,33 @@ def test_stale_events_of_a_dead_consumer_are_taken_over_and_redelivery_writes_no
     ids = _publish(client, "in", frame)
     bad = [client.xadd("in", {"x1": "abc", "x2": "1", "x3": "1", "x4": "1", "segment": "1"}).decode()]
     bad.append(client.xadd("in", {"record": "{not json"}).decode())
+    far = client.xadd(
+        "in", {"record": json.dumps({"x1": 1e6, "x2": 0, "x3": 0, "x4": 0, "segment": 1})}
+    ).decode()
+    ids.append(far)
     client.xgroup_create("in", "mlops-nb", id="0")
     client.xreadgroup("mlops-nb", "dead", {"in": ">"}, count=20)  # given to a consumer that never acks
-    process = _consumer(project, port, "--consumer", "c2", "--claim-idle-ms", "200", log_dir=tmp_path / "log")
+    log_dir = tmp_path / "log"
+    process = _consumer(project, port, "--consumer", "c2", "--claim-idle-ms", "200", log_dir=log_dir)
     try:
         pending = lambda: client.xpending("in", "mlops-nb")["pending"]  # noqa: E731
-        _until(lambda: client.xlen("out") >= 52 and pending() == 0, process, "the dead consumer's events")
+        _until(lambda: client.xlen("out") >= 53 and pending() == 0, process, "the dead consumer's events")
         client.xgroup_setid("in", "mlops-nb", id="0")  # every event delivered once more
         lag = lambda: client.xinfo_groups("in")[0]["lag"]  # noqa: E731
         _until(lambda: lag() == 0 and pending() == 0, process, "the redelivered events")
     finally:
         out = _stop(process)
     sink = _sink(client)
-    assert len(sink) == 52 and sorted(e["id"] for e in sink) == sorted(ids + bad)
+    assert len(sink) == 53 and sorted(e["id"] for e in sink) == sorted(ids + bad)
     errors = {e["id"]: e["error"] for e in sink if "error" in e}
     assert errors.keys() == set(bad)
     assert "column 'x1' must be double, not 'abc'" in errors[bad[0]]
     assert "'record' is not JSON" in errors[bad[1]]
-    assert "52 duplicates skipped" in out, out
+    assert "53 duplicates skipped" in out, out
+    logged = read_table(log_dir).to_pandas().set_index("request_id")
+    assert len(logged) == 53  # each event logged once, redelivery included
+    assert list(logged.loc[far, "ood"]) == ["x1"] and logged.loc[far, "ood_count"] == 1
+    assert (logged.loc[bad, "status"] == "error").all()
 
 
 def test_the_consumer_follows_the_alias(project, port, tmp_path):

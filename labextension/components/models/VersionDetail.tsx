@@ -1,4 +1,4 @@
-/** One model version in the Models section: gate tables, lineage, its moves and pending requests. */
+/** One model version in the Models section: gate tables, lineage, deploy-check, its moves and pending requests. */
 import * as React from 'react';
 
 import { api } from '../../api';
@@ -7,6 +7,7 @@ import { shortId } from '../common/format';
 import { useAsync } from '../common/hooks';
 import { LineageView } from '../lineage/LineageGraph';
 import { ReproduceButton } from '../reproduce/ReproduceButton';
+import { DeployCheckSection } from './DeployCheckSection';
 import { ModelGateTable, PromotionGates, RecordedGates } from './GateTable';
 
 export function MoveLine(props: { move: Move }): JSX.Element {
@@ -98,6 +99,8 @@ export function VersionDetail(props: {
         openRun={props.openRun}
         onEnded={reload}
       />
+      <h4>Deployment check</h4>
+      <DeployCheckSection model={props.model} check={value.deploy_check ?? null} />
       <h4>Moves of this version</h4>
       {value.history.length === 0 ? <div className="mlops-nb-muted">None yet.</div> : null}
       <ul className="mlops-nb-moves">
