@@ -18,7 +18,10 @@ def _cmd_deploy_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
+    from mlops_nb.cli import _stop_on_sigterm
     from mlops_nb.serving import batch
+
+    _stop_on_sigterm()  # a stopped scoring removes its temporary output and marks its run failed
 
     result = batch.score(
         args.model,

@@ -23,7 +23,6 @@ from mlops_nb.exceptions import UsageError
 from mlops_nb.serving import target as target_mod
 
 if TYPE_CHECKING:
-    import pandas as pd
     import pyarrow as pa
 
     from mlops_nb.serving.model_source import LoadedVersion
@@ -105,6 +104,7 @@ def score(
             in_format=in_format,
             out_format=out_format,
             chunk_rows=chunk_rows,
+            lines=lines,
             total=total,
             progress=progress,
         )
@@ -145,21 +145,32 @@ def _row_count(source: Path, in_format: str, lines: int) -> int | None:
     return max(lines - 1, 0) or None
 
 
-def _chunks(source: Path, in_format: str, chunk_rows: int, dtypes: dict[str, str]) -> Iterator[pd.DataFrame]:
-    import pandas as pd
+def _chunks(
+    source: Path, in_format: str, chunk_rows: int, lines: int, doubles: list[str]
+) -> Iterator[pa.Table]:
+    """The input as Arrow tables of about `chunk_rows` rows; the signature's double columns read as doubles."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
 
     if in_format == "parquet":
-        import pyarrow.parquet as pq
-
         for batch in pq.ParquetFile(source).iter_batches(batch_size=chunk_rows):
-            yield batch.to_pandas()
+            yield pa.Table.from_batches([batch])
         return
-    header = pd.read_csv(source, nrows=0).columns
-    known = {name: kind for name, kind in dtypes.items() if name in header}
+    size = source.stat().st_size
+    block = max(int(size / max(lines, 1) * chunk_rows), 1 << 16)  # bytes holding about chunk_rows rows
     try:
-        yield from pd.read_csv(source, chunksize=chunk_rows, dtype=known)
-    except ValueError as exc:
-        raise UsageError(f"{source.name}: {exc}", hint="Its values must fit the model's signature.") from exc
+        reader = pcsv.open_csv(
+            source,
+            read_options=pcsv.ReadOptions(block_size=block),
+            convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(doubles, pa.float64())),
+        )
+        for batch in reader:
+            yield pa.Table.from_batches([batch])
+    except pa.ArrowInvalid as exc:
+        raise UsageError(
+            f"{source.name}: {str(exc).strip()[:300]}", hint="Its values must fit the model's signature."
+        ) from exc
 
 
 def _score_file(
@@ -170,31 +181,30 @@ def _score_file(
     in_format: str,
     out_format: str,
     chunk_rows: int,
+    lines: int,
     total: int | None,
     progress: bool,
 ) -> int:
     from tqdm import tqdm
 
-    dtypes = {c.name: "float64" if c.type in ("double", "float") else "str" for c in model.columns}
-    dtypes = {name: kind for name, kind in dtypes.items() if kind == "float64"}
-    temp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    doubles = [c.name for c in model.columns if c.type in ("double", "float")]
     output.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(output)
+    temp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     rows = 0
     sink = _Sink(temp, out_format)
     bar = tqdm(total=total, unit="rows", disable=not progress, desc=f"{model.name} v{model.version}")
     try:
-        for chunk in _chunks(source, in_format, chunk_rows, dtypes):
-            if rows == 0:
-                _check_columns(model, chunk, source)
-            chunk[PREDICTION] = _predict(model, chunk) if len(chunk) else []
-            sink.write(chunk)
-            rows += len(chunk)
-            bar.update(len(chunk))
+        for chunk in _chunks(source, in_format, chunk_rows, lines, doubles):
+            if not sink.started:
+                _check_columns(model, chunk.column_names, source)
+            sink.write(chunk.append_column(PREDICTION, _predict(model, chunk)))
+            rows += chunk.num_rows
+            bar.update(chunk.num_rows)
         if not sink.started:  # no rows at all: the output still has the columns
             empty = _empty(source, in_format)
-            _check_columns(model, empty, source)
-            empty[PREDICTION] = []
-            sink.write(empty)
+            _check_columns(model, empty.column_names, source)
+            sink.write(empty.append_column(PREDICTION, _predict(model, empty)))
         sink.close()
         os.replace(temp, output)
     finally:
@@ -204,45 +214,65 @@ def _score_file(
     return rows
 
 
-def _empty(source: Path, in_format: str) -> pd.DataFrame:
+def _remove_stale(output: Path) -> None:
+    """Delete temporary outputs left by scorings of `output` whose process is gone (killed by SIGKILL)."""
+    for temp in output.parent.glob(f".{output.name}.*.tmp"):
+        pid = temp.name.removeprefix(f".{output.name}.").removesuffix(".tmp")
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            temp.unlink(missing_ok=True)
+        except PermissionError:  # alive, another user's
+            continue
+
+
+def _empty(source: Path, in_format: str) -> pa.Table:
     """The input's columns without rows."""
-    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     if in_format == "parquet":
-        import pyarrow.parquet as pq
+        return pq.ParquetFile(source).schema_arrow.empty_table()
+    import pandas as pd
 
-        return pq.ParquetFile(source).schema_arrow.empty_table().to_pandas()
-    return pd.read_csv(source, nrows=0)
+    return pa.Table.from_pandas(pd.read_csv(source, nrows=0), preserve_index=False)
 
 
-def _check_columns(model: LoadedVersion, chunk: pd.DataFrame, source: Path) -> None:
-    missing = [name for name in model.column_names if name not in chunk.columns]
+def _check_columns(model: LoadedVersion, columns: list[str], source: Path) -> None:
+    missing = [name for name in model.column_names if name not in columns]
     if missing:
         raise UsageError(
             f"{source.name} lacks the model's input columns {missing}.",
             hint=f"The model reads {model.column_names}.",
         )
-    if PREDICTION in chunk.columns:
+    if PREDICTION in columns:
         raise UsageError(
             f"{source.name} has a column {PREDICTION!r} already.", hint="Rename or drop it before scoring."
         )
 
 
-def _predict(model: LoadedVersion, chunk: pd.DataFrame) -> Any:
+def _predict(model: LoadedVersion, chunk: pa.Table) -> pa.Array:
     """Predictions of one chunk: the numpy fast path when the model has one, else MLflow's pyfunc."""
     import json
 
     import numpy as np
+    import pyarrow as pa
 
+    if chunk.num_rows == 0:
+        return pa.nulls(0, pa.float64())
     if model.fast is not None:
         try:
-            matrix = chunk[model.column_names].to_numpy(dtype=np.float64)
-        except (TypeError, ValueError):  # not numbers: pyfunc's schema check says what is wrong
+            matrix = np.column_stack(
+                [chunk.column(name).to_numpy().astype(np.float64) for name in model.column_names]
+            )
+        except (TypeError, ValueError, pa.ArrowException):  # not numbers: pyfunc's check says what is wrong
             matrix = None
         if matrix is not None and not np.isnan(matrix).any():
-            return np.asarray(model.predict_matrix(matrix))
+            return pa.array(np.asarray(model.predict_matrix(matrix)))
     try:
-        predicted = model.predict_frame(chunk)
+        predicted = model.predict_frame(chunk.to_pandas())
     except Exception as exc:
         lines = [line for line in str(exc).splitlines() if "Error" in line or "error" in line]
         raise UsageError(
@@ -251,12 +281,12 @@ def _predict(model: LoadedVersion, chunk: pd.DataFrame) -> Any:
         ) from exc
     values = np.asarray(predicted)
     if values.ndim > 1:
-        return [json.dumps(row) for row in values.tolist()]
-    return values
+        return pa.array([json.dumps(row) for row in values.tolist()])
+    return pa.array(values)
 
 
 class _Sink:
-    """Chunks appended to a CSV or Parquet file (Parquet chunks cast to the first chunk's schema)."""
+    """Arrow tables appended to a CSV or Parquet file, each cast to the first one's schema."""
 
     def __init__(self, path: Path, fmt: str) -> None:
         self.path, self.fmt = path, fmt
@@ -264,22 +294,21 @@ class _Sink:
         self.schema: pa.Schema | None = None
         self.started = False
 
-    def write(self, chunk: pd.DataFrame) -> None:
-        if self.fmt == "csv":
-            chunk.to_csv(self.path, mode="a" if self.started else "w", header=not self.started, index=False)
-            self.started = True
-            return
-        self.started = True
-        import pyarrow as pa
+    def write(self, table: pa.Table) -> None:
+        import pyarrow.csv as pcsv
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pandas(chunk, preserve_index=False)
         if self.writer is None:
             self.schema = table.schema
-            self.writer = pq.ParquetWriter(self.path, self.schema)
-        else:
+            self.writer = (
+                pcsv.CSVWriter(self.path, self.schema)
+                if self.fmt == "csv"
+                else pq.ParquetWriter(self.path, self.schema)
+            )
+        elif table.schema != self.schema:
             table = table.cast(self.schema)
         self.writer.write_table(table)
+        self.started = True
 
     def close(self) -> None:
         if self.writer is not None:

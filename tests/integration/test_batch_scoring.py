@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -155,3 +156,41 @@ def test_an_input_without_rows_gives_an_output_without_rows(project, suffix):
     scored = pd.read_csv(output) if suffix == ".csv" else pd.read_parquet(output)
     assert result.rows == 0 and len(scored) == 0
     assert [*FEATURES, "id", "prediction"] == list(scored.columns)
+
+
+def test_a_killed_scoring_leaves_no_output_and_its_leftover_is_cleaned_by_the_next(project):
+    source = _rows(project.root / "kill.csv", 400_000)
+    output = project.root / "killed" / "out.csv"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlops_nb.cli",
+            "score",
+            REF,
+            str(source),
+            "-o",
+            str(output),
+            "--chunk-rows",
+            "5000",
+            "--no-progress",
+        ],
+        cwd=project.root,
+        env=os.environ.copy(),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while not list(output.parent.glob(".out.csv.*.tmp")) or not any(
+        p.stat().st_size > 0 for p in output.parent.glob(".out.csv.*.tmp")
+    ):
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()[-2000:]
+        time.sleep(0.01)
+    process.kill()  # SIGKILL mid-way: no cleanup runs
+    process.wait()
+    assert not output.exists()
+    assert list(output.parent.glob(".out.csv.*.tmp"))  # its leftover
+    small = _rows(project.root / "small-kill.csv", 10)
+    batch.score(REF, small, output, progress=False)
+    assert len(pd.read_csv(output)) == 10
+    assert not list(output.parent.glob(".out.csv.*.tmp"))
