@@ -1057,7 +1057,7 @@ export interface components {
             checks: {
                 /** @description load | signature | latency | packages */
                 name: string;
-                /** @description null when not judged (no latency budget */
+                /** @description null when not judged (no latency budget, no recorded packages). */
                 passed: boolean | null;
                 message: string;
             }[];
