@@ -46,7 +46,7 @@ def main() -> None:
             str(source),
             "-o",
             str(root / "ours.csv"),
-            "--no-progress",
+            "--json",
         ],
         env,
         root,
