@@ -111,6 +111,11 @@ def score(
     except BaseException as exc:
         with contextlib.suppress(Exception):
             writer.fail_run(run_id, f"{type(exc).__name__}: {exc}"[:2000])
+        if isinstance(exc, OSError):
+            raise UsageError(
+                f"Cannot write {output} or read {source.name}: {exc.strerror or exc}.",
+                hint="Check the paths and their permissions (and the free disk space).",
+            ) from exc
         raise
     seconds = time.perf_counter() - started
     writer.set_tags(run_id, {records.TAG_BATCH_ROWS: rows})

@@ -194,3 +194,11 @@ def test_a_killed_scoring_leaves_no_output_and_its_leftover_is_cleaned_by_the_ne
     batch.score(REF, small, output, progress=False)
     assert len(pd.read_csv(output)) == 10
     assert not list(output.parent.glob(".out.csv.*.tmp"))
+
+
+def test_an_output_that_cannot_be_written_is_a_clear_error(project):
+    source = _rows(project.root / "fine.csv", 10)
+    blocker = project.root / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(UsageError, match="Cannot write"):
+        batch.score(REF, source, blocker / "out.csv", progress=False)
