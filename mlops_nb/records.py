@@ -236,6 +236,12 @@ TAG_REPRODUCE_VERDICT = (
 TAG_REPRODUCE_RUN = "mlops_nb.reproduction.run_id"  # on a model version: its latest reproduction run
 TAG_REPRODUCE_AT = "mlops_nb.reproduction.at"  # on a model version: when (ISO 8601 UTC)
 TAG_REPRODUCE_SUMMARY = "mlops_nb.reproduction.summary"  # on a model version: the verdict's reason
+REPRODUCE_DATA_MODES = (
+    "auto",
+    "dataset",
+    "snapshot",
+    "source",
+)  # `reproduce --data`: where the data comes from
 VERDICT_REPRODUCED = "reproduced"  # every recorded metric matched within the tolerance
 VERDICT_DIFFERS = "differs"  # a metric differs by more than the tolerance, or is missing
 VERDICT_FAILED = "failed"  # the reproduction's pipeline run failed
