@@ -185,18 +185,14 @@ class Engine:
     def _log_rows(
         self, call: Call, batch: protocol.Batch, predictions: Any, flags: list[list[str]] | None
     ) -> None:
-        outputs = protocol.per_row(predictions, batch.n)
-        inputs = {f"in.{name}": cells for name, cells in batch.columns.items()}
-        common = {**self._common(call), "status": "ok", "error": None}
-        rows = []
-        for index in range(batch.n):
-            row = {**common, "row": index, "prediction": outputs[index]}
-            for name, cells in inputs.items():
-                row[name] = cells[index]
-            ood = flags[index] if flags is not None else []
-            row["ood"], row["ood_count"] = ood, len(ood)
-            rows.append(row)
-        self.log.append(rows)  # type: ignore[union-attr]
+        n = batch.n
+        flags = flags if flags is not None else [[] for _ in range(n)]
+        columns = {f"in.{name}": cells for name, cells in batch.columns.items()}
+        columns["row"] = list(range(n))
+        columns["prediction"] = protocol.per_row(predictions, n)
+        columns["ood"] = flags
+        columns["ood_count"] = [len(row) for row in flags]
+        self.log.append_columns({**self._common(call), "status": "ok", "error": None}, columns, n)  # type: ignore[union-attr]
 
     # ------------------------------------------------------------------ shadow
 

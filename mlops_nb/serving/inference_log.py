@@ -16,6 +16,8 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,13 @@ def _normalise(table: pa.Table, fixed: dict[str, pa.DataType], schema: pa.Schema
     return pa.table(arrays, names=names)
 
 
+@dataclass
+class _Columns:
+    common: dict[str, Any]
+    columns: dict[str, list[Any]]
+    n: int
+
+
 class PartWriter:
     """Buffered, rotated, atomic Parquet parts in one folder, written by a daemon thread."""
 
@@ -83,12 +92,12 @@ class PartWriter:
         fixed: dict[str, pa.DataType],
         max_bytes: int = 64 * 2**20,
         max_seconds: float = 60.0,
-        interval: float = 0.5,
+        interval: float = 1.0,
     ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.fixed, self.max_bytes, self.max_seconds, self.interval = fixed, max_bytes, max_seconds, interval
-        self._pending: list[pa.Table | list[dict[str, Any]]] = []
+        self._pending: list[pa.Table | list[dict[str, Any]] | _Columns] = []
         self._lock = threading.Lock()
         self._io = threading.Lock()  # one writer of the open part at a time (thread vs flush())
         self._wake = threading.Event()
@@ -108,6 +117,14 @@ class PartWriter:
             raise RuntimeError(f"the log at {self.directory} is closed")
         with self._lock:
             self._pending.append(rows)
+
+    def append_columns(self, common: dict[str, Any], columns: dict[str, list[Any]], n: int) -> None:
+        """Queue `n` rows given as column lists plus values shared by every row (the cheapest form: the
+        request path hands over its lists, the background thread builds the Arrow arrays)."""
+        if self._stop:
+            raise RuntimeError(f"the log at {self.directory} is closed")
+        with self._lock:
+            self._pending.append(_Columns(common, columns, n))
 
     def flush(self) -> None:
         """Write everything appended so far and close the open part, so that readers see it."""
@@ -135,7 +152,7 @@ class PartWriter:
                     self.errors += 1
                     log.exception("writing to %s failed", self.directory)
 
-    def _take(self) -> list[pa.Table | list[dict[str, Any]]]:
+    def _take(self) -> list[pa.Table | list[dict[str, Any]] | _Columns]:
         with self._lock:
             pending, self._pending = self._pending, []
         return pending
@@ -146,9 +163,24 @@ class PartWriter:
         tables = [item for item in pending if isinstance(item, pa.Table)]
         if dicts:
             tables.append(pa.Table.from_pylist(dicts))
-        for table in tables:
-            if table.num_rows:
-                self._write(table)
+        batches = [item for item in pending if isinstance(item, _Columns)]
+        if batches:
+            tables.append(self._columns_table(batches))
+        schema = self._writer.schema if self._writer is not None else None
+        tables = [_normalise(table, self.fixed, schema) for table in tables if table.num_rows]
+        if tables:  # one table per drain: rows without inputs (errors) do not split a part
+            self._write(pa.concat_tables(tables, promote_options="permissive"))
+
+    def _columns_table(self, batches: list[_Columns]) -> pa.Table:
+        keys = dict.fromkeys(key for batch in batches for key in (*batch.common, *batch.columns))
+        arrays = {}
+        for key in keys:  # one C-level chain per column over all the queued requests
+            cells = chain.from_iterable(
+                batch.columns[key] if key in batch.columns else repeat(batch.common.get(key), batch.n)
+                for batch in batches
+            )
+            arrays[key] = pa.array(list(cells), type=self.fixed.get(key))
+        return pa.table(arrays)
 
     def _write(self, table: pa.Table) -> None:
         schema = self._writer.schema if self._writer is not None else None

@@ -34,6 +34,10 @@ def serve(options: ServeOptions) -> None:
     store.ensure_store()
     for alias in options.plan.aliases():
         model_source.resolve(options.model, alias)  # fail here, with a clear message, before any worker
+    print(
+        f"mlops-nb: serving {options.model} ({', '.join(options.plan.aliases())}) on http://{options.where}",
+        flush=True,
+    )
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ[ENV_OPTIONS] = options.to_json()
     if options.webhook_secret:

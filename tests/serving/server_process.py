@@ -40,12 +40,10 @@ def serving(
 ) -> Iterator[httpx.Client]:
     """A running server for `model`; yields a keep-alive client on its base URL."""
     port = free_port()
-    environ = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "MLOPS_NB_PROJECT": str(project),
-        **(env or {}),
-    }
+    # The project alone names its store, as for a user with no MLflow variables set (the server once loaded
+    # models through MLflow's default registry instead of the project's).
+    environ = {k: v for k, v in os.environ.items() if k not in {"MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"}}
+    environ.update({"PYTHONPATH": str(ROOT), "MLOPS_NB_PROJECT": str(project), **(env or {})})
     command = [sys.executable, "-m", "mlops_nb.cli", "serve", model, "--port", str(port), *args]
     log = (project / f"serve-{port}.log").open("wb")
     process = subprocess.Popen(command, cwd=project, env=environ, stdout=log, stderr=subprocess.STDOUT)
