@@ -974,6 +974,8 @@ export interface components {
             model_gate: components["schemas"]["ModelGateReport"] | null;
             /** @description The last reproduction's verdict tagged on the version. */
             reproduction: components["schemas"]["ReproductionVerdict"] | null;
+            /** @description The last `mlops-nb deploy-check` recorded on the version. */
+            deploy_check: components["schemas"]["DeployCheck"] | null;
             history: components["schemas"]["Move"][];
             pending: components["schemas"]["Move"][];
             /** @description The gates checked now (with gates=true). */
@@ -1262,6 +1264,19 @@ export interface components {
             run_id: string | null;
             at: string | null;
             summary: string | null;
+        };
+        DeployCheck: {
+            /** @description passed | failed */
+            verdict: string;
+            at: string | null;
+            summary: string | null;
+            checks: {
+                /** @description load | signature | latency | packages */
+                name: string;
+                /** @description null when not judged (no latency budget, no recorded packages). */
+                passed: boolean | null;
+                message: string;
+            }[];
         };
         ReproduceRequest: {
             /** @description Largest absolute difference of a metric that still matches (0, the default, is exact). */

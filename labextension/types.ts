@@ -78,6 +78,7 @@ export type Dataset = Schemas['Dataset'];
 export type DatasetList = Schemas['DatasetList'];
 export type DatasetVersionDetail = Schemas['DatasetVersionDetail'];
 export type ReproductionVerdict = Schemas['ReproductionVerdict'];
+export type DeployCheck = Schemas['DeployCheck'];
 export type ReproduceRequest = Schemas['ReproduceRequest'];
 export type MetricReproduction = Schemas['MetricReproduction'];
 export type Reproduction = Schemas['Reproduction'];

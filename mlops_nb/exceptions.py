@@ -123,3 +123,13 @@ class ReproductionRefusedError(MlopsError):
     --strict-env) its environment differs from the recorded one."""
 
     status = 409
+
+
+class ExportError(MlopsError):
+    """A model could not be exported: a step has no converter, or the export's predictions differ."""
+
+
+class StreamError(MlopsError):
+    """A stream's source or sink could not be reached or read."""
+
+    status = 503

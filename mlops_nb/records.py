@@ -251,12 +251,41 @@ TAG_REPRODUCE_VERDICT = (
 TAG_REPRODUCE_RUN = "mlops_nb.reproduction.run_id"  # on a model version: its latest reproduction run
 TAG_REPRODUCE_AT = "mlops_nb.reproduction.at"  # on a model version: when (ISO 8601 UTC)
 TAG_REPRODUCE_SUMMARY = "mlops_nb.reproduction.summary"  # on a model version: the verdict's reason
+REPRODUCE_DATA_MODES = (
+    "auto",
+    "dataset",
+    "snapshot",
+    "source",
+)  # `reproduce --data`: where the data comes from
 VERDICT_REPRODUCED = "reproduced"  # every recorded metric matched within the tolerance
 VERDICT_DIFFERS = "differs"  # a metric differs by more than the tolerance, or is missing
 VERDICT_FAILED = "failed"  # the reproduction's pipeline run failed
 ARTIFACT_REPRODUCTION = (
     "reproduction/report.json"  # on a reproduction run: record, data, environment, metrics
 )
+
+# Deployment (mlops_nb.serving): deploy checks, exports and batch scoring, recorded on the model version.
+TAG_DEPLOY_CHECK_VERDICT = "mlops_nb.deploy_check.verdict"  # "passed" | "failed"
+TAG_DEPLOY_CHECK_AT = "mlops_nb.deploy_check.at"  # ISO 8601 UTC
+TAG_DEPLOY_CHECK_SUMMARY = "mlops_nb.deploy_check.summary"  # one line per check
+TAG_DEPLOY_CHECK_REPORT = "mlops_nb.deploy_check.report"  # JSON: every check with its details
+DEPLOY_CHECK_PASSED = "passed"
+DEPLOY_CHECK_FAILED = "failed"
+TAG_EXPORT_PREFIX = "mlops_nb.export."  # + format: JSON {at, path, sha256, tolerance, parity, latency}
+TAG_BATCH_LAST_RUN = "mlops_nb.batch.last_run"  # on a model version: its latest batch scoring run
+BATCH_EXPERIMENT = "mlops-nb-batch-scoring"  # one run per `mlops-nb score`
+TAG_BATCH_MODEL = "mlops_nb.batch.model"  # on a batch scoring run: name@alias as asked
+TAG_BATCH_MODEL_NAME = "mlops_nb.batch.model_name"
+TAG_BATCH_MODEL_VERSION = "mlops_nb.batch.model_version"
+TAG_BATCH_INPUT = "mlops_nb.batch.input"  # absolute path of the input file
+TAG_BATCH_INPUT_DIGEST = "mlops_nb.batch.input_digest"  # sha256 of the input file's bytes
+TAG_BATCH_OUTPUT = "mlops_nb.batch.output"  # absolute path of the output file
+TAG_BATCH_ROWS = "mlops_nb.batch.rows"
+
+
+def export_tag(fmt: str) -> str:
+    """Model version tag recording the latest export of the version to `fmt` (e.g. onnx)."""
+    return TAG_EXPORT_PREFIX + fmt
 
 
 # Serving (mlops_nb.serving): where a model version is or was served. One tag per (server address, alias):

@@ -24,6 +24,7 @@ AREAS: tuple[str, ...] = (
     "schedule",
     "registry",
     "reproduce",
+    "deploy",
     "serving",
     "monitoring",
 )  # modules that add sub-commands

@@ -36,7 +36,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add `reproduce` to the `mlops-nb` parser."""
-    from mlops_nb.pipelines.recorded_data import MODES
+    from mlops_nb.records import REPRODUCE_DATA_MODES as MODES  # light: the parser is built for every command
 
     p = sub.add_parser(
         "reproduce",

@@ -89,6 +89,13 @@ def _reproduction(tags: dict[str, str]) -> dict[str, Any] | None:
     }
 
 
+def _deploy_check(tags: dict[str, str]) -> dict[str, Any] | None:
+    """The last deploy-check recorded on a version (by mlops_nb.serving.deploy_check), if any."""
+    from mlops_nb.serving.deploy_check import recorded
+
+    return recorded(tags)
+
+
 def _version_row(mv: Any, model_aliases: dict[str, str] | None) -> dict[str, Any]:
     """A version's row; its aliases come from the model's (MLflow's version search leaves them out)."""
     tags = dict(mv.tags or {})
@@ -181,6 +188,7 @@ def model_version(name: str, version: str, settings: Settings | None = None) -> 
         "model_aliases": _aliases(model.aliases),
         "lineage": _lineage(tags),
         "reproduction": _reproduction(tags),
+        "deploy_check": _deploy_check(tags),
         "model_gate": report,
         "history": moves,
         "pending": waiting,

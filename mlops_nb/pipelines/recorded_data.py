@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from mlops_nb.pipelines.lineage_record import Record
 
-MODES = ("auto", "dataset", "snapshot", "source")
+MODES = records.REPRODUCE_DATA_MODES
 
 
 @dataclass(frozen=True)

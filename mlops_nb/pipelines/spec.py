@@ -19,11 +19,14 @@ A pipeline file is YAML (see ``pipelines/train_classifier.yaml``)::
       model: {test_accuracy: {threshold: 0.8, min_absolute_change: 0.0, greater_is_better: true}}
     environments:
       dev: {experiment: iris-dev, tracking_uri: ..., data: {source: ...}, resources: {workers: 2}}
-      prod: {approval: required}           # promotions to champion-prod wait for a second person
+      prod: {approval: required, deploy_check: required}   # promotions to champion-prod wait for a second
+                                           # person, and need a passing `mlops-nb deploy-check` of the version
                                            # (an environment's data keeps `data.watermark` unless it sets one)
     release_order: [staging, prod]         # a release to prod needs the same content in staging (the default)
       prod: {triggers: [{cron: "0 3 * * *", tz: Europe/Paris}, {every: 6h}, {on_data: true, min_rows: 1000}]}
                                            # made schedules by `mlops-nb schedule sync`
+    serving:
+      latency_budget_ms: {p50: 5, p95: 20}  # what `mlops-nb deploy-check` allows per one-row call
     timeouts: {cell: 600, run: 3600, start: 60}
     retries: {attempts: 2, backoff: 5, when: [dead_kernel, timeout]}
     monitoring: {psi: 0.2, cooldown: 6h}   # thresholds of `mlops-nb monitor` (mlops_nb/monitoring/settings.py)
@@ -92,6 +95,7 @@ class Environment:
     resources: dict[str, Any] = field(default_factory=dict)
     triggers: tuple[dict[str, Any], ...] = ()  # each: cron [tz] | every | on_data [min_rows]; [catchup]
     approval: bool = False  # `approval: required`: a promotion waits for a second person's approval
+    deploy_check: bool = False  # `deploy_check: required`: a promotion needs a passing deploy-check
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,8 @@ class PipelineSpec:
     experiment: str | None = None
     tracking_uri: str | None = None
     release_order: tuple[str, ...] = ()
+    serving: dict[str, Any] = field(default_factory=dict)  # the `serving:` section as written
+    latency_budget_ms: dict[str, float] = field(default_factory=dict)  # serving.latency_budget_ms: p50, p95
     env: str | None = None
     monitoring: Thresholds = field(default_factory=Thresholds)
     lines: dict[tuple[str, ...], int] = field(default_factory=dict, repr=False)
@@ -168,7 +174,7 @@ _NAME = re.compile(r"[\w .-]{1,100}")
 _ENV_NAME = re.compile(r"[A-Za-z0-9_-]{1,60}")
 
 _TOP = {
-    "serving",  # read by mlops_nb.serving.options
+    "serving",  # read by mlops_nb.serving.options; latency_budget_ms here (deploy-check)
     "name",
     "notebook",
     "kernel",
@@ -260,6 +266,19 @@ def _monitoring(r: Reader, raw: Any) -> Thresholds:
             message = exc.message.removeprefix(where).lstrip(": ").rstrip(".")
             raise r.fail(("monitoring", str(key)), message, exc.hint or "") from None
     return Thresholds.from_dict(raw)
+
+
+def _latency_budget(r: Reader, raw: Any) -> dict[str, float]:
+    """`serving.latency_budget_ms`: {p50: ms, p95: ms}, each optional and positive."""
+    key = ("serving", "latency_budget_ms")
+    budget = r.mapping(raw, key, {"p50", "p95"})
+    found = {}
+    for name in budget:
+        value = r.value(budget, (*key, name), (float,), required=True)
+        if not value > 0:
+            raise r.fail((*key, name), f"must be a positive number of milliseconds, not {value}", "E.g. 5.")
+        found[name] = float(value)
+    return found
 
 
 def load(path: str | Path) -> PipelineSpec:
@@ -376,7 +395,9 @@ def load(path: str | Path) -> PipelineSpec:
                 key, "is not an environment name", "Use letters, digits, '_' and '-' (it names aliases)."
             )
         env_map = r.mapping(
-            env_raw, key, {"tracking_uri", "experiment", "data", "resources", "triggers", "approval"}
+            env_raw,
+            key,
+            {"tracking_uri", "experiment", "data", "resources", "triggers", "approval", "deploy_check"},
         )
         env_data = r.mapping(env_map.get("data"), (*key, "data"), DATA_KEYS)
         resources = r.mapping(env_map.get("resources"), (*key, "resources"), {"workers", "cpus", "memory"})
@@ -392,8 +413,11 @@ def load(path: str | Path) -> PipelineSpec:
             dict(resources),
             _triggers(r, env_map.get("triggers"), (*key, "triggers")),
             r.value(env_map, (*key, "approval"), (str,), choices=("required", "none")) == "required",
+            r.value(env_map, (*key, "deploy_check"), (str,), choices=("required", "none")) == "required",
         )
     kernel = r.value(top, ("kernel",), (str,))
+    serving = r.mapping(top.get("serving"), ("serving",))
+    latency_budget = _latency_budget(r, serving.get("latency_budget_ms"))
     release_order = _release_order(r, top.get("release_order"), environments)
     name = r.value(top, ("name",), (str,), default=path.stem)
     if not _NAME.fullmatch(name):
@@ -426,6 +450,8 @@ def load(path: str | Path) -> PipelineSpec:
         tracking_uri=r.value(top, ("tracking_uri",), (str,)),
         release_order=release_order,
         monitoring=_monitoring(r, top.get("monitoring")),
+        serving=dict(serving),
+        latency_budget_ms=latency_budget,
         lines=lines,
         overridden=tuple(str(name) for name in overrides),
     )

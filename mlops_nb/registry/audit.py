@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import json
 import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -96,7 +97,7 @@ def _page(client: MlflowClient, version: ModelVersion) -> str:
         if moves
         else "<p>No promotion, approval or rollback is recorded for this version.</p>",
         "<h2>Deployments</h2>",
-        "<p>No deployment checks or deployments are recorded yet.</p>",
+        *_deployments(version),
     ]
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
@@ -276,6 +277,41 @@ def _reproduction(client: MlflowClient, version: ModelVersion) -> list[str]:
                 ],
             )
         )
+    return out
+
+
+def _deployments(version: ModelVersion) -> list[str]:
+    """The version's last deploy-check (each check), its exports, its last batch scoring and where it is served."""
+    from mlops_nb.serving.deploy_check import recorded
+
+    tags = version.tags or {}
+    check = recorded(tags)
+    out = []
+    if check is None:
+        out.append(f"<p>No deploy-check is recorded (mlops-nb deploy-check {_e(version.name)}@ALIAS).</p>")
+    else:
+        out.append(f"<p>Deploy-check {_e(check['at'])}: {_e(check['verdict'])}.</p>")
+        rows = [
+            (c["name"], {True: "passed", False: "failed"}.get(c["passed"], "not judged"), c["message"])
+            for c in check["checks"]
+        ]
+        out.append(_table(("check", "verdict", "details"), rows))
+    rows = []
+    for key, value in sorted(tags.items()):
+        if key.startswith(records.TAG_EXPORT_PREFIX):
+            with contextlib.suppress(ValueError):
+                found = json.loads(value)
+                what = f"{found.get('path')} (sha256 {str(found.get('sha256'))[:12]}, parity on {found.get('rows_checked')})"
+                rows.append(("export " + key.removeprefix(records.TAG_EXPORT_PREFIX), found.get("at"), what))
+        elif key.startswith(records.TAG_DEPLOYMENT_PREFIX):
+            rows.append(("served", None, value))
+    if tags.get(records.TAG_BATCH_LAST_RUN):
+        rows.append(("batch scoring", None, f"last run {tags[records.TAG_BATCH_LAST_RUN]}"))
+    out.append(
+        _table(("what", "when", "details"), rows)
+        if rows
+        else "<p>No export, batch scoring or deployment is recorded.</p>"
+    )
     return out
 
 

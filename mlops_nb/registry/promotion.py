@@ -40,7 +40,7 @@ from mlops_nb.registry.moves import (
     resolve,
     to_json,
 )
-from mlops_nb.registry.promotion_gates import ORDER, Gate, check, pipeline_spec
+from mlops_nb.registry.promotion_gates import ORDER, Gate, check, deploy_gate, pipeline_spec
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -318,6 +318,9 @@ def _gates(
         )
         message = f"Has been {needed}." if been else f"Never was {needed}: promote it in {before} first."
         gates.append(Gate(ORDER, been, message, {"requires": needed}))
+    environment = spec.environments.get(env) if spec is not None and env else None
+    if environment is not None and environment.deploy_check:
+        gates.append(deploy_gate(target))
     return gates
 
 

@@ -33,6 +33,7 @@ MODEL = "model validation"
 LINEAGE = "lineage"
 CLEAN = "clean tree"
 ORDER = "environment order"
+DEPLOY = "deploy check"
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,22 @@ def _model_location(client: MlflowClient, version: ModelVersion) -> str:
         with contextlib.suppress(Exception):
             return client.get_logged_model(model_id).artifact_location
     return version.source or ""
+
+
+def deploy_gate(version: ModelVersion) -> Gate:
+    """A passing `mlops-nb deploy-check` is recorded on the version (for `deploy_check: required`)."""
+    tags = version.tags or {}
+    verdict = tags.get(records.TAG_DEPLOY_CHECK_VERDICT)
+    details = {"verdict": verdict, "at": tags.get(records.TAG_DEPLOY_CHECK_AT)}
+    ref = f"{version.name}@ALIAS"
+    if verdict is None:
+        return Gate(
+            DEPLOY, False, f"No deploy-check is recorded: run `mlops-nb deploy-check {ref}`.", details
+        )
+    summary = (tags.get(records.TAG_DEPLOY_CHECK_SUMMARY) or "").replace("\n", "; ")
+    if verdict != records.DEPLOY_CHECK_PASSED:
+        return Gate(DEPLOY, False, f"The deploy-check of {details['at']} failed: {summary}", details)
+    return Gate(DEPLOY, True, f"Passed at {details['at']}.", details)
 
 
 def _lineage_gate(version: ModelVersion) -> Gate:

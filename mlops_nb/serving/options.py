@@ -19,7 +19,7 @@ ENV_OPTIONS = "MLOPS_NB_SERVE_OPTIONS"
 ENV_WEBHOOK_SECRET = "MLOPS_NB_WEBHOOK_SECRET"
 SECTION_KEYS = {
     "alias", "canary", "shadow", "ab", "bandit", "log_dir", "max_body_bytes", "poll_seconds", "host", "port",
-    "workers",
+    "workers", "latency_budget_ms",
 }  # fmt: skip
 
 

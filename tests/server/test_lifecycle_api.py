@@ -124,6 +124,25 @@ async def test_a_version_has_its_gate_table_with_raw_values_and_its_lineage(call
     assert body["promotion_gates"] and all(g["passed"] for g in body["promotion_gates"]), body
 
 
+async def test_a_version_shows_its_last_deploy_check(call) -> None:
+    from mlops_nb.serving import deploy_check
+
+    status, body = await call(f"models/{MODEL_NAME}/versions/1")
+    assert status == 200 and body["deploy_check"] is None
+    store.writer().set_alias(MODEL_NAME, "checked", "1")
+    try:
+        report = deploy_check.deploy_check(f"{MODEL_NAME}@checked", calls=10)
+    finally:
+        store.writer().delete_alias(MODEL_NAME, "checked")
+    status, body = await call(f"models/{MODEL_NAME}/versions/1")
+    assert status == 200, body
+    shown = body["deploy_check"]
+    assert shown["verdict"] == ("passed" if report.passed else "failed")
+    assert [(c["name"], c["passed"]) for c in shown["checks"]] == [(c.name, c.passed) for c in report.checks]
+    # the fixture's model was logged without an input example: no signature, said so
+    assert "no signature" in shown["checks"][1]["message"]
+
+
 @pytest.mark.parametrize(
     ("path", "status", "words"),
     [

@@ -105,6 +105,29 @@ def test_promote_from_the_models_section_refused_then_moved(lab: JupyterLab, pan
     panel.screenshot("13-alias-moved")
 
 
+def test_a_versions_deploy_check_shows_in_the_models_section(lab: JupyterLab, panel: MlopsPanel) -> None:
+    from mlops_nb.serving import deploy_check
+
+    client = store.client(config.load(lab.project))
+    store.Writer(client).set_alias(MODEL_NAME, "checked", "1")
+    try:  # the fixture's model was logged without an input example: the signature check fails
+        report = deploy_check.deploy_check(f"{MODEL_NAME}@checked", calls=10, client=client)
+    finally:
+        store.Writer(client).delete_alias(MODEL_NAME, "checked")
+    page = panel.page
+    panel.open(lab)
+    panel.section("models")
+    version = page.locator(f".mlops-nb-model[data-model='{MODEL_NAME}'] .mlops-nb-version[data-version='1']")
+    version.wait_for(timeout=30_000)
+    version.locator(".mlops-nb-link").click()
+    section = page.locator(".mlops-nb-version-detail[data-version='1'] .mlops-nb-deploy-check")
+    section.locator("li[data-check='signature']").wait_for(timeout=30_000)
+    assert "failed" in section.inner_text() and not report.passed
+    assert "no signature" in section.locator("li[data-check='signature']").inner_text()
+    assert section.locator("li").count() == 4
+    panel.screenshot("14-deploy-check")
+
+
 def test_schedule_this_notebook_from_the_toolbar(lab: JupyterLab, panel: MlopsPanel) -> None:
     page = panel.page
     panel.open(lab, lab.tree_url(f"notebooks/{NOTEBOOK.name}"))

@@ -1,4 +1,4 @@
-/** One model version in the Models section: gate tables, lineage, its moves and pending requests. */
+/** One model version in the Models section: gate tables, lineage, deploy-check, its moves and pending requests. */
 import * as React from 'react';
 
 import { api } from '../../api';
@@ -8,6 +8,7 @@ import { useAsync } from '../common/hooks';
 import { LineageView } from '../lineage/LineageGraph';
 import { MonitoringView } from '../monitoring/MonitoringView';
 import { ReproduceButton } from '../reproduce/ReproduceButton';
+import { DeployCheckSection } from './DeployCheckSection';
 import { ModelGateTable, PromotionGates, RecordedGates } from './GateTable';
 
 export function MoveLine(props: { move: Move }): JSX.Element {
@@ -100,6 +101,8 @@ export function VersionDetail(props: {
         openRun={props.openRun}
         onEnded={reload}
       />
+      <h4>Deployment check</h4>
+      <DeployCheckSection model={props.model} check={value.deploy_check ?? null} />
       <h4>Monitoring</h4>
       <button className="mlops-nb-link mlops-nb-show-monitoring" onClick={() => setShowMonitoring(!showMonitoring)}>
         {showMonitoring ? 'Hide monitoring' : 'Show monitoring'}
