@@ -17,7 +17,7 @@ from mlops_nb import __version__, explore
 from mlops_nb.exceptions import NotFoundError, UsageError
 from mlops_nb.redact import redact
 from mlops_nb.registry import lineage
-from mlops_nb.server import datasets, lifecycle, reproduction
+from mlops_nb.server import artifacts, datasets, lifecycle, reproduction
 from mlops_nb.server.base import AUTH_RESOURCE, BaseHandler, Context
 
 __all__ = ["AUTH_RESOURCE", "ROUTES", "BaseHandler", "Context"]
@@ -176,6 +176,7 @@ ROUTES: list[tuple[str, type[BaseHandler]]] = [
     (r"experiments/([^/]+)/runs", RunsHandler),
     (r"runs/([^/]+)", RunHandler),
     (r"runs/([^/]+)/metrics/(.+)", MetricHistoryHandler),
+    *artifacts.ROUTES,
     (r"runs/([^/]+)/snapshot", SnapshotHandler),
     (r"compare", CompareHandler),
     (r"lineage/runs/([^/]+)", RunLineageHandler),
