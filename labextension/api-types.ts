@@ -735,7 +735,7 @@ export interface components {
                 mlflow_ui_hint?: string | null;
             };
             /** @description The tags by owner: mlops_nb.*, mlflow.* and the user's. */
-            tag_groups?: {
+            tag_groups: {
                 mlops_nb: {
                     [key: string]: string;
                 };
@@ -746,13 +746,13 @@ export interface components {
                     [key: string]: string;
                 };
             };
-            error?: components["schemas"]["RunError"];
+            error: components["schemas"]["RunError"];
             /** @description The gate reports of this gate step, or of this pipeline run's gate steps (artifacts gates/data.json, gates/model.json). */
-            gates?: {
+            gates: {
                 data?: components["schemas"]["DataGateReport"];
                 model?: components["schemas"]["StepModelGateReport"];
             };
-            registration?: components["schemas"]["Registration"];
+            registration: components["schemas"]["Registration"];
         };
         /** @description The stored failure of a run or, on a pipeline run, of its failed step. */
         RunError: {
@@ -795,11 +795,7 @@ export interface components {
             run_id: string;
             artifact_path?: string;
         };
-        StepModelGateReport: {
-            passed: boolean;
-            summary: string;
-            has_baseline?: boolean;
-            checks: components["schemas"]["ModelGateCheck"][];
+        StepModelGateReport: components["schemas"]["ModelGateReport"] & {
             run_id: string;
             artifact_path?: string;
         };

@@ -1,3 +1,4 @@
 import './base.css';
 import './lifecycle.css';
 import './datasets.css';
+import './detail.css';

@@ -8,8 +8,10 @@ import { errorMessage, formatDuration, formatNumber, formatTime, shortId } from 
 import { AUTO_REFRESH_MS, useAsync, useInterval } from '../common/hooks';
 import { RunLineage } from '../lineage/LineageGraph';
 import { ReproduceButton } from '../reproduce/ReproduceButton';
+import { ArtifactBrowser } from '../artifacts/ArtifactBrowser';
 import { CodeVersionView } from './CodeVersionView';
 import { MetricHistories } from './MetricHistories';
+import { ErrorView, GatesView, RegistrationView, TagsView } from './Outcomes';
 import { SplitsView } from './SplitsView';
 
 export interface RunActions {
@@ -93,8 +95,19 @@ function Header(props: { run: Detail; actions: RunActions; reload: () => void })
           <a className="mlops-nb-button mlops-nb-open-mlflow" href={mlflowUi} target="_blank" rel="noopener noreferrer">
             Open in MLflow UI
           </a>
-        ) : null}
+        ) : (
+          <button
+            className="mlops-nb-button mlops-nb-open-mlflow"
+            disabled
+            title={run.links.mlflow_ui_hint ?? 'No MLflow UI address is configured.'}
+          >
+            Open in MLflow UI
+          </button>
+        )}
       </div>
+      {!mlflowUi && run.links.mlflow_ui_hint ? (
+        <div className="mlops-nb-muted mlops-nb-ui-hint">To get the MLflow UI link: {run.links.mlflow_ui_hint}</div>
+      ) : null}
       {message ? <div className="mlops-nb-error">{message}</div> : null}
       {run.mode === 'pipeline' || run.pipeline_run_id || run.tags['mlops_nb.pipeline.kind'] === 'pipeline' ? (
         <ReproduceButton target={{ run_id: run.run_id }} openRun={actions.openRun} />
@@ -124,13 +137,18 @@ export function RunDetailView(props: { runId: string } & RunActions): JSX.Elemen
     <div className="mlops-nb-run-detail" data-run-id={run.run_id}>
       <Header run={run} actions={props} reload={refresh} />
       {error ? <div className="mlops-nb-error">{error}</div> : null}
+      {run.error ? <ErrorView error={run.error} openRun={props.openRun} /> : null}
+      {run.registration ? <RegistrationView registration={run.registration} /> : null}
+      <GatesView gates={run.gates} />
       <div className="mlops-nb-columns">
         <KeyValues title="Params" values={run.params} />
         <KeyValues title="Metrics (latest)" values={run.metrics} />
-        <CodeVersionView code={run.code} />
+        <CodeVersionView code={run.code} openRun={props.openRun} />
       </div>
       <MetricHistories histories={run.metric_histories} />
+      <TagsView groups={run.tag_groups} />
       <SplitsView splits={run.splits} />
+      <ArtifactBrowser runId={run.run_id} openFile={props.openFile} />
       <RunLineage
         runId={run.run_id}
         modelVersions={run.model_versions}
