@@ -37,6 +37,12 @@ TAG_EXECUTION_ORDER = "mlops_nb.execution_order"  # "in_order" | "out_of_order"
 EXECUTION_IN_ORDER = "in_order"
 EXECUTION_OUT_OF_ORDER = "out_of_order"
 TAG_PIPELINE_RUN = "mlops_nb.pipeline.run_id"  # the parent pipeline run of a step run
+# What the panel and the widget show by default (explore/columns.py reads these).
+TAG_PARAMS_USER = "mlops_nb.params.user"  # JSON list: params from the parameters cells and %mlops config
+TAG_METRICS_NOTEBOOK = "mlops_nb.metrics.notebook"  # JSON list: keys the notebook logged, most recent last
+TAG_METRIC_DATA_PREFIX = (
+    "mlops_nb.metric.data."  # + metric key: JSON {split, context, digest} it was computed on
+)
 TAG_WARNING_PREFIX = "mlops_nb.warning."
 TAG_WARNING_EXECUTION_ORDER = TAG_WARNING_PREFIX + "execution_order"
 TAG_WARNING_SPLIT_LEAKAGE = TAG_WARNING_PREFIX + "split_leakage"
@@ -106,6 +112,7 @@ STEP_TRAINING = "training"
 STEP_EVALUATION = "evaluation"
 STEP_MODEL_VALIDATION = "model_validation"
 STEP_REGISTRATION = "registration"
+TAG_PIPELINE_METRIC = "mlops_nb.pipeline.metric"  # the pipeline file's model.metric, on its runs and steps
 TAG_PIPELINE_ATTEMPT = "mlops_nb.pipeline.attempt"  # 1, 2, ... for retried training steps
 TAG_PIPELINE_REGISTRATION = "mlops_nb.pipeline.registration"  # one of the values below
 REGISTRATION_DONE = "registered"
@@ -164,6 +171,11 @@ TAG_PROMOTION_PREFIX = "mlops_nb.promotion."
 TAG_PROMOTION_MOVE_PREFIX = TAG_PROMOTION_PREFIX + "move."
 TAG_AUDIT_REPORT = "mlops_nb.audit.report"  # on a model version: runs:/<run id>/<path> of its audit report
 ARTIFACT_AUDIT_DIR = "audit"  # audit/<model>-v<version>.html in the version's pipeline run (or its run)
+
+
+def metric_data_tag(metric: str) -> str:
+    """Run tag naming the data split metric `metric` was computed on (when MLflow's own link cannot)."""
+    return TAG_METRIC_DATA_PREFIX + metric
 
 
 def dataset_digest_tag(split: str) -> str:
