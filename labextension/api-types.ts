@@ -753,6 +753,10 @@ export interface components {
                 model?: components["schemas"]["StepModelGateReport"];
             };
             registration: components["schemas"]["Registration"];
+            /** @description Per metric key: the data split it was computed on, when recorded. */
+            metric_data: {
+                [key: string]: components["schemas"]["MetricData"];
+            };
         };
         /** @description The stored failure of a run or, on a pipeline run, of its failed step. */
         RunError: {
@@ -851,6 +855,8 @@ export interface components {
         };
         MetricComparison: {
             key: string;
+            /** @description One per run in `runs` order: the data it was computed on, null when not recorded. */
+            computed_on?: components["schemas"]["MetricData"][];
             /** @description Sorted union of the steps of all runs. */
             steps: number[];
             /** @description One per run in `runs` order; values aligned with `steps` (null where the run has no point; last point wins when a step repeats). */
@@ -868,7 +874,31 @@ export interface components {
             diff_only: boolean;
             params: components["schemas"]["ParamRow"][];
             metrics: components["schemas"]["MetricComparison"][];
+            chart: components["schemas"]["ChartDefaults"];
         };
+        /** @description What the charts start on, from explore/columns.py's classification. */
+        ChartDefaults: {
+            param_kinds: {
+                [key: string]: "user" | "internal" | "autolog";
+            };
+            metric_kinds: {
+                [key: string]: "pipeline" | "notebook" | "evaluation" | "internal" | "slice" | "autolog";
+            };
+            /** @description The pipeline's model.metric, else the metric the notebook logged most recently. */
+            default_metric: string | null;
+            /** @description The user's params for parallel coordinates (those that differ, else all; no autolog duplicates, no long reprs). */
+            axes: string[];
+            /** @description Axes whose values are not all numbers. */
+            categorical: string[];
+            /** @description Numeric axes whose values span decades. */
+            log_scale: string[];
+        };
+        /** @description The data split a metric was computed on (tag mlops_nb.metric.data.<key>). */
+        MetricData: {
+            split?: string | null;
+            context?: string | null;
+            digest?: string | null;
+        } | null;
         Snapshot: {
             run_id: string;
             /** @description Path relative to the Jupyter server root, for the contents API / docmanager. */

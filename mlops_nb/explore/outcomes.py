@@ -20,6 +20,26 @@ MAX_REPORT_BYTES = 5 << 20  # a gate report larger than this is not read into th
 _CELL_SOURCE_LIMIT = 4000
 
 
+def metric_data(tags: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Per metric key, the data it was computed on (``records.metric_data_tag``: JSON split, context,
+    digest); an unreadable tag is shown as its text in `split`."""
+    found: dict[str, dict[str, Any]] = {}
+    for key, value in tags.items():
+        if not key.startswith(records.TAG_METRIC_DATA_PREFIX):
+            continue
+        try:
+            data = json.loads(value)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            data = {"split": value}
+        found[key.removeprefix(records.TAG_METRIC_DATA_PREFIX)] = {
+            field: None if data.get(field) is None else str(data[field])
+            for field in ("split", "context", "digest")
+        }
+    return found
+
+
 def tag_groups(tags: dict[str, str]) -> dict[str, dict[str, str]]:
     """The tags split into mlops_nb's (``mlops_nb.*``), MLflow's (``mlflow.*``) and the user's."""
     groups: dict[str, dict[str, str]] = {"mlops_nb": {}, "mlflow": {}, "user": {}}
