@@ -84,3 +84,5 @@ export type StepModelGateReport = Schemas['StepModelGateReport'];
 export type Registration = NonNullable<Schemas['Registration']>;
 export type ArtifactEntry = Schemas['ArtifactEntry'];
 export type ArtifactList = Schemas['ArtifactList'];
+export type MetricData = NonNullable<Schemas['MetricData']>;
+export type ChartDefaults = Schemas['ChartDefaults'];

@@ -216,7 +216,10 @@ def compare(
     settings = store.ensure_store(settings)
     fetch = _embedded if settings.embedded else _tracking_server
     table, metric_rows, tags = fetch(settings, ids, keys, histories)
-    data = [outcomes.metric_data(run_tags) for run_tags in tags]
+    data = [
+        {**outcomes.evaluation_data(run_tags, row["metrics"]), **outcomes.metric_data(run_tags)}
+        for row, run_tags in zip(table, tags, strict=True)
+    ]
     for entry in metric_rows:
         entry["computed_on"] = [run_data.get(entry["key"]) for run_data in data]
     return {

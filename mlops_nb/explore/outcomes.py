@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,21 @@ def metric_data(tags: dict[str, str]) -> dict[str, dict[str, Any]]:
             for field in ("split", "context", "digest")
         }
     return found
+
+
+HOLDOUT = {"split": records.ARTIFACT_INGESTED_TEST, "context": "testing", "digest": None}
+
+
+def evaluation_data(tags: dict[str, str], metrics: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The data of a pipeline run's (or its evaluation step's) ``test_*`` scores that no tag names: the
+    held-out test split ingestion kept (``data/test.parquet``), which evaluation scores."""
+    ours = tags.get(records.TAG_PIPELINE_KIND) in (
+        records.PIPELINE_KIND_PIPELINE,
+        records.PIPELINE_KIND_REPRODUCTION,
+    )
+    if not ours and tags.get(records.TAG_PIPELINE_STEP) != records.STEP_EVALUATION:
+        return {}
+    return {key: dict(HOLDOUT) for key in metrics if key.startswith("test_")}
 
 
 def tag_groups(tags: dict[str, str]) -> dict[str, dict[str, str]]:

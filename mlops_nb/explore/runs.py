@@ -233,7 +233,10 @@ def get_run(run_id: str, settings: Settings | None = None) -> dict[str, Any]:
             "splits": run_splits,
             "code": _code(tags, code_files, code_from, pipeline_tags.get(records.TAG_RELEASE)),
             "tag_groups": outcomes.tag_groups(tags),
-            "metric_data": outcomes.metric_data(tags),
+            "metric_data": {
+                **outcomes.evaluation_data(tags, run.data.metrics),
+                **outcomes.metric_data(tags),
+            },
             "error": failure,
             "gates": gate_reports,
             "registration": registered,

@@ -10,6 +10,7 @@ import { RunLineage } from '../lineage/LineageGraph';
 import { ReproduceButton } from '../reproduce/ReproduceButton';
 import { ArtifactBrowser } from '../artifacts/ArtifactBrowser';
 import { CodeVersionView } from './CodeVersionView';
+import { computedOn } from './computedOn';
 import { MetricHistories } from './MetricHistories';
 import { ErrorView, GatesView, RegistrationView, TagsView } from './Outcomes';
 import { SplitsView } from './SplitsView';
@@ -38,6 +39,30 @@ function KeyValues(props: { title: string; values: Record<string, string | numbe
               <tr key={key}>
                 <th>{key}</th>
                 <td>{typeof value === 'number' || value === null ? formatNumber(value) : value}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
+
+/** The latest value of each metric and the data it was computed on. */
+function MetricsView(props: { metrics: Detail['metrics']; data: Detail['metric_data'] }): JSX.Element {
+  const entries = Object.entries(props.metrics);
+  return (
+    <section className="mlops-nb-section mlops-nb-metrics">
+      <h3>Metrics (latest)</h3>
+      {entries.length === 0 ? <div className="mlops-nb-muted">none</div> : null}
+      <div className="mlops-nb-table-wrap mlops-nb-kv-wrap">
+        <table className="mlops-nb-table mlops-nb-kv">
+          <tbody>
+            {entries.map(([key, value]) => (
+              <tr key={key} data-metric={key}>
+                <th>{key}</th>
+                <td>{formatNumber(value)}</td>
+                <td className="mlops-nb-muted mlops-nb-computed-on">{computedOn(props.data[key])}</td>
               </tr>
             ))}
           </tbody>
@@ -142,7 +167,7 @@ export function RunDetailView(props: { runId: string } & RunActions): JSX.Elemen
       <GatesView gates={run.gates} />
       <div className="mlops-nb-columns">
         <KeyValues title="Params" values={run.params} />
-        <KeyValues title="Metrics (latest)" values={run.metrics} />
+        <MetricsView metrics={run.metrics} data={run.metric_data} />
         <CodeVersionView code={run.code} openRun={props.openRun} />
       </div>
       <MetricHistories histories={run.metric_histories} />
