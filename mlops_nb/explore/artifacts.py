@@ -169,19 +169,22 @@ def read_artifact(run_id: str, path: str, settings: Settings | None = None) -> b
 def _read_local(file: Path, path: str) -> bytes:
     try:
         fd = os.open(file, os.O_RDONLY | os.O_NOFOLLOW)
-    except IsADirectoryError:
-        raise UsageError(f"Artifact {path!r} is a folder, not a file.") from None
     except OSError as exc:
         raise NotFoundError(f"Artifact {path!r} cannot be read: {exc.strerror}.") from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
+    try:
+        info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
-            raise UsageError(f"Artifact {path!r} is a folder, not a file.")
+            raise UsageError(
+                f"Artifact {path!r} is a folder, not a file.", hint="List it with the folder route."
+            )
         if not stat.S_ISREG(info.st_mode):
             raise UsageError(f"Artifact {path!r} is not a regular file.")
         if info.st_size > MAX_BYTES:
             raise _too_large(path, info.st_size)
-        return handle.read(MAX_BYTES + 1)[:MAX_BYTES]
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read(MAX_BYTES + 1)[:MAX_BYTES]
+    finally:
+        os.close(fd)
 
 
 def copy_notebook(

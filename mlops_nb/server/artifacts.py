@@ -43,11 +43,10 @@ class ArtifactFileHandler(BaseHandler):
         except MlopsError as exc:
             self.refuse(exc)
             return
-        self.set_header("Content-Type", artifacts.media_type(path or ""))
         self.set_header("Content-Security-Policy", _INERT)
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Cache-Control", "no-store")
-        self.finish(data)
+        self.finish(data, set_content_type=artifacts.media_type(path or ""))
 
 
 class ArtifactOpenHandler(BaseHandler):
