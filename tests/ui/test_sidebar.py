@@ -64,6 +64,10 @@ def test_browse_compare_and_trace(lab: JupyterLab, panel: MlopsPanel) -> None:
     panel.wait_for_charts()
     for chart in ("parcoords", "curves", "scatter"):
         assert page.locator(f".mlops-nb-{chart} svg.main-svg").count() > 0, chart
+    # the default metric is one the notebook logged once per run: a bar per run, not points "over steps"
+    assert page.locator(".mlops-nb-curves .barlayer .point").count() == 3
+    page.locator(".mlops-nb-metric-select").select_option("val_loss")  # logged per epoch: one curve per run
+    page.locator(".mlops-nb-curves .scatterlayer .trace").nth(2).wait_for(timeout=30_000)
     assert page.locator(".mlops-nb-curves .scatterlayer .trace").count() == 3
 
     table = page.locator(".mlops-nb-params-compare")
