@@ -48,11 +48,12 @@ def log_split(*, seed: int | None = None, **splits: Any) -> dict[str, str]:
     return {name: profile["digest"] for name, profile in profiles.items()}
 
 
-def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
-    """Buffer metric points; they are written in batches off the caller's thread."""
+def log_metrics(metrics: dict[str, float], step: int | None = None, *, split: str | None = None) -> None:
+    """Buffer metric points; they are written in batches off the caller's thread. `split` names the split
+    (given to log_split) they were computed on; without it, a name such as ``test_accuracy`` says so."""
     from mlops_nb.capture import session
 
-    session.active().log_metrics(metrics, step=step)
+    session.active().log_metrics(metrics, step=step, split=split)
 
 
 def status() -> dict[str, Any]:

@@ -38,6 +38,7 @@ EXECUTION_IN_ORDER = "in_order"
 EXECUTION_OUT_OF_ORDER = "out_of_order"
 TAG_PIPELINE_RUN = "mlops_nb.pipeline.run_id"  # the parent pipeline run of a step run
 # What the panel and the widget show by default (explore/columns.py reads these).
+PARAM_DATA_PATH = "data_path"  # the parameter a pipeline sets to its ingested rows (internal on its runs)
 TAG_PARAMS_USER = "mlops_nb.params.user"  # JSON list: params from the parameters cells and %mlops config
 TAG_METRICS_NOTEBOOK = "mlops_nb.metrics.notebook"  # JSON list: keys the notebook logged, most recent last
 TAG_METRIC_DATA_PREFIX = (

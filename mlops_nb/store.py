@@ -276,13 +276,34 @@ class Writer:
                 lambda chunk=chunk: self.client.log_batch(run_id, params=chunk),
             )
 
-    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
-        """Record one value per metric at `step` (None values left out), in batches."""
-        from mlflow.entities import Metric
+    def log_metrics(
+        self,
+        run_id: str,
+        metrics: Mapping[str, float],
+        step: int = 0,
+        *,
+        model_id: str | None = None,
+        dataset_name: str | None = None,
+        dataset_digest: str | None = None,
+    ) -> None:
+        """Record one value per metric at `step` (None values left out), in batches. With `model_id`, each
+        is also a metric of that logged model computed on the dataset `dataset_name`/`dataset_digest`
+        (MLflow's own metric-dataset link), and the model is recorded as an output of the run."""
+        from mlflow.entities import LoggedModelOutput, Metric
 
         now = int(time.time() * 1000)
-        items = [Metric(key, float(value), now, step) for key, value in metrics.items() if value is not None]
+        link = {"model_id": model_id, "dataset_name": dataset_name, "dataset_digest": dataset_digest}
+        items = [
+            Metric(key, float(value), now, step, **(link if model_id else {}))
+            for key, value in metrics.items()
+            if value is not None
+        ]
         self.log_metric_points(run_id, items)
+        if model_id:
+            self._do(
+                f"record model {model_id} as an output of run {run_id}",
+                lambda: self.client.log_outputs(run_id, [LoggedModelOutput(model_id, step)]),
+            )
 
     def log_metric_points(self, run_id: str, points: Sequence[Metric]) -> None:
         """Record metric points (MLflow `Metric`s), in batches."""

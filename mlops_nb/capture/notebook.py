@@ -130,6 +130,21 @@ def assigned_names(source: str) -> list[str]:
     return names
 
 
+def is_injected(source: str) -> bool:
+    """Whether `source` is papermill's injected cell: its first line is exactly the ``# Parameters`` header
+    (a parameters cell's own comment may begin with the same words)."""
+    return source.lstrip().split("\n", 1)[0].rstrip() == PAPERMILL_HEADER
+
+
+def injected_names(history: list[str]) -> list[str]:
+    """Names papermill's injected cell (found in the kernel's input history by its header) assigns."""
+    names: list[str] = []
+    for source in history:
+        if is_injected(source):
+            names += [n for n in assigned_names(source) if n not in names]
+    return names
+
+
 def parameter_names(notebook: dict[str, Any] | None, history: list[str]) -> list[str]:
     """Names of the notebook's parameters: its parameters cell plus papermill's injected cell.
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_nb import config, mlflow_internals, records, store
 from mlops_nb.capture import code, history, notebook, provenance, requirements, snapshot, spool
+from mlops_nb.capture import notebook as notebook_mod
 from mlops_nb.capture import splits as splits_mod
 from mlops_nb.capture.metrics import KEY_RULE, MetricWriter, sink_for, valid_key
 from mlops_nb.capture.notebook import find_notebook
@@ -27,7 +28,7 @@ from mlops_nb.exceptions import (
     StoreError,
     UsageError,
 )
-from mlops_nb.params_text import param_text
+from mlops_nb.params_text import param_text, run_title
 from mlops_nb.redact import redact
 
 if TYPE_CHECKING:
@@ -61,6 +62,11 @@ class Session:
     autologging: bool = False  # we turned MLflow autologging on, and turn it off at the end
     parameter_names: list[str] = field(default_factory=list)  # of the parameters and injected cells
     parameter_sources: set[str] = field(default_factory=set)  # the parameters cells' sources, stripped
+    user_params: set[str] = field(default_factory=set)  # logged by log_config (parameters cells, config)
+    notebook_metrics: list[str] = field(default_factory=list)  # keys logged here, most recently logged last
+    metric_splits: dict[str, str] = field(default_factory=dict)  # key -> split it was computed on (given)
+    auto_name: str | None = None  # the notebook's name, when the run was opened without a name of its own
+    injected: list[str] = field(default_factory=list)  # the parameters papermill injected
 
     # configuration
 
@@ -83,6 +89,11 @@ class Session:
             self.gateway.log_params(self.run_id, new)
             self.params.update(new)
             self.gateway.log_dict(self.run_id, _jsonable(self.params), records.ARTIFACT_CONFIG)
+        if not set(values) <= self.user_params:
+            self.user_params.update(values)
+            self.gateway.set_tags(
+                self.run_id, {records.TAG_PARAMS_USER: json.dumps(sorted(self.user_params))}
+            )
         return dict(self.params)
 
     # data
@@ -99,6 +110,14 @@ class Session:
         elif self.warnings.pop(records.TAG_WARNING_SPLIT_LEAKAGE, None):
             self.gateway.delete_tag(self.run_id, records.TAG_WARNING_SPLIT_LEAKAGE)
 
+    def name_run(self, user_ns: dict[str, Any] | None) -> None:
+        """Name a run opened without a name after its notebook and papermill's injected parameters
+        (``train_classifier alpha=0.001 epochs=10``)."""
+        if self.auto_name is None or not self.injected:
+            return
+        values = {n: user_ns[n] for n in self.injected if user_ns is not None and n in user_ns}
+        self.gateway.set_tags(self.run_id, {records.RUN_NAME: run_title(self.auto_name, values)})
+
     def record_parameters(self, user_ns: dict[str, Any] | None) -> None:
         """Record the parameters the kernel holds now and the run does not have yet."""
         if user_ns is not None:
@@ -108,11 +127,52 @@ class Session:
 
     # metrics
 
-    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        """Queue metric points (never blocks on the store)."""
+    def log_metrics(
+        self, metrics: dict[str, float], step: int | None = None, split: str | None = None
+    ) -> None:
+        """Queue metric points (never blocks on the store); `split` names the split they were computed on."""
         if not isinstance(metrics, dict):
             raise UsageError(f"log_metrics expects a dict of name → number, got {type(metrics).__name__}.")
+        if split is not None and split not in self.splits:
+            raise UsageError(
+                f"split={split!r} is not a split of run {self.run_id}.",
+                hint=f"Record it first with log_split; its splits: {', '.join(self.splits) or 'none'}.",
+            )
         self.writer.add(metrics, step)
+        if self.notebook_metrics[-len(metrics) :] != list(metrics):
+            self.notebook_metrics = [k for k in self.notebook_metrics if k not in metrics] + list(metrics)
+        if split is not None:
+            self.metric_splits.update(dict.fromkeys(metrics, split))
+
+    def metric_data(self) -> dict[str, dict[str, str]]:
+        """The split each notebook metric was computed on: the one given to log_metrics, else the one split
+        whose context the metric's name implies (``test_accuracy``: the testing split)."""
+        by_context: dict[str, list[splits_mod.SplitRecord]] = {}
+        for record in self.splits.values():
+            by_context.setdefault(record.context, []).append(record)
+        found = {}
+        for key in self.notebook_metrics:
+            if key in self.metric_splits:
+                record = self.splits[self.metric_splits[key]]
+            elif (context := records.split_context(key)) and len(by_context.get(context, [])) == 1:
+                record = by_context[context][0]
+            else:
+                continue
+            found[key] = {"split": record.name, "context": record.context, "digest": record.digest}
+        return found
+
+    def record_metric_names(self) -> None:
+        """Tag which metrics the notebook logged (most recent last) and the split each was computed on."""
+        if not self.notebook_metrics:
+            return
+        names = list(self.notebook_metrics)
+        while len(json.dumps(names)) > store.Writer.TAG_VALUE_LIMIT and names:
+            names.pop(0)  # the oldest go first when the list outgrows a tag
+        tags = {records.TAG_METRICS_NOTEBOOK: json.dumps(names)}
+        for key, data in self.metric_data().items():
+            if valid_key(records.metric_data_tag(key)):  # a tag key has the 250 characters a metric key has
+                tags[records.metric_data_tag(key)] = json.dumps(data)
+        self.gateway.set_tags(self.run_id, tags)
 
     # state
 
@@ -191,6 +251,7 @@ class Session:
             mlflow.autolog(disable=True, silent=True)
         try:
             self.record_parameters(_host.get("user_ns"))  # a parameters cell that ran last
+            self.record_metric_names()
             self.record_execution_order()
             if digest := snapshot.upload(self):  # the notebook may have been edited and saved since track
                 self.gateway.set_tags(self.run_id, {records.TAG_NOTEBOOK_HASH: digest})
@@ -209,6 +270,15 @@ class Session:
             ) from None
 
 
+def _names(tag: str | None) -> list[str]:
+    """The names a JSON-list tag holds (none when absent or unreadable)."""
+    try:
+        names = json.loads(tag or "[]")
+    except ValueError:
+        return []
+    return [str(name) for name in names] if isinstance(names, list) else []
+
+
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(values, default=str))
 
@@ -222,6 +292,9 @@ def cell_ran(source: str) -> None:
     if source.lstrip().startswith(notebook.PAPERMILL_HEADER):
         names = notebook.assigned_names(source)
         session.parameter_names += [n for n in names if n not in session.parameter_names]
+        if notebook.is_injected(source):
+            session.injected += [n for n in names if n not in session.injected]
+            session.name_run(_host.get("user_ns"))
     elif source.strip() not in session.parameter_sources:
         session.record_parameters(_host.get("user_ns"))
 
@@ -251,7 +324,7 @@ def _open(experiment: str | None, run_name: str | None, nb_path: Path | None) ->
         return attach, run.info.experiment_id, name, records.MODE_PIPELINE
     name = experiment or settings.experiment or (nb_path.stem if nb_path else "default")
     exp_id = store.experiment_id(name, settings)
-    run = mlflow.start_run(experiment_id=exp_id, run_name=run_name)
+    run = mlflow.start_run(experiment_id=exp_id, run_name=run_name or (nb_path.stem if nb_path else None))
     return run.info.run_id, exp_id, name, records.MODE_INTERACTIVE
 
 
@@ -310,8 +383,14 @@ def track(
         try:
             existing = client.get_run(run_id).data
             session.params.update(existing.params)
+            session.user_params.update(_names(existing.tags.get(records.TAG_PARAMS_USER)))
+            session.notebook_metrics = _names(existing.tags.get(records.TAG_METRICS_NOTEBOOK))
             tags = provenance.capture(session, user_ns, _host)
             tags[records.TAG_MODE] = mode
+            if mode == records.MODE_INTERACTIVE and run_name is None and nb_path is not None:
+                session.auto_name = nb_path.stem
+                session.injected = notebook_mod.injected_names(list(_host.get("raw_history") or []))
+                session.name_run(user_ns)
             if mode == records.MODE_PIPELINE and (parent := existing.tags.get(records.PARENT_RUN_ID)):
                 tags.setdefault(records.TAG_PIPELINE_RUN, parent)
             if (

@@ -5,7 +5,7 @@ Per run (its params, metric keys and tags):
 - ``classify_params(params, tags) -> {name: kind}``, kind one of PARAM_KINDS: ``user`` (the parameters
   cells, papermill's injected values, ``%mlops config`` / ``log_config`` and anything else the user logged),
   ``autolog`` (MLflow autologging's estimator params: ``sgdclassifier__alpha``, ``steps``, reprs such as
-  ``SGDClassifier(alpha=0.001)``), ``internal`` (written by mlops_nb itself: none today, kept for the API).
+  ``SGDClassifier(alpha=0.001)``), ``internal`` (set by mlops_nb: ``data_path`` on a pipeline's runs).
 - ``classify_metrics(names, tags) -> {name: kind}``, kind one of METRIC_KINDS: ``pipeline`` (the pipeline
   file's ``model.metric``), ``notebook`` (logged by the notebook through mlops_nb), ``evaluation`` (the
   pipeline's other overall scores), ``slice`` (per-slice scores ``test_accuracy.mean radius._11.765_ 13.6_``),
@@ -67,8 +67,11 @@ def classify_params(params: Mapping[str, str | None], tags: Mapping[str, str]) -
     """Kind of each param of one run (see the module docstring)."""
     user = set(json_list(tags, records.TAG_PARAMS_USER) or ())
     kinds = {}
+    pipeline = tags.get(records.TAG_MODE) == records.MODE_PIPELINE
     for name, value in params.items():
-        if name in user:
+        if pipeline and name == records.PARAM_DATA_PATH:
+            kinds[name] = "internal"  # the pipeline's ingested rows, a new path on every run
+        elif name in user:
             kinds[name] = "user"
         elif _autolog_param(name, value, tags) or (user and _AUTOLOG_ESTIMATOR_TAG in tags):
             kinds[name] = "autolog"  # with the user list recorded, autolog wrote whatever it does not name

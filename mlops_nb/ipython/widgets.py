@@ -1,8 +1,11 @@
-"""``%mlops compare``: an in-notebook comparison widget (ipywidgets + plotly), fed by mlops_nb.explore.
+"""``%mlops compare``: an in-notebook comparison widget (ipywidgets + plotly figures), fed by mlops_nb.explore.
 
-A run list to select from, a metric picker, a table of the selected runs (differing params, warnings),
-parallel coordinates (params → metric) and metric curves over steps for the selected runs.
-The same queries as the JupyterLab sidebar's REST API.
+It reads like the panel's compare view: a run list to select from; a metric picker starting on the default
+metric (the pipeline's ``model.metric``, else the metric the notebook logged last); bars per run for a metric
+logged once, curves over steps otherwise; parallel coordinates over the user's params (parameters cell and
+config; autolog duplicates left out) and the metric, categorical values as categories and decade-spanning
+values on log axes; a labelled scatter of the metric against one param; and a one-line-per-run details table
+of the user's params with "differences only". Each run keeps one colour everywhere.
 """
 
 from __future__ import annotations
@@ -12,10 +15,18 @@ from typing import Any
 
 from mlops_nb import config, explore, store
 from mlops_nb.exceptions import NotFoundError, UsageError
-from mlops_nb.explore import checks
+from mlops_nb.explore import checks, columns, recent
+from mlops_nb.ipython import figures
 
-MAX_LAST = 1000
+MAX_LAST = recent.MAX_LAST
+MAX_AXES = 12  # parallel-coordinates axes besides the metric
 _DEFAULT_SELECTED = 5
+_CELL = 28  # characters shown of a table cell (the full text is its tooltip)
+_TABLE_STYLE = (
+    "<style>.mlops-cmp td,.mlops-cmp th{white-space:nowrap;padding:2px 8px;text-align:left;"
+    "max-width:16em;overflow:hidden;text-overflow:ellipsis;line-height:1.3}"
+    ".mlops-cmp .sw{display:inline-block;width:10px;height:10px;margin-right:6px;border-radius:2px}</style>"
+)
 
 
 def _experiment(settings: config.Settings, name: str | None) -> tuple[str, str]:
@@ -35,23 +46,6 @@ def _experiment(settings: config.Settings, name: str | None) -> tuple[str, str]:
     return found.experiment_id, found.name
 
 
-def _number(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _dimension(label: str, values: list[Any]) -> dict[str, Any]:
-    """A parallel-coordinates axis: numeric when every value parses as a number, else categorical."""
-    numbers = [_number(v) if not isinstance(v, float) else v for v in values]
-    if all(n is not None for n in numbers):
-        return {"label": label, "values": numbers}
-    categories = sorted({str(v) for v in values})
-    codes = [categories.index(str(v)) for v in values]
-    return {"label": label, "values": codes, "tickvals": list(range(len(categories))), "ticktext": categories}
-
-
 def _label(row: dict[str, Any], metric: str | None) -> str:
     value = row["metrics"].get(metric) if metric else None
     shown = f"{metric}={value:.4g}" if isinstance(value, float) else ""
@@ -60,96 +54,167 @@ def _label(row: dict[str, Any], metric: str | None) -> str:
     return "  |  ".join(part for part in parts if part)
 
 
-def _details(chosen: list[dict[str, Any]], metric: str | None) -> str:
-    """An HTML table of the chosen runs: status, mode, warnings, the params that differ, the metric (escaped)."""
-    keys = sorted({p for row in chosen for p in row["params"]})
-    differing = [k for k in keys if len({row["params"].get(k) for row in chosen}) > 1]
-    head = ["run", "status", "mode", "warnings", *differing, *([metric] if metric else [])]
+def _cell(text: str, swatch: str | None = None) -> str:
+    shown = text if len(text) <= _CELL else text[: _CELL - 1] + "…"
+    mark = f'<span class="sw" style="background:{swatch}"></span>' if swatch else ""
+    return f'<td title="{html.escape(text)}">{mark}{html.escape(shown)}</td>'
+
+
+def _details(chosen: list[dict[str, Any]], params: list[str], metric: str | None, colours: list[str]) -> str:
+    """One line per run: name (in its colour), status, mode, warnings, `params`, the metric (all escaped)."""
+    head = ["run", "status", "mode", "warnings", *params, *([metric] if metric else [])]
     lines = []
-    for row in chosen:
+    for row, colour in zip(chosen, colours, strict=True):
         value = row["metrics"].get(metric) if metric else None
         cells = [
-            row["run_name"],
-            row["status"].lower(),
-            row["mode"] or "",
-            ", ".join(w["code"] for w in row["warnings"]),
-            *(row["params"].get(k) or "" for k in differing),
-            *([f"{value:.4g}" if isinstance(value, float) else ""] if metric else []),
+            _cell(row["run_name"], colour),
+            _cell(row["status"].lower()),
+            _cell(row["mode"] or ""),
+            _cell(", ".join(w["code"] for w in row["warnings"])),
+            *(_cell(row["params"].get(p, "–")) for p in params),
+            *([_cell(f"{value:.4g}" if isinstance(value, float) else "–")] if metric else []),
         ]
-        lines.append("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in cells) + "</tr>")
-    header = "".join(f"<th>{html.escape(name)}</th>" for name in head)
-    return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
+        lines.append("<tr>" + "".join(cells) + "</tr>")
+    header = "".join(
+        f'<th title="{html.escape(h)}">{html.escape(figures.short(h, _CELL))}</th>' for h in head
+    )
+    table = (
+        f'<table class="mlops-cmp"><thead><tr>{header}</tr></thead><tbody>{"".join(lines)}</tbody></table>'
+    )
+    return _TABLE_STYLE + f'<div style="overflow-x:auto">{table}</div>'
+
+
+def _axes(chosen: list[dict[str, Any]], user: list[str]) -> list[str]:
+    """The params for parallel coordinates: the user's params with several values among the runs that have
+    them (all of them when none has)."""
+    differing = [p for p in user if len({r["params"][p] for r in chosen if p in r["params"]}) > 1]
+    return (differing or user)[:MAX_AXES]
+
+
+def _scatter_param(runs: list[dict[str, Any]], user: list[str]) -> str | None:
+    """The param the scatter starts on: the first numeric one that differs, else the first that differs."""
+    differing = _axes(runs, user)
+    numeric = [p for p in differing if columns.numeric(r["params"].get(p) for r in runs)]
+    return (numeric or differing or [None])[0]
+
+
+class _Histories:
+    """The chosen metric's history for every listed run, read once per metric."""
+
+    def __init__(self, ids: list[str], settings: config.Settings) -> None:
+        self.ids, self.settings, self.cache = ids, settings, {}
+
+    def __call__(self, key: str) -> dict[str, Any]:
+        if key not in self.cache:
+            compared = explore.compare(self.ids, metrics=[key], settings=self.settings)
+            self.cache[key] = compared["metrics"][0]
+        return self.cache[key]
 
 
 def compare_widget(experiment: str | None = None, last: int = 20, metric: str | None = None) -> Any:
     """The comparison widget for the `last` runs of `experiment` (default: the project's), on `metric`."""
     import ipywidgets as widgets
-    import plotly.graph_objects as go
     from IPython.display import display
 
     if isinstance(last, bool) or not isinstance(last, int) or not 1 <= last <= MAX_LAST:
         raise UsageError(f"--last {last!r} is out of range.", hint=f"Give a number from 1 to {MAX_LAST}.")
     settings = store.ensure_store(config.current())
     experiment_id, experiment_name = _experiment(settings, experiment)
-    page = explore.list_runs(experiment_id, max_results=last, settings=settings)
-    runs = page["runs"]
-    metrics = page["columns"]["metrics"]
+    view = recent.recent_runs(experiment_id, last, settings)
+    runs = view["runs"]
     if not runs:
         raise NotFoundError(f"Experiment {experiment_name!r} has no runs yet.")
+    metrics = recent.metric_order(view["metric_kinds"])
     if metric is not None and metric not in metrics:
         raise UsageError(
             f"No run here logged metric {metric!r}.", hint=f"Metrics: {', '.join(metrics) or 'none'}."
         )
-    metric = metric or (metrics[0] if metrics else None)
+    metric = metric or view["default_metric"]
+    user = sorted(name for name, kind in view["param_kinds"].items() if kind == "user")
+    colour_of = {row["run_id"]: figures.colour(i) for i, row in enumerate(runs)}
     by_id = {row["run_id"]: row for row in runs}
+    histories = _Histories([row["run_id"] for row in runs], settings)
 
-    total = page["total_count"] or len(runs)
-    title = widgets.HTML(f"<b>{html.escape(experiment_name)}</b>: last {len(runs)} run(s) of {total}")
+    more = " (more in the panel)" if view["more"] else ""
+    title = widgets.HTML(f"<b>{html.escape(experiment_name)}</b>: last {len(runs)} run(s){more}")
     table = widgets.SelectMultiple(
         options=[(_label(row, metric), row["run_id"]) for row in runs],
         value=[row["run_id"] for row in runs[:_DEFAULT_SELECTED]],
-        rows=min(len(runs), 12),
+        rows=min(len(runs), 8),
         description="Runs",
         layout=widgets.Layout(width="100%"),
     )
-    picker = widgets.Dropdown(options=metrics, value=metric, description="Metric")
+    kinds = view["metric_kinds"]
+    picker = widgets.Dropdown(
+        options=[(f"{name}  ({kinds[name]})", name) for name in metrics], value=metric, description="Metric"
+    )
+    x_param = widgets.Dropdown(options=user, value=_scatter_param(runs, user), description="vs param")
+    diff_only = widgets.Checkbox(value=True, description="differences only", indent=False)
     details = widgets.HTML()
-    coordinates = widgets.Output()
-    curves = widgets.Output()
+    charts = {name: widgets.Output() for name in ("values", "coordinates", "scatter")}
+
+    def show(name: str, figure: dict[str, Any] | None) -> None:
+        output = charts[name]
+        output.clear_output(wait=True)
+        if figure is not None:
+            with output:
+                display({figures.MIME: figure, "text/plain": figure["layout"]["title"]["text"]}, raw=True)
 
     def draw(*_: Any) -> None:
         chosen = [by_id[run_id] for run_id in table.value] or runs
+        colours = [colour_of[row["run_id"]] for row in chosen]
+        names = [html.escape(row["run_name"], quote=False) for row in chosen]  # plotly shows entities as text
         key = picker.value
-        details.value = _details(chosen, key)
-        scored = [row for row in chosen if key and row["metrics"].get(key) is not None]
-        params = sorted({p for row in scored for p in row["params"]})
-        dims = [_dimension(p, [row["params"].get(p) for row in scored]) for p in params]
-        scores = [row["metrics"][key] for row in scored]
-        figure = go.Figure()
-        if scored:
-            dims.append({"label": key, "values": scores})
-            figure.add_trace(
-                go.Parcoords(
-                    line={"color": scores, "colorscale": "Viridis", "showscale": True}, dimensions=dims
-                )
+        shown = columns.differing(chosen, user) if diff_only.value else user
+        details.value = _details(chosen, shown, key, colours)
+        if not key:
+            for name in charts:
+                show(name, None)
+            return
+        history = histories(key)
+        counts = {s["run_id"]: s["count"] for s in history["summary"]}
+        lasts = {s["run_id"]: s["last"] for s in history["summary"]}
+        if all(counts[row["run_id"]] <= 1 for row in chosen):
+            show("values", figures.bars(key, names, [lasts[row["run_id"]] for row in chosen], colours))
+        else:
+            series = {s["run_id"]: s["values"] for s in history["series"]}
+            show(
+                "values",
+                figures.curves(key, history["steps"], [series[r["run_id"]] for r in chosen], names, colours),
             )
-        figure.update_layout(title=f"params → {key}", height=360, margin={"l": 60, "r": 60, "t": 60, "b": 30})
-        lines = go.Figure()
-        if key:
-            compared = explore.compare([row["run_id"] for row in chosen], metrics=[key], settings=settings)
-            history = compared["metrics"][0]
-            for series in history["series"]:
-                name = by_id[series["run_id"]]["run_name"]
-                lines.add_trace(
-                    go.Scatter(x=history["steps"], y=series["values"], mode="lines+markers", name=name)
-                )
-        lines.update_layout(title=f"{key} over steps", xaxis_title="step", yaxis_title=key, height=360)
-        for output, fig in ((coordinates, figure), (curves, lines)):
-            output.clear_output(wait=True)
-            with output:
-                display(fig)
+        scored = [
+            (row, c) for row, c in zip(chosen, colours, strict=True) if lasts[row["run_id"]] is not None
+        ]
+        axes = _axes([row for row, _ in scored], user)
+        show(
+            "coordinates",
+            figures.parallel(
+                axes,
+                [row["params"] for row, _ in scored],
+                key,
+                [lasts[row["run_id"]] for row, _ in scored],
+                [c for _, c in scored],
+            )
+            if scored and axes
+            else None,
+        )
+        param = x_param.value
+        show(
+            "scatter",
+            figures.scatter(
+                param,
+                [row["params"].get(param) for row in chosen],
+                key,
+                [lasts[row["run_id"]] for row in chosen],
+                names=names,
+                colours=colours,
+            )
+            if param
+            else None,
+        )
 
-    table.observe(draw, names="value")
-    picker.observe(draw, names="value")
+    for control in (table, picker, x_param, diff_only):
+        control.observe(draw, names="value")
     draw()
-    return widgets.VBox([title, table, picker, details, coordinates, curves])
+    controls = widgets.HBox([picker, x_param, diff_only])
+    return widgets.VBox([title, table, controls, details, *charts.values()])

@@ -25,6 +25,7 @@ class Evaluation:
     slices: dict[str, dict[str, float]] = field(default_factory=dict)  # slice value -> metrics
     slice_column: str | None = None
     rows: int = 0
+    digest: str = ""  # full-content fingerprint of the test split scored (capture/data.py)
 
     def metrics(self) -> dict[str, float]:
         """Everything as flat MLflow metrics."""
@@ -41,6 +42,7 @@ class Evaluation:
             "overall": self.overall,
             "slice_column": self.slice_column,
             "slices": self.slices,
+            "digest": self.digest,
         }
 
 
@@ -150,7 +152,14 @@ def evaluate(
         if task == "classification" and hasattr(model, "predict_proba")
         else None
     )
-    result = Evaluation(_scores(task, y_true, y_pred, proba), slice_column=slice_column, rows=len(test))
+    from mlops_nb.capture.data import fingerprint
+
+    result = Evaluation(
+        _scores(task, y_true, y_pred, proba),
+        slice_column=slice_column,
+        rows=len(test),
+        digest=fingerprint(test),
+    )
     if slice_column:
         for value, index in _slices(test[slice_column]).items():
             part_proba = proba[index] if proba is not None else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import shutil
 import tempfile
@@ -29,6 +30,7 @@ from mlops_nb.exceptions import (
     PipelineFailedError,
 )
 from mlops_nb.interrupts import deferred_signals
+from mlops_nb.pipelines import naming
 from mlops_nb.pipelines import progress as progress_mod
 from mlops_nb.pipelines import spec as spec_mod
 from mlops_nb.pipelines.cancel import Cancellation
@@ -125,6 +127,12 @@ class Runner:
             spec.experiment or self.settings.experiment or spec.name, self.settings
         )
         self.deadline = time.monotonic() + spec.timeouts.run if spec.timeouts.run else None
+        self.code = {  # the code version, on the pipeline run and each step run
+            **naming.code_version(
+                spec.notebook, options.extra_tags.get(records.TAG_RELEASE), spec.name, self.settings
+            ),
+            records.TAG_PIPELINE_METRIC: spec.metric,
+        }
         self.workdir = Path(tempfile.mkdtemp(prefix="pipeline-"))
         self.state: dict[str, Any] = {}
         self.started = time.monotonic()
@@ -143,7 +151,7 @@ class Runner:
         """Open the pipeline run (its result exists as soon as the run does, so it can be marked)."""
         spec = self.spec
         tags = {
-            records.RUN_NAME: spec.name,
+            records.RUN_NAME: self.name(),
             records.TAG_MODE: records.MODE_PIPELINE,
             records.TAG_PIPELINE_KIND: records.PIPELINE_KIND_PIPELINE,
             records.TAG_PIPELINE_NAME: spec.name,
@@ -151,6 +159,8 @@ class Runner:
             records.TAG_PIPELINE_ENV: spec.env or "",
             records.TAG_NOTEBOOK_PATH: str(spec.notebook),
             records.SOURCE_NAME: str(spec.path),
+            records.TAG_PARAMS_USER: json.dumps(sorted(self.values)),
+            **self.code,
             **dict(self.options.extra_tags),
         }
         if self.options.parent_run_id:
@@ -225,10 +235,17 @@ class Runner:
 
     # --- step runs ------------------------------------------------------------------------------------------
 
+    def name(self) -> str:
+        """The pipeline run's name: the pipeline and the parameters its file, the command line or the sweep
+        point set (``train_classifier alpha=0.001 epochs=10``)."""
+        point = tuple(json.loads(self.options.extra_tags.get(records.TAG_SWEEP_POINT, "{}")))
+        given = {*point, *self.options.parameters, *self.spec.overridden}
+        shown = {k: v for k, v in self.values.items() if k in given}
+        return naming.run_name(self.spec.name, shown, first=point)
+
     def _child(self, name: str, tags: Mapping[str, str]) -> str:
-        run = self.gateway.create_run(
-            self.experiment_id, {**step_tags(self.spec.name, self.result.run_id, name), **tags}
-        )
+        step = step_tags(self.spec.name, self.result.run_id, name)
+        run = self.gateway.create_run(self.experiment_id, {**step, **self.code, **tags})
         return run.info.run_id
 
     def _fail_run(self, run_id: str, error: str, kind: str, extra: Mapping[str, str] | None = None) -> None:
@@ -314,7 +331,7 @@ class Runner:
 def step_tags(pipeline: str, pipeline_run_id: str, step: str) -> dict[str, str]:
     """The tags of the run of `step` in a pipeline run."""
     return {
-        records.RUN_NAME: step,
+        records.RUN_NAME: naming.step_name(pipeline, step),
         records.PARENT_RUN_ID: pipeline_run_id,
         records.TAG_PIPELINE_RUN: pipeline_run_id,
         records.TAG_PIPELINE_KIND: records.PIPELINE_KIND_STEP,

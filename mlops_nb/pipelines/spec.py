@@ -120,6 +120,9 @@ class PipelineSpec:
     release_order: tuple[str, ...] = ()
     env: str | None = None
     lines: dict[tuple[str, ...], int] = field(default_factory=dict, repr=False)
+    overridden: tuple[
+        str, ...
+    ] = ()  # the parameters the file's `parameters:` sets (its runs' names show them)
 
     def line(self, *key: str) -> int | None:
         """The line of `key` (a path into the YAML) in the pipeline file."""
@@ -403,6 +406,7 @@ def load(path: str | Path) -> PipelineSpec:
         tracking_uri=r.value(top, ("tracking_uri",), (str,)),
         release_order=release_order,
         lines=lines,
+        overridden=tuple(str(name) for name in overrides),
     )
     if spec.test_split.stratify is None and task == "classification":
         spec = replace(spec, test_split=replace(spec.test_split, stratify=target))

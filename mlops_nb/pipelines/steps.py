@@ -13,6 +13,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_nb import records, store
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from mlops_nb.pipelines.run import Runner
     from mlops_nb.pipelines.spec import PipelineSpec, Retries
 
-DATA_PARAMETER = "data_path"
+DATA_PARAMETER = records.PARAM_DATA_PATH
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,7 @@ def _training(runner: Runner, step: StepResult) -> None:
         else False
     )
     runner.gateway.log_params(run_id, {k: v for k, v in parameters.items() if k != DATA_PARAMETER})
+    runner.gateway.set_tags(run_id, {records.TAG_PARAMS_USER: json.dumps(sorted(runner.values))})
     try:
         execute(
             Execution(
@@ -201,6 +203,26 @@ def _training(runner: Runner, step: StepResult) -> None:
     }
 
 
+def holdout_name(pipeline: str) -> str:
+    """The dataset name evaluation's metrics are linked to: the test rows ingestion held out."""
+    return f"{pipeline}-holdout"
+
+
+def _holdout_input(pipeline: str, digest: str, rows: int, path: Path) -> Any:
+    """The held-out test rows as an MLflow dataset input (context testing) of the runs evaluation scores."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    dataset = Dataset(
+        name=holdout_name(pipeline),
+        digest=digest,
+        source_type="local",
+        source=json.dumps({"uri": str(path)}),
+        profile=json.dumps({"num_rows": rows}),
+    )
+    tags = [InputTag(records.INPUT_CONTEXT, "testing"), InputTag(records.INPUT_SPLIT, "holdout")]
+    return DatasetInput(dataset, tags)
+
+
 def _evaluation(runner: Runner, step: StepResult) -> None:
     spec, client, run_id = runner.spec, runner.client, step.run_id or ""
     model_id, location = evaluation_mod.model_uri_of_run(
@@ -215,8 +237,17 @@ def _evaluation(runner: Runner, step: StepResult) -> None:
         slice_column=spec.slice_column,
     )
     metrics = result.metrics()
-    runner.gateway.log_metrics(run_id, metrics)
-    runner.gateway.log_metrics(runner.result.run_id, {k: v for k, v in metrics.items() if "." not in k})
+    scored_on = {
+        "model_id": model_id,
+        "dataset_name": holdout_name(spec.name),
+        "dataset_digest": result.digest,
+    }
+    holdout = _holdout_input(spec.name, result.digest, result.rows, runner.state["ingested"].test_path)
+    for scored_run in (run_id, runner.result.run_id):
+        runner.gateway.log_inputs(scored_run, [holdout])
+    runner.gateway.log_metrics(run_id, metrics, **scored_on)
+    overall = {k: v for k, v in metrics.items() if "." not in k}
+    runner.gateway.log_metrics(runner.result.run_id, overall, **scored_on)
     runner.gateway.log_dict(run_id, {"model_uri": model_uri, **result.to_dict()}, records.ARTIFACT_EVALUATION)
     runner.result.metrics = metrics
     runner.result.model_uri = model_uri

@@ -30,7 +30,7 @@ from typing import Any
 
 from mlops_nb import records, store
 from mlops_nb.exceptions import PipelineFailedError, UsageError
-from mlops_nb.pipelines import cluster, progress, reference
+from mlops_nb.pipelines import cluster, naming, progress, reference
 from mlops_nb.pipelines import run as run_mod
 from mlops_nb.pipelines import spec as spec_mod
 from mlops_nb.pipelines.cancel import Cancellation
@@ -162,7 +162,6 @@ def _run_point_with(
         extra_tags={
             records.TAG_SWEEP_RUN: task.sweep_run_id,
             records.TAG_SWEEP_POINT: json.dumps(point),
-            records.RUN_NAME: f"point-{index}",
         },
         warm_dirs=warm_dirs,
         fixed_watermark=True,
@@ -285,7 +284,8 @@ def _open(
     run_mod.use_store(settings)
     experiment_id = store.experiment_id(spec.experiment or settings.experiment or spec.name, settings)
     tags = {
-        records.RUN_NAME: f"{spec.name}-sweep",
+        records.RUN_NAME: naming.sweep_name(spec.name, options.grid, len(typed)),
+        records.TAG_PIPELINE_METRIC: spec.metric,
         records.TAG_MODE: records.MODE_PIPELINE,
         records.TAG_PIPELINE_KIND: records.PIPELINE_KIND_SWEEP,
         records.TAG_PIPELINE_NAME: spec.name,

@@ -53,6 +53,10 @@ def test_sweep_on_two_local_workers_registers_only_the_best(project: Project, ca
     assert len(pipelines) == 4
     assert all(r.info.status == "FINISHED" for r in pipelines)
     assert all(r.data.tags[records.TAG_SWEEP_RUN] == summary["run_id"] for r in pipelines)
+    assert sweep_run.info.run_name == "fixture sweep C×max_iter (4 points)"
+    assert {r.info.run_name for r in pipelines} == {  # each point named by its parameters
+        f"fixture C={c} max_iter={m}" for c in (0.01, 1.0) for m in (20, 200)
+    }
     best = [r for r in pipelines if r.data.tags.get(records.TAG_SWEEP_BEST) == "true"]
     assert [r.info.run_id for r in best] == [summary["best"]["run_id"]]
     registration = {r.info.run_id: r.data.tags[records.TAG_PIPELINE_REGISTRATION] for r in pipelines}

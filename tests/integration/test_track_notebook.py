@@ -16,6 +16,7 @@ from sklearn.model_selection import train_test_split
 
 from mlops_nb import records, store
 from mlops_nb.capture import code, data
+from mlops_nb.explore import columns, metric_data
 from tests.helpers import make_notebook, outputs, papermill
 
 REPO = Path(__file__).resolve().parents[2]
@@ -115,6 +116,29 @@ def test_example_notebook_records_everything(git_project: Path) -> None:
 
     text = outputs(git_project / "out.ipynb")
     assert f"Tracking run {run_id}" in text and "WARNING" in text  # dirty git is reported
+
+    # 7. a papermill run is named after its notebook and injected parameters, not MLflow's random name
+    assert run.info.run_name == "train_classifier alpha=0.001 epochs=4"
+
+    # 8. what the panel and the widget show by default, from the real autolog output of the notebook
+    param_kinds = columns.classify_params(params, tags)
+    assert {k for k, v in param_kinds.items() if v == "user"} == {
+        "alpha", "epochs", "test_size", "seed", "data_path", "target"
+    }  # fmt: skip
+    assert param_kinds["sgdclassifier__alpha"] == param_kinds["sgdclassifier"] == "autolog"
+    metric_kinds = columns.classify_metrics(run.data.metrics, tags)
+    notebook_metrics = {"train_loss", "val_loss", "val_accuracy", "test_accuracy", "test_f1", "test_roc_auc"}
+    assert {k for k, v in metric_kinds.items() if v == "notebook"} == notebook_metrics
+    assert metric_kinds["training_accuracy_score"] == "autolog"
+    assert columns.default_metric(metric_kinds, [tags]) == "test_roc_auc"  # logged last (in one batch)
+
+    # 9. the split each notebook metric was computed on, from its name
+    on = metric_data.computed_on(run, client)
+    assert on["test_accuracy"] == {
+        "dataset": "test", "digest": expected["test"], "context": "testing", "source": "notebook"
+    }  # fmt: skip
+    assert on["train_loss"]["dataset"] == "train"
+    assert "val_loss" not in on  # a validation metric, but the notebook recorded no validation split
 
 
 def test_pipeline_mode_attaches_to_the_runners_run(project: Path) -> None:

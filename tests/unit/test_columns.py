@@ -133,3 +133,10 @@ def test_differing() -> None:
         {"params": {"seed": "1", "extra": "x"}},
     ]
     assert columns.differing(rows, ["alpha", "seed", "extra"]) == ["alpha", "extra"]
+
+
+def test_data_path_is_internal_on_pipeline_runs() -> None:
+    params = {"data_path": "/tmp/pipeline-x/data/train.parquet", "C": "0.5"}
+    tags = {records.TAG_MODE: records.MODE_PIPELINE, records.TAG_PARAMS_USER: json.dumps(["C", "data_path"])}
+    assert columns.classify_params(params, tags) == {"data_path": "internal", "C": "user"}
+    assert columns.classify_params({"data_path": "None"}, {})["data_path"] == "user"  # interactive
