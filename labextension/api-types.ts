@@ -893,11 +893,17 @@ export interface components {
             /** @description Numeric axes whose values span decades. */
             log_scale: string[];
         };
-        /** @description The data split a metric was computed on (tag mlops_nb.metric.data.<key>). */
+        /** @description The data a metric was computed on: MLflow's metric-dataset link (Metric.dataset_name/dataset_digest), the notebook's tag mlops_nb.metric.data.<key>, or for older pipeline runs the held-out split evaluation scores. */
         MetricData: {
-            split?: string | null;
-            context?: string | null;
+            /** @description The dataset's or split's name (data/test.parquet for the pipeline's holdout). */
+            dataset: string;
             digest?: string | null;
+            /** @description training, validation or testing */
+            context?: string | null;
+            /** @enum {string} */
+            source: "mlflow" | "notebook" | "pipeline";
+            /** @description The logged model the MLflow link belongs to. */
+            model_id?: string | null;
         } | null;
         Snapshot: {
             run_id: string;

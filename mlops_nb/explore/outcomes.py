@@ -22,8 +22,9 @@ _CELL_SOURCE_LIMIT = 4000
 
 
 def metric_data(tags: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """Per metric key, the data it was computed on (``records.metric_data_tag``: JSON split, context,
-    digest); an unreadable tag is shown as its text in `split`."""
+    """Per metric key, the data it was computed on from the ``records.metric_data_tag`` tags alone (what
+    a compare of many runs reads; the run detail reads MLflow's own link too, explore/metric_data.py), in
+    the shape of ``metric_data.computed_on``."""
     found: dict[str, dict[str, Any]] = {}
     for key, value in tags.items():
         if not key.startswith(records.TAG_METRIC_DATA_PREFIX):
@@ -31,22 +32,28 @@ def metric_data(tags: dict[str, str]) -> dict[str, dict[str, Any]]:
         try:
             data = json.loads(value)
         except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            data = {"split": value}
-        found[key.removeprefix(records.TAG_METRIC_DATA_PREFIX)] = {
-            field: None if data.get(field) is None else str(data[field])
-            for field in ("split", "context", "digest")
-        }
+            continue
+        if isinstance(data, dict) and data.get("split"):
+            found[key.removeprefix(records.TAG_METRIC_DATA_PREFIX)] = {
+                "dataset": str(data["split"]),
+                "digest": None if data.get("digest") is None else str(data["digest"]),
+                "context": None if data.get("context") is None else str(data["context"]),
+                "source": "notebook",
+            }
     return found
 
 
-HOLDOUT = {"split": records.ARTIFACT_INGESTED_TEST, "context": "testing", "digest": None}
+HOLDOUT = {
+    "dataset": records.ARTIFACT_INGESTED_TEST,
+    "digest": None,
+    "context": "testing",
+    "source": "pipeline",
+}
 
 
 def evaluation_data(tags: dict[str, str], metrics: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """The data of a pipeline run's (or its evaluation step's) ``test_*`` scores that no tag names: the
-    held-out test split ingestion kept (``data/test.parquet``), which evaluation scores."""
+    """The data of a pipeline run's (or its evaluation step's) ``test_*`` scores recorded before they were
+    linked to it: the held-out test split ingestion kept (``data/test.parquet``), which evaluation scores."""
     ours = tags.get(records.TAG_PIPELINE_KIND) in (
         records.PIPELINE_KIND_PIPELINE,
         records.PIPELINE_KIND_REPRODUCTION,

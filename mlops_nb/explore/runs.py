@@ -7,7 +7,7 @@ from typing import Any
 from mlops_nb import mlflow_internals, records, store
 from mlops_nb.config import Settings
 from mlops_nb.exceptions import NotFoundError, StoreError, UsageError
-from mlops_nb.explore import checks, links, outcomes, rows, splits
+from mlops_nb.explore import checks, links, metric_data, outcomes, rows, splits
 
 STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 MAX_PAGE = 1000
@@ -222,6 +222,7 @@ def get_run(run_id: str, settings: Settings | None = None) -> dict[str, Any]:
         failure = outcomes.error(client, run, children)
         gate_reports = outcomes.gates(client, run, children)
         registered = outcomes.registration(client, run, children)
+        computed = metric_data.computed_on(run, client)
     detail = rows.from_run(run)
     detail.update(
         {
@@ -233,10 +234,7 @@ def get_run(run_id: str, settings: Settings | None = None) -> dict[str, Any]:
             "splits": run_splits,
             "code": _code(tags, code_files, code_from, pipeline_tags.get(records.TAG_RELEASE)),
             "tag_groups": outcomes.tag_groups(tags),
-            "metric_data": {
-                **outcomes.evaluation_data(tags, run.data.metrics),
-                **outcomes.metric_data(tags),
-            },
+            "metric_data": {**outcomes.evaluation_data(tags, run.data.metrics), **computed},
             "error": failure,
             "gates": gate_reports,
             "registration": registered,

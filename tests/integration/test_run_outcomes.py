@@ -39,14 +39,20 @@ def test_outcomes_of_real_pipeline_runs(project: Project) -> None:
     broken = _run(project, mode="raise")
 
     detail = explore.get_run(first)
-    assert detail["code"]["git_commit"] == commit  # was "–": the parent run has no code tags of its own
+    assert detail["code"]["git_commit"] == commit  # was "–" on a pipeline run
     assert detail["code"]["notebook_hash"] and detail["code"]["release"] == records.RELEASE_WORKING_COPY
     steps = project.steps(first)
-    assert detail["code"]["from_run_id"] == steps["training"].info.run_id
-    for name in ("ingestion", "evaluation", "registration"):
-        step = explore.get_run(steps[name].info.run_id)
-        assert step["code"]["git_commit"] == commit, name
-        assert step["code"]["release"] == records.RELEASE_WORKING_COPY
+    # A run recorded before pipeline runs and steps carried the code version shows the training step's.
+    for run_id in (first, steps["ingestion"].info.run_id, steps["evaluation"].info.run_id):
+        for tag in (records.SOURCE_GIT_COMMIT, records.TAG_NOTEBOOK_HASH):
+            if tag in project.client.get_run(run_id).data.tags:
+                project.client.delete_tag(run_id, tag)
+    for run_id in (first, steps["ingestion"].info.run_id, steps["evaluation"].info.run_id):
+        code = explore.get_run(run_id)["code"]
+        assert code["git_commit"] == commit and code["notebook_hash"], run_id
+        assert code["from_run_id"] == steps["training"].info.run_id
+        assert code["release"] == records.RELEASE_WORKING_COPY
+    assert explore.get_run(steps["training"].info.run_id)["code"]["from_run_id"] is None
     assert detail["registration"] == {
         "name": MODEL_NAME,
         "version": "1",
@@ -54,7 +60,7 @@ def test_outcomes_of_real_pipeline_runs(project: Project) -> None:
         "step_run_id": steps["registration"].info.run_id,
     }
     assert explore.get_run(steps["registration"].info.run_id)["registration"]["version"] == "1"
-    assert detail["metric_data"]["test_accuracy"]["split"] == records.ARTIFACT_INGESTED_TEST
+    assert detail["metric_data"]["test_accuracy"]["context"] == "testing"
     assert detail["error"] is None
 
     failed = explore.get_run(gated)
@@ -84,7 +90,7 @@ def test_outcomes_of_real_pipeline_runs(project: Project) -> None:
     compared = explore.compare([first, gated])
     assert compared["chart"]["default_metric"] == "test_accuracy"  # the pipeline file's model.metric
     accuracy = next(m for m in compared["metrics"] if m["key"] == "test_accuracy")
-    assert [d["split"] for d in accuracy["computed_on"]] == [records.ARTIFACT_INGESTED_TEST] * 2
+    assert [d["context"] for d in accuracy["computed_on"]] == ["testing"] * 2
 
 
 def test_the_artifact_browser_reads_a_pipeline_runs_files(project: Project) -> None:
