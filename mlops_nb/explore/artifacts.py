@@ -22,7 +22,6 @@ from mlops_nb.explore import checks
 from mlops_nb.explore.snapshot import local_artifact, write_file
 
 MAX_BYTES = 10 << 20  # the largest file shown inline
-MAX_PATH = 1000
 MAX_ENTRIES = 1000  # a folder lists at most this many entries
 
 _KINDS = {
@@ -67,24 +66,6 @@ def media_type(path: str) -> str:
     return "text/plain; charset=utf-8" if kind(path) != "other" else "application/octet-stream"
 
 
-def check_path(value: object, *, allow_root: bool = False) -> str:
-    """`value` as a clean artifact path relative to the run's artifact root, or a UsageError."""
-    if value is None or value == "":
-        if allow_root:
-            return ""
-        raise UsageError("path is missing.", hint="Give the artifact's path, e.g. path=gates/data.json.")
-    if not isinstance(value, str) or len(value) > MAX_PATH:
-        raise UsageError(f"path must be a string of at most {MAX_PATH} characters.")
-    bad = [c for c in value if ord(c) < 32 or c in "\\\x7f"]
-    parts = value.split("/")
-    if value.startswith("/") or bad or any(part in ("", ".", "..") for part in parts):
-        raise UsageError(
-            f"path {value[:80]!r} is not a path inside the run's artifacts.",
-            hint="Give a relative path such as gates/data.json: no leading '/', no '..', '.', '//' or '\\\\'.",
-        )
-    return value
-
-
 def _local_checked(settings: Settings, artifact_uri: str, path: str) -> Path | None:
     """The local file or folder of artifact `path` (None when the artifacts are remote), refusing links."""
     base = local_artifact(settings, artifact_uri, ".")
@@ -109,7 +90,7 @@ def _local_checked(settings: Settings, artifact_uri: str, path: str) -> Path | N
 def list_artifacts(run_id: str, path: str | None = None, settings: Settings | None = None) -> dict[str, Any]:
     """The entries of artifact folder `path` (the root when empty): path, name, is_dir, size, kind."""
     run_id = checks.run_id(run_id)
-    path = check_path(path, allow_root=True)
+    path = checks.artifact_path(path, allow_root=True)
     settings = store.ensure_store(settings)
     client = store.client(settings)
     with checks.translated(f"run {run_id}"):
@@ -146,7 +127,7 @@ def _too_large(path: str, size: int) -> TooLargeError:
 def read_artifact(run_id: str, path: str, settings: Settings | None = None) -> bytes:
     """The bytes of artifact file `path` of a run, at most MAX_BYTES."""
     run_id = checks.run_id(run_id)
-    path = check_path(path)
+    path = checks.artifact_path(path)
     settings = store.ensure_store(settings)
     client = store.client(settings)
     with checks.translated(f"run {run_id}"):
@@ -192,7 +173,7 @@ def copy_notebook(
 ) -> Path:
     """Copy notebook artifact `path` to ``destination/<run_id>/artifacts/<path>`` under `root` (the Jupyter
     server root) so JupyterLab can open it; nothing is written through a link (see snapshot.py)."""
-    path = check_path(path)
+    path = checks.artifact_path(path)
     if kind(path) != "notebook":
         raise UsageError(
             f"Artifact {path!r} is not a notebook (.ipynb).", hint="Only notebooks open in JupyterLab."

@@ -5,19 +5,19 @@ commit and notebook hash of the training step, which ran the notebook)."""
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Iterable
-from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from mlops_nb import records
+from mlops_nb.config import Settings
+from mlops_nb.exceptions import MlopsError, UsageError
+from mlops_nb.explore import artifacts, checks
 from mlops_nb.explore.rows import json_safe
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
-MAX_REPORT_BYTES = 5 << 20  # a gate report larger than this is not read into the run detail
 _CELL_SOURCE_LIMIT = 4000
 
 
@@ -74,22 +74,26 @@ def tag_groups(tags: dict[str, str]) -> dict[str, dict[str, str]]:
     return groups
 
 
-def _read_json(client: MlflowClient, run_id: str, path: str) -> dict[str, Any] | None:
-    """Artifact `path` of a run as a JSON object, or None when it is missing, too large or not JSON."""
-    folder = str(PurePosixPath(path).parent)
-    listed = {f.path: f for f in client.list_artifacts(run_id, folder)}
-    entry = listed.get(path)
-    if entry is None or entry.is_dir or (entry.file_size or 0) > MAX_REPORT_BYTES:
+def run_id_tag(tags: dict[str, str], tag: str) -> str | None:
+    """A run id held in tag `tag`, or None when absent or not a run id (tags can be written by anyone)."""
+    value = tags.get(tag)
+    try:
+        return checks.run_id(value)
+    except UsageError:
         return None
-    with tempfile.TemporaryDirectory(prefix="mlops-nb-report-") as tmp:
-        try:
-            data = json.loads(Path(client.download_artifacts(run_id, path, tmp)).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
+
+
+def _read_json(settings: Settings, run_id: str, path: str) -> dict[str, Any] | None:
+    """Artifact `path` of a run as a JSON object, read as the artifact browser reads it (a clean path, no
+    link, size-limited); None when it is missing, refused or not JSON."""
+    try:
+        data = json.loads(artifacts.read_artifact(run_id, path, settings))
+    except (MlopsError, ValueError):
+        return None
     return json_safe(data) if isinstance(data, dict) else None
 
 
-def _failed_cell(client: MlflowClient, run: Run, index: int) -> dict[str, Any]:
+def _failed_cell(settings: Settings, client: MlflowClient, run: Run, index: int) -> dict[str, Any]:
     """Cell `index` of the run's notebook snapshot (the source notebook the index refers to)."""
     cell: dict[str, Any] = {"index": index, "source": None, "notebook": None}
     snapshot = run.data.tags.get(records.TAG_NOTEBOOK_SNAPSHOT) or next(
@@ -102,7 +106,7 @@ def _failed_cell(client: MlflowClient, run: Run, index: int) -> dict[str, Any]:
     )
     if not snapshot:
         return cell
-    notebook = _read_json(client, run.info.run_id, snapshot)
+    notebook = _read_json(settings, run.info.run_id, snapshot)
     cells = notebook.get("cells") if notebook else None
     if isinstance(cells, list) and 0 <= index < len(cells) and isinstance(cells[index], dict):
         source = cells[index].get("source", "")
@@ -111,7 +115,7 @@ def _failed_cell(client: MlflowClient, run: Run, index: int) -> dict[str, Any]:
     return cell
 
 
-def error(client: MlflowClient, run: Run, children: list[Run]) -> dict[str, Any] | None:
+def error(settings: Settings, client: MlflowClient, run: Run, children: list[Run]) -> dict[str, Any] | None:
     """The stored failure of a run: its message and kind, the failing cell (index and source) and, on a
     pipeline run, the step that failed. None when the run recorded no error."""
     tags = run.data.tags
@@ -124,7 +128,7 @@ def error(client: MlflowClient, run: Run, children: list[Run]) -> dict[str, Any]
     cell_tag = source.data.tags.get(records.TAG_ERROR_CELL)
     cell = None
     if cell_tag is not None and cell_tag.isdigit():
-        cell = _failed_cell(client, source, int(cell_tag))
+        cell = _failed_cell(settings, client, source, int(cell_tag))
     return {
         "message": message or (step.data.tags.get(records.TAG_ERROR) if step else None),
         "kind": tags.get(records.TAG_ERROR_KIND)
@@ -148,7 +152,7 @@ _GATE_REPORTS = {
 }
 
 
-def gates(client: MlflowClient, run: Run, children: list[Run]) -> dict[str, Any]:
+def gates(settings: Settings, run: Run, children: list[Run]) -> dict[str, Any]:
     """The gate reports (`gates/data.json`, `gates/model.json`) of a gate step, or of a pipeline run's gate
     steps, each with the run it belongs to: ``{"data": {...}, "model": {...}}`` (missing ones left out)."""
     found: dict[str, Any] = {}
@@ -159,7 +163,7 @@ def gates(client: MlflowClient, run: Run, children: list[Run]) -> dict[str, Any]
         gate, path = _GATE_REPORTS[step]
         if gate in found:
             continue
-        report = _read_json(client, source.info.run_id, path)
+        report = _read_json(settings, source.info.run_id, path)
         if report is not None:
             found[gate] = {**report, "run_id": source.info.run_id, "artifact_path": path}
     return found
@@ -174,7 +178,7 @@ def registration(client: MlflowClient, run: Run, children: list[Run]) -> dict[st
         version = step.data.tags.get(records.TAG_MODEL_VERSION)
     if not version:
         return None
-    pipeline_id = run.data.tags.get(records.TAG_PIPELINE_RUN) or run.info.run_id
+    pipeline_id = run_id_tag(run.data.tags, records.TAG_PIPELINE_RUN) or run.info.run_id
     matches = [
         mv
         for mv in client.search_model_versions(f"tags.`{records.TAG_PIPELINE_RUN}` = '{pipeline_id}'")

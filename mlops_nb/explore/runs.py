@@ -8,6 +8,7 @@ from mlops_nb import mlflow_internals, records, store
 from mlops_nb.config import Settings
 from mlops_nb.exceptions import NotFoundError, StoreError, UsageError
 from mlops_nb.explore import checks, links, metric_data, outcomes, rows, splits
+from mlops_nb.explore.snapshot import artifact_files
 
 STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 MAX_PAGE = 1000
@@ -136,11 +137,6 @@ def metric_history(run_id: str, key: str, settings: Settings | None = None) -> d
     return {"run_id": run_id, "key": key, "points": points}
 
 
-def artifact_files(client: Any, run_id: str, folder: str) -> list[str]:
-    """Paths of the files directly under artifact `folder` of a run."""
-    return [f.path for f in client.list_artifacts(run_id, folder) if not f.is_dir]
-
-
 def _code(
     tags: dict[str, str], code_files: list[str], source: Any = None, release: str | None = None
 ) -> dict[str, Any]:
@@ -208,7 +204,7 @@ def get_run(run_id: str, settings: Settings | None = None) -> dict[str, Any]:
         versions = model_versions(client, run_id)
         run_splits = splits.of_run(client, run)
         tags = dict(run.data.tags)
-        pipeline_id = tags.get(records.TAG_PIPELINE_RUN)
+        pipeline_id = outcomes.run_id_tag(tags, records.TAG_PIPELINE_RUN)
         siblings = children
         pipeline_tags = tags
         if pipeline_id and pipeline_id != run_id:
@@ -219,8 +215,8 @@ def get_run(run_id: str, settings: Settings | None = None) -> dict[str, Any]:
             )
             pipeline_tags = dict(client.get_run(pipeline_id).data.tags)
         code_from = outcomes.code_source(run, siblings)
-        failure = outcomes.error(client, run, children)
-        gate_reports = outcomes.gates(client, run, children)
+        failure = outcomes.error(settings, client, run, children)
+        gate_reports = outcomes.gates(settings, run, children)
         registered = outcomes.registration(client, run, children)
         computed = metric_data.computed_on(run, client)
     detail = rows.from_run(run)

@@ -24,7 +24,11 @@ from mlops_nb import records, store
 from mlops_nb.config import Settings
 from mlops_nb.exceptions import NotFoundError, UsageError
 from mlops_nb.explore import checks
-from mlops_nb.explore.runs import artifact_files
+
+
+def artifact_files(client: Any, run_id: str, folder: str) -> list[str]:
+    """Paths of the files directly under artifact `folder` of a run."""
+    return [f.path for f in client.list_artifacts(run_id, folder) if not f.is_dir]
 
 
 def _artifact_path(tags: dict[str, str], code_files: Callable[[], list[str]]) -> str | None:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mlops_nb import store
+from mlops_nb import records, store
 from mlops_nb.exceptions import UsageError
-from mlops_nb.explore import artifacts
+from mlops_nb.explore import artifacts, checks
 from tests.server import contract
 from tests.server.seeding import XSS_NAME, Seeded, seed_project
 
@@ -158,4 +158,34 @@ async def test_a_link_planted_where_the_copy_goes_is_refused(
 @pytest.mark.parametrize("path", ["a/\x00b", "a\nb", "a/\x7f", "x" * 1001, "a/./b", "a/", "..", "C:\\x"])
 def test_paths_with_control_characters_or_odd_parts_are_refused(path: str) -> None:
     with pytest.raises(UsageError):
-        artifacts.check_path(path)
+        checks.artifact_path(path)
+
+
+async def test_a_run_with_hostile_outcome_tags_still_answers(api, seeded: Seeded, tmp_path: Path) -> None:
+    """Tags anyone can write (a quote in a run id tag, a snapshot path out of the run, a linked gate report)
+    are not followed into MLflow filters or files."""
+    client = store.client(seeded.settings)
+    run = client.create_run(
+        seeded.experiment_id,
+        tags={
+            records.TAG_PIPELINE_RUN: "x' or '1'='1",
+            records.TAG_PIPELINE_STEP: records.STEP_MODEL_VALIDATION,
+            records.TAG_ERROR: XSS_NAME,
+            records.TAG_ERROR_CELL: "0",
+            records.TAG_NOTEBOOK_SNAPSHOT: "../../../../../../etc/passwd.ipynb",
+            records.TAG_MODEL_VERSION: "1",
+        },
+    )
+    run_id = run.info.run_id
+    outside = tmp_path / "report.json"
+    outside.write_text(json.dumps({"passed": True, "summary": "SECRET", "checks": []}), encoding="utf-8")
+    root = Path(run.info.artifact_uri.removeprefix("file://"))
+    (root / "gates").mkdir(parents=True)
+    (root / "gates" / "model.json").symlink_to(outside)
+    client.set_terminated(run_id, "FAILED")
+    status, body = await api(f"runs/{run_id}")
+    assert status == 200, body
+    assert body["error"]["message"] == XSS_NAME
+    assert body["error"]["cell"] == {"index": 0, "source": None, "notebook": None}
+    assert body["gates"] == {}  # the linked report is not read
+    assert body["registration"]["name"] is None and body["registration"]["version"] == "1"

@@ -149,7 +149,7 @@ def test_a_failed_steps_reason_and_cell_are_visible(project: Project, panel: Mlo
     reason.wait_for(timeout=30_000)
     assert "min_absolute_change check failed" in reason.locator(".mlops-nb-error-message").inner_text()
     code = detail.locator(".mlops-nb-code")
-    assert "working-copy" in code.inner_text() and "training step" in code.inner_text()
+    assert "working-copy" in code.inner_text()  # the release it ran
     assert "—" not in code.locator("tr", has_text="git commit").inner_text()  # the commit, not a dash
     assert "ui_url" in detail.locator(".mlops-nb-ui-hint").inner_text()
     assert detail.locator(".mlops-nb-open-mlflow").is_disabled()
