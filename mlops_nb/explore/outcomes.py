@@ -13,6 +13,7 @@ from mlops_nb.config import Settings
 from mlops_nb.exceptions import MlopsError, UsageError
 from mlops_nb.explore import artifacts, checks
 from mlops_nb.explore.rows import json_safe
+from mlops_nb.redact import redact
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -206,12 +207,13 @@ def code_source(run: Run, siblings: list[Run]) -> Run | None:
     return max(training, key=lambda s: s.info.start_time or 0) if training else None
 
 
-def ui_hint(has_url: bool) -> str | None:
-    """How to get the "Open in MLflow UI" link when no UI URL is configured."""
-    if has_url:
+def ui_hint(settings: Settings) -> str | None:
+    """How to get the "Open in MLflow UI" link when no UI URL is configured (the store's URI redacted)."""
+    if settings.ui_url:
         return None
     return (
-        'Set ui_url = "http://<host>:<port>" under [tool.mlops_nb] in pyproject.toml (or the '
-        "MLOPS_NB_UI_URL environment variable) to the address of an MLflow UI on this store, e.g. one "
-        "started with `mlflow ui --backend-store-uri <tracking URI>`, then restart JupyterLab."
+        'Set ui_url = "http://<host>:<port>" under [tool.mlops_nb] in pyproject.toml (or at the top of '
+        "mlops.toml, or the MLOPS_NB_UI_URL environment variable) to the address of an MLflow UI on this "
+        f"store, e.g. one started with `mlflow ui --backend-store-uri {redact(settings.tracking_uri)}`, then "
+        "restart JupyterLab."
     )

@@ -239,7 +239,7 @@ def get_run(run_id: str, settings: Settings | None = None) -> dict[str, Any]:
             "model_versions": versions,
             "links": {
                 "mlflow_ui": links.run_url(settings, run.info.experiment_id, run_id),
-                "mlflow_ui_hint": outcomes.ui_hint(bool(settings.ui_url)),
+                "mlflow_ui_hint": outcomes.ui_hint(settings),
             },
         }
     )

@@ -141,7 +141,8 @@ async def test_run_detail(api, seeded: Seeded):
         {"name": "demo-model", "version": "1", "aliases": ["champion"], "status": "READY"}
     ]
     assert body["links"]["mlflow_ui"] is None
-    assert "ui_url" in body["links"]["mlflow_ui_hint"]  # says how to get the link instead of hiding it
+    hint = body["links"]["mlflow_ui_hint"]  # says how to get the link instead of hiding it
+    assert "ui_url" in hint and f"--backend-store-uri {seeded.settings.tracking_uri}" in hint
     groups = body["tag_groups"]
     assert groups["mlflow"]["mlflow.source.git.commit"].startswith("0123456789")
     assert groups["mlops_nb"][records.TAG_PIPELINE_RUN] == seeded.pipeline_run
