@@ -1,11 +1,13 @@
 """Plotly figures of the comparison widget, as plain dicts (displayed as ``application/vnd.plotly.v1+json``).
 
 Built without plotly's graph objects: no import of plotly and no validation pass, which made the widget slow.
-Each run keeps one colour in every chart and in the details table; points carry the runs' names.
+Each run keeps one colour in every chart and in the details table; points carry the runs' names. Text from the
+runs (names, categorical values) comes in HTML-escaped: plotly.js reads a few tags in text and shows entities.
 """
 
 from __future__ import annotations
 
+import html
 import math
 from typing import Any
 
@@ -106,7 +108,7 @@ def dimension(label: str, values: list[Any]) -> dict[str, Any]:
         "label": short(label),
         "values": [categories.index(str(v)) for v in values],
         "tickvals": list(range(len(categories))),
-        "ticktext": [short(c, 14) for c in categories],
+        "ticktext": [html.escape(short(c, 14), quote=False) for c in categories],  # plotly reads tags
     }
 
 
@@ -141,7 +143,7 @@ def scatter(
     trace = {
         "type": "scatter",
         "mode": "markers+text",
-        "x": [_number(x) for x in xs] if numeric else [str(x) for x in xs],
+        "x": [_number(x) for x in xs] if numeric else [html.escape(str(x), quote=False) for x in xs],
         "y": ys,
         "text": [short(n, 24) for n in names],
         "textposition": "top center",

@@ -123,7 +123,10 @@ def compare_widget(experiment: str | None = None, last: int = 20, metric: str | 
     view = recent.recent_runs(experiment_id, last, settings)
     runs = view["runs"]
     if not runs:
-        raise NotFoundError(f"Experiment {experiment_name!r} has no runs yet.")
+        raise NotFoundError(
+            f"Experiment {experiment_name!r} has no runs to compare yet.",
+            hint="Pipeline steps and sweep runs are left out: their pipeline runs and points stand for them.",
+        )
     metrics = recent.metric_order(view["metric_kinds"])
     if metric is not None and metric not in metrics:
         raise UsageError(

@@ -152,3 +152,12 @@ def test_controls_redraw_in_an_ipython_shell(tmp_path: Path, monkeypatch: pytest
     missing = shell.run_cell("%mlops compare --last 5 --metric nope")
     assert "No run here logged metric 'nope'" in str(missing.error_in_exec)  # IPython shows it as a message
     assert type(missing.error_in_exec).__name__ == "UsageError"
+
+
+def test_hostile_categorical_values_are_escaped_in_the_figures() -> None:
+    from mlops_nb.ipython import figures
+
+    axis = figures.dimension("model", ["<b>x</b>", "svm"])
+    assert axis["ticktext"] == ["&lt;b&gt;x&lt;/b&gt;", "svm"]
+    point = figures.scatter("model", ["<b>x</b>"], "acc", [0.5], names=["a"], colours=["#000"])
+    assert point["data"][0]["x"] == ["&lt;b&gt;x&lt;/b&gt;"]
