@@ -152,6 +152,68 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/runs/{run_id}/artifacts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One folder of a run's artifacts (the root without `path`), folders first, at most 1000 entries. */
+        get: operations["listArtifacts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/runs/{run_id}/artifacts/file": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The bytes of one artifact file (at most 10 MiB), served inert.
+         * @description Images are served with their image type; everything else as `text/plain` or `application/octet-stream`
+         *     (an HTML report is never served as HTML), always with `Content-Security-Policy: sandbox; default-src 'none'`
+         *     and `X-Content-Type-Options: nosniff`. The path is relative to the run's artifact root: an absolute path,
+         *     `..`, `.`, an empty part, a backslash or a control character is refused (400), as is a symbolic link
+         *     anywhere below the run's artifact folder or a run folder outside the store's artifact root. 413 above
+         *     the size limit.
+         */
+        get: operations["readArtifact"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/runs/{run_id}/artifacts/open": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Copy a notebook artifact under the Jupyter server root (`mlops-snapshots/<run_id>/artifacts/<path>`) and return its path.
+         * @description Same checks as the file route; needs "write" on contents too. Nothing is written through a symbolic link.
+         */
+        post: operations["openArtifactNotebook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/compare": {
         parameters: {
             query?: never;
@@ -761,6 +823,10 @@ export interface components {
             snapshot_path: string | null;
             /** @enum {string|null} */
             execution_order?: "in_order" | "out_of_order" | null;
+            /** @description The release the pipeline run ran (`<env>#<number>` or `working-copy`). */
+            release?: string | null;
+            /** @description When the commit and notebook hash are those of the pipeline's training step (a pipeline run or another step), its run id. */
+            from_run_id?: string | null;
         };
         ModelVersionRef: {
             name: string;
@@ -787,7 +853,97 @@ export interface components {
             links: {
                 /** @description Run page in the MLflow UI when a UI URL is configured. */
                 mlflow_ui: string | null;
+                /** @description Without a UI URL: how to configure one. */
+                mlflow_ui_hint?: string | null;
             };
+            /** @description The tags by owner: mlops_nb.*, mlflow.* and the user's. */
+            tag_groups: {
+                mlops_nb: {
+                    [key: string]: string;
+                };
+                mlflow: {
+                    [key: string]: string;
+                };
+                user: {
+                    [key: string]: string;
+                };
+            };
+            error: components["schemas"]["RunError"];
+            /** @description The gate reports of this gate step, or of this pipeline run's gate steps (artifacts gates/data.json, gates/model.json). */
+            gates: {
+                data?: components["schemas"]["DataGateReport"];
+                model?: components["schemas"]["StepModelGateReport"];
+            };
+            registration: components["schemas"]["Registration"];
+            /** @description Per metric key: the data split it was computed on, when recorded. */
+            metric_data: {
+                [key: string]: components["schemas"]["MetricData"];
+            };
+        };
+        /** @description The stored failure of a run or, on a pipeline run, of its failed step. */
+        RunError: {
+            message: string | null;
+            /** @description e.g. gate, error, cell_error, dead_kernel, timeout */
+            kind: string | null;
+            exit_code?: string | null;
+            cell: {
+                /** @description Index of the failing cell in the source notebook. */
+                index: number;
+                /** @description The cell's source from the run's notebook snapshot (cut to 4000 characters). */
+                source: string | null;
+                notebook?: string | null;
+            } | null;
+            failed_step: {
+                run_id: string;
+                name: string | null;
+            } | null;
+        } | null;
+        DataGateCheck: {
+            check: string;
+            column: string | null;
+            /** @description number or text */
+            value: unknown;
+            /** @description number or text */
+            threshold: unknown;
+            verdict: string;
+            message: string;
+            details?: {
+                [key: string]: unknown;
+            };
+        };
+        DataGateReport: {
+            passed: boolean;
+            summary: string;
+            thresholds?: {
+                [key: string]: unknown;
+            };
+            checks: components["schemas"]["DataGateCheck"][];
+            run_id: string;
+            artifact_path?: string;
+        };
+        StepModelGateReport: components["schemas"]["ModelGateReport"] & {
+            run_id: string;
+            artifact_path?: string;
+        };
+        Registration: {
+            name: string | null;
+            version: string;
+            aliases: string[];
+            step_run_id: string;
+        } | null;
+        ArtifactEntry: {
+            path: string;
+            name: string;
+            is_dir: boolean;
+            size: number | null;
+            /** @enum {string} */
+            kind: "folder" | "json" | "text" | "html" | "image" | "notebook" | "other";
+        };
+        ArtifactList: {
+            run_id: string;
+            path: string;
+            entries: components["schemas"]["ArtifactEntry"][];
+            truncated: boolean;
         };
         CompareRequest: {
             run_ids: string[];
@@ -821,6 +977,8 @@ export interface components {
         };
         MetricComparison: {
             key: string;
+            /** @description One per run in `runs` order: the data it was computed on, null when not recorded. */
+            computed_on?: components["schemas"]["MetricData"][];
             /** @description Sorted union of the steps of all runs. */
             steps: number[];
             /** @description One per run in `runs` order; values aligned with `steps` (null where the run has no point; last point wins when a step repeats). */
@@ -838,7 +996,37 @@ export interface components {
             diff_only: boolean;
             params: components["schemas"]["ParamRow"][];
             metrics: components["schemas"]["MetricComparison"][];
+            chart: components["schemas"]["ChartDefaults"];
         };
+        /** @description What the charts start on, from explore/columns.py's classification. */
+        ChartDefaults: {
+            param_kinds: {
+                [key: string]: "user" | "internal" | "autolog";
+            };
+            metric_kinds: {
+                [key: string]: "pipeline" | "notebook" | "evaluation" | "internal" | "slice" | "autolog";
+            };
+            /** @description The pipeline's model.metric, else the metric the notebook logged most recently. */
+            default_metric: string | null;
+            /** @description The user's params for parallel coordinates (those that differ, else all; no autolog duplicates, no long reprs). */
+            axes: string[];
+            /** @description Axes whose values are not all numbers. */
+            categorical: string[];
+            /** @description Numeric axes whose values span decades. */
+            log_scale: string[];
+        };
+        /** @description The data a metric was computed on: MLflow's metric-dataset link (Metric.dataset_name/dataset_digest), the notebook's tag mlops_nb.metric.data.<key>, or for older pipeline runs the held-out split evaluation scores. */
+        MetricData: {
+            /** @description The dataset's or split's name (data/test.parquet for the pipeline's holdout). */
+            dataset: string;
+            digest?: string | null;
+            /** @description training, validation or testing */
+            context?: string | null;
+            /** @enum {string} */
+            source: "mlflow" | "notebook" | "pipeline";
+            /** @description The logged model the MLflow link belongs to. */
+            model_id?: string | null;
+        } | null;
         Snapshot: {
             run_id: string;
             /** @description Path relative to the Jupyter server root, for the contents API / docmanager. */
@@ -1390,10 +1578,23 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description The file is larger than what is shown inline (the hint says how to get it). */
+        TooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
     };
     parameters: {
         ExperimentId: string;
         RunId: string;
+        /** @description A folder relative to the run's artifact root, e.g. `gates` (no leading `/`, `..`, `.` or empty part). */
+        ArtifactFolder: string;
+        /** @description A file relative to the run's artifact root, e.g. `gates/data.json` (no leading `/`, `..`, `.` or empty part). */
+        ArtifactFile: string;
         /** @description Registered model name (URL-encoded). */
         ModelName: string;
         ModelVersion: string;
@@ -1629,6 +1830,97 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    listArtifacts: {
+        parameters: {
+            query?: {
+                /** @description A folder relative to the run's artifact root, e.g. `gates` (no leading `/`, `..`, `.` or empty part). */
+                path?: components["parameters"]["ArtifactFolder"];
+            };
+            header?: never;
+            path: {
+                run_id: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The folder */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ArtifactList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    readArtifact: {
+        parameters: {
+            query: {
+                /** @description A file relative to the run's artifact root, e.g. `gates/data.json` (no leading `/`, `..`, `.` or empty part). */
+                path: components["parameters"]["ArtifactFile"];
+            };
+            header?: never;
+            path: {
+                run_id: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file's bytes. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                    "application/octet-stream": string;
+                    "image/png": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["TooLarge"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    openArtifactNotebook: {
+        parameters: {
+            query: {
+                /** @description A file relative to the run's artifact root, e.g. `gates/data.json` (no leading `/`, `..`, `.` or empty part). */
+                path: components["parameters"]["ArtifactFile"];
+            };
+            header?: never;
+            path: {
+                run_id: components["parameters"]["RunId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Where the copy is */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Snapshot"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["TooLarge"];
             503: components["responses"]["StoreUnavailable"];
         };
     };

@@ -49,6 +49,12 @@ class NotFoundError(MlopsError):
     status = 404
 
 
+class TooLargeError(MlopsError):
+    """A file is larger than what is read or shown at once."""
+
+    status = 413
+
+
 class StoreError(MlopsError):
     """The MLflow store could not be reached or written."""
 

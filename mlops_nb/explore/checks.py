@@ -30,6 +30,27 @@ def experiment_id(value: object) -> str:
     return value
 
 
+MAX_ARTIFACT_PATH = 1000
+
+
+def artifact_path(value: object, *, allow_root: bool = False) -> str:
+    """`value` as a clean artifact path relative to a run's artifact root, or a UsageError: no leading
+    ``/``, no ``..``, ``.`` or empty part, no backslash or control character."""
+    if value is None or value == "":
+        if allow_root:
+            return ""
+        raise UsageError("path is missing.", hint="Give the artifact's path, e.g. path=gates/data.json.")
+    if not isinstance(value, str) or len(value) > MAX_ARTIFACT_PATH:
+        raise UsageError(f"path must be a string of at most {MAX_ARTIFACT_PATH} characters.")
+    bad = [c for c in value if ord(c) < 32 or c in "\\\x7f"]
+    if value.startswith("/") or bad or any(part in ("", ".", "..") for part in value.split("/")):
+        raise UsageError(
+            f"path {value[:80]!r} is not a path inside the run's artifacts.",
+            hint="Give a relative path such as gates/data.json: no leading '/', no '..', '.', '//' or '\\\\'.",
+        )
+    return value
+
+
 @contextlib.contextmanager
 def translated(what: str) -> Iterator[None]:
     """Turn MLflow's errors raised inside the block into NotFoundError, UsageError or StoreError.

@@ -15,7 +15,7 @@ from typing import Any
 from mlops_nb import mlflow_internals, store
 from mlops_nb.config import Settings
 from mlops_nb.exceptions import NotFoundError, UsageError
-from mlops_nb.explore import checks, rows
+from mlops_nb.explore import charting, checks, outcomes, rows
 
 MAX_RUNS = 1000
 MAX_METRICS = 100
@@ -156,7 +156,7 @@ def _row(run_id: str, info: tuple, params: dict, metrics: dict, tags: dict) -> d
     )
 
 
-Fetched = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+Fetched = tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, str]]]
 Point = tuple[str, str, int, float | None, int]
 
 
@@ -173,7 +173,8 @@ def _embedded(settings: Settings, ids: list[str], metrics: list[str] | None, his
         latest = mlflow_internals.latest_metrics(conn, ids)
         keys = metrics if metrics is not None else sorted({key for m in latest.values() for key in m})
         table = [_row(run_id, infos[run_id], params[run_id], latest[run_id], tags[run_id]) for run_id in ids]
-        return table, _align(ids, keys, mlflow_internals.metric_points(conn, ids, metrics), histories)
+        points = mlflow_internals.metric_points(conn, ids, metrics)
+        return table, _align(ids, keys, points, histories), [tags[run_id] for run_id in ids]
 
 
 def _tracking_server(
@@ -196,7 +197,8 @@ def _tracking_server(
                 for m in sorted(history, key=lambda m: (m.step, m.timestamp)):
                     yield run.info.run_id, key, m.step, rows.finite(m.value), m.timestamp
 
-    return [rows.from_run(run) for run in runs], _align(ids, keys, points(), histories)
+    table = [rows.from_run(run) for run in runs]
+    return table, _align(ids, keys, points(), histories), [dict(run.data.tags) for run in runs]
 
 
 def compare(
@@ -213,10 +215,17 @@ def compare(
         raise UsageError("diff_only and histories must be true or false.")
     settings = store.ensure_store(settings)
     fetch = _embedded if settings.embedded else _tracking_server
-    table, metric_rows = fetch(settings, ids, keys, histories)
+    table, metric_rows, tags = fetch(settings, ids, keys, histories)
+    data = [
+        {**outcomes.evaluation_data(run_tags, row["metrics"]), **outcomes.metric_data(run_tags)}
+        for row, run_tags in zip(table, tags, strict=True)
+    ]
+    for entry in metric_rows:
+        entry["computed_on"] = [run_data.get(entry["key"]) for run_data in data]
     return {
         "runs": table,
         "diff_only": diff_only,
         "params": _param_rows(table, diff_only),
         "metrics": metric_rows,
+        "chart": charting.chart_defaults(table, tags, settings),
     }

@@ -7,7 +7,8 @@ from typing import Any
 from mlops_nb import mlflow_internals, records, store
 from mlops_nb.config import Settings
 from mlops_nb.exceptions import NotFoundError, StoreError, UsageError
-from mlops_nb.explore import checks, links, rows, splits
+from mlops_nb.explore import checks, links, metric_data, outcomes, rows, splits
+from mlops_nb.explore.snapshot import artifact_files
 
 STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 MAX_PAGE = 1000
@@ -136,12 +137,14 @@ def metric_history(run_id: str, key: str, settings: Settings | None = None) -> d
     return {"run_id": run_id, "key": key, "points": points}
 
 
-def artifact_files(client: Any, run_id: str, folder: str) -> list[str]:
-    """Paths of the files directly under artifact `folder` of a run."""
-    return [f.path for f in client.list_artifacts(run_id, folder) if not f.is_dir]
-
-
-def _code(tags: dict[str, str], code_files: list[str]) -> dict[str, Any]:
+def _code(
+    tags: dict[str, str], code_files: list[str], source: Any = None, release: str | None = None
+) -> dict[str, Any]:
+    """The CodeVersion of the REST contract; `source` is the training step whose commit and notebook hash a
+    pipeline run (or another step) shows, `release` the pipeline run's release tag."""
+    if source is not None:
+        own = {key: value for key, value in tags.items() if key in (records.TAG_NOTEBOOK_SNAPSHOT,)}
+        tags = {**source.data.tags, **own}
     snapshot = tags.get(records.TAG_NOTEBOOK_SNAPSHOT)
     if not snapshot:
         snapshot = next((path for path in code_files if path.endswith(".ipynb")), None)
@@ -156,6 +159,8 @@ def _code(tags: dict[str, str], code_files: list[str]) -> dict[str, Any]:
         "notebook_hash": tags.get(records.TAG_NOTEBOOK_HASH),
         "snapshot_path": snapshot,
         "execution_order": tags.get(records.TAG_EXECUTION_ORDER),
+        "release": release,
+        "from_run_id": source.info.run_id if source is not None else None,
     }
 
 
@@ -198,7 +203,22 @@ def get_run(run_id: str, settings: Settings | None = None) -> dict[str, Any]:
         )
         versions = model_versions(client, run_id)
         run_splits = splits.of_run(client, run)
-    tags = dict(run.data.tags)
+        tags = dict(run.data.tags)
+        pipeline_id = outcomes.run_id_tag(tags, records.TAG_PIPELINE_RUN)
+        siblings = children
+        pipeline_tags = tags
+        if pipeline_id and pipeline_id != run_id:
+            siblings = client.search_runs(
+                [run.info.experiment_id],
+                filter_string=f"tags.`{records.PARENT_RUN_ID}` = '{pipeline_id}'",
+                max_results=1000,
+            )
+            pipeline_tags = dict(client.get_run(pipeline_id).data.tags)
+        code_from = outcomes.code_source(run, siblings)
+        failure = outcomes.error(settings, client, run, children)
+        gate_reports = outcomes.gates(settings, run, children)
+        registered = outcomes.registration(client, run, children)
+        computed = metric_data.computed_on(run, client)
     detail = rows.from_run(run)
     detail.update(
         {
@@ -208,11 +228,19 @@ def get_run(run_id: str, settings: Settings | None = None) -> dict[str, Any]:
             "tags": tags,
             "metric_histories": histories,
             "splits": run_splits,
-            "code": _code(tags, code_files),
+            "code": _code(tags, code_files, code_from, pipeline_tags.get(records.TAG_RELEASE)),
+            "tag_groups": outcomes.tag_groups(tags),
+            "metric_data": {**outcomes.evaluation_data(tags, run.data.metrics), **computed},
+            "error": failure,
+            "gates": gate_reports,
+            "registration": registered,
             "pipeline_run_id": tags.get(records.TAG_PIPELINE_RUN),
             "child_run_ids": [child.info.run_id for child in children],
             "model_versions": versions,
-            "links": {"mlflow_ui": links.run_url(settings, run.info.experiment_id, run_id)},
+            "links": {
+                "mlflow_ui": links.run_url(settings, run.info.experiment_id, run_id),
+                "mlflow_ui_hint": outcomes.ui_hint(settings),
+            },
         }
     )
     return detail

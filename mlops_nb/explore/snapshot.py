@@ -24,7 +24,11 @@ from mlops_nb import records, store
 from mlops_nb.config import Settings
 from mlops_nb.exceptions import NotFoundError, UsageError
 from mlops_nb.explore import checks
-from mlops_nb.explore.runs import artifact_files
+
+
+def artifact_files(client: Any, run_id: str, folder: str) -> list[str]:
+    """Paths of the files directly under artifact `folder` of a run."""
+    return [f.path for f in client.list_artifacts(run_id, folder) if not f.is_dir]
 
 
 def _artifact_path(tags: dict[str, str], code_files: Callable[[], list[str]]) -> str | None:
@@ -40,7 +44,7 @@ def _artifact_path(tags: dict[str, str], code_files: Callable[[], list[str]]) ->
     return str(pure)
 
 
-def _local_artifact(settings: Settings, artifact_uri: str, artifact: str) -> Path | None:
+def local_artifact(settings: Settings, artifact_uri: str, artifact: str) -> Path | None:
     """The snapshot's file when the run's artifacts are local files, or None when they are remote.
 
     Raises UsageError when the file resolves (through a link or otherwise) outside the store's artifact root.
@@ -65,7 +69,7 @@ def _local_artifact(settings: Settings, artifact_uri: str, artifact: str) -> Pat
 def _snapshot_file(settings: Settings, client: Any, run: Any, artifact: str) -> Iterator[Path]:
     """The snapshot as a local file: read in place when local (and inside the artifact root), else
     downloaded to a temporary folder."""
-    local = _local_artifact(settings, run.info.artifact_uri, artifact)
+    local = local_artifact(settings, run.info.artifact_uri, artifact)
     if local is not None:
         if not local.is_file():
             raise NotFoundError(f"The snapshot {artifact} of run {run.info.run_id} is missing.")
@@ -109,7 +113,7 @@ def _open_folder(root: Path, parts: tuple[str, ...]) -> int:
     return fd
 
 
-def _write(root: Path, folder: tuple[str, ...], name: str, source: Path) -> Path:
+def write_file(root: Path, folder: tuple[str, ...], name: str, source: Path) -> Path:
     """Copy `source` to ``root/folder/name`` through a temporary file in the checked folder."""
     fd = _open_folder(root, folder)
     shown = root.joinpath(*folder, name)
@@ -165,4 +169,4 @@ def copy_snapshot(
                 f"Run {run_id} has no notebook snapshot.", hint="Runs tracked with %mlops track have one."
             )
         with _snapshot_file(settings, client, run, artifact) as source:
-            return _write(root, (*below, run_id), PurePosixPath(artifact).name, source)
+            return write_file(root, (*below, run_id), PurePosixPath(artifact).name, source)

@@ -17,7 +17,7 @@ from mlops_nb import __version__, explore
 from mlops_nb.exceptions import NotFoundError, UsageError
 from mlops_nb.redact import redact
 from mlops_nb.registry import lineage
-from mlops_nb.server import datasets, lifecycle, monitoring, reproduction
+from mlops_nb.server import artifacts, datasets, lifecycle, monitoring, reproduction
 from mlops_nb.server.base import AUTH_RESOURCE, BaseHandler, Context
 
 __all__ = ["AUTH_RESOURCE", "ROUTES", "BaseHandler", "Context"]
@@ -211,6 +211,7 @@ ROUTES: list[tuple[str, type[BaseHandler]]] = [
     (r"experiments/([^/]+)/runs", RunsHandler),
     (r"runs/([^/]+)", RunHandler),
     (r"runs/([^/]+)/metrics/(.+)", MetricHistoryHandler),
+    *artifacts.ROUTES,
     (r"runs/([^/]+)/snapshot", SnapshotHandler),
     (r"runs/([^/]+)/pipeline", PipelineOutlineHandler),
     (r"runs/([^/]+)/sweep", SweepOutlineHandler),

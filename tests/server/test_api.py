@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from mlops_nb import records
 from tests.server.seeding import XSS_NAME, Seeded
 
 UNKNOWN_RUN = "f" * 32
@@ -139,7 +140,14 @@ async def test_run_detail(api, seeded: Seeded):
     assert body["model_versions"] == [
         {"name": "demo-model", "version": "1", "aliases": ["champion"], "status": "READY"}
     ]
-    assert body["links"] == {"mlflow_ui": None}
+    assert body["links"]["mlflow_ui"] is None
+    hint = body["links"]["mlflow_ui_hint"]  # says how to get the link instead of hiding it
+    assert "ui_url" in hint and f"--backend-store-uri {seeded.settings.tracking_uri}" in hint
+    groups = body["tag_groups"]
+    assert groups["mlflow"]["mlflow.source.git.commit"].startswith("0123456789")
+    assert groups["mlops_nb"][records.TAG_PIPELINE_RUN] == seeded.pipeline_run
+    assert not set(groups["user"]) & {*groups["mlflow"], *groups["mlops_nb"]}
+    assert body["error"] is None and body["registration"] is None and body["gates"] == {}
     status, parent = await api(f"runs/{seeded.pipeline_run}")
     assert status == 200
     assert parent["child_run_ids"] == [seeded.step_run]

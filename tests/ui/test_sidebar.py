@@ -73,6 +73,10 @@ def test_browse_compare_and_trace(lab: JupyterLab, panel: MlopsPanel) -> None:
     panel.wait_for_charts()
     for chart in ("parcoords", "curves", "scatter"):
         assert page.locator(f".mlops-nb-{chart} svg.main-svg").count() > 0, chart
+    # the default metric is one the notebook logged once per run: a bar per run, not points "over steps"
+    assert page.locator(".mlops-nb-curves .barlayer .point").count() == 3
+    page.locator(".mlops-nb-metric-select").select_option("val_loss")  # logged per epoch: one curve per run
+    page.locator(".mlops-nb-curves .scatterlayer .trace").nth(2).wait_for(timeout=30_000)
     assert page.locator(".mlops-nb-curves .scatterlayer .trace").count() == 3
 
     table = page.locator(".mlops-nb-params-compare")
@@ -134,10 +138,10 @@ def test_malicious_run_name_shows_as_text(panel: MlopsPanel) -> None:
     panel.compare()
     panel.wait_for_charts()
     page.locator(".mlops-nb-chip", has_text=XSS_NAME).first.wait_for()
-    legend = page.locator(".mlops-nb-curves:visible .legendtext").evaluate_all(
+    bars = page.locator(".mlops-nb-curves:visible .xtick text").evaluate_all(  # a bar per run, labelled
         "els => els.map(e => e.textContent)"
     )
-    assert any(text.startswith(XSS_NAME) for text in legend), legend
+    assert any(text.startswith(XSS_NAME) for text in bars), bars
     ticks = page.locator(".mlops-nb-parcoords:visible .tick text").evaluate_all(
         "els => els.map(e => e.textContent)"
     )

@@ -109,13 +109,14 @@ def test_list_runs_pages_and_filters(seeded: Seeded):
 def test_embedded_compare_matches_mlflow_client(seeded: Seeded):
     """The SQL fast path answers exactly what the MlflowClient path answers."""
     ids = [seeded.step_run, *seeded.interactive, seeded.running_run]
-    fast_rows, fast_metrics = compare_module._embedded(seeded.settings, ids, None, True)
-    slow_rows, slow_metrics = compare_module._tracking_server(seeded.settings, ids, None, True)
+    fast_rows, fast_metrics, fast_tags = compare_module._embedded(seeded.settings, ids, None, True)
+    slow_rows, slow_metrics, slow_tags = compare_module._tracking_server(seeded.settings, ids, None, True)
     for fast, slow in zip(fast_rows, slow_rows, strict=True):
         fast.pop("duration_ms")
         slow.pop("duration_ms")
         assert fast == slow
     assert fast_metrics == slow_metrics
+    assert fast_tags == slow_tags  # the chart defaults read the same tags either way
 
 
 def test_compare_refuses_unknown_and_deleted_runs(seeded: Seeded):

@@ -32,10 +32,14 @@ function Select(props: {
 
 function Charts(props: { comparison: Comparison }): JSX.Element {
   const { comparison } = props;
-  const metricKeys = comparison.metrics.map(m => m.key);
-  const paramKeys = comparison.params.map(p => p.key);
-  const firstDiffering = comparison.params.find(p => p.differs)?.key ?? paramKeys[0] ?? '';
-  const [metricKey, setMetricKey] = React.useState(metricKeys[0] ?? '');
+  const { chart } = comparison;
+  const kindOrder = ['pipeline', 'notebook', 'evaluation', 'internal', 'slice', 'autolog'];
+  const rank = (key: string): number => kindOrder.indexOf(chart.metric_kinds[key] ?? 'autolog');
+  // the metrics that matter first (pipeline's, notebook's), autolog and slices last
+  const metricKeys = comparison.metrics.map(m => m.key).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  const paramKeys = [...chart.axes, ...comparison.params.map(p => p.key).filter(k => !chart.axes.includes(k))];
+  const firstDiffering = chart.axes[0] ?? comparison.params.find(p => p.differs)?.key ?? paramKeys[0] ?? '';
+  const [metricKey, setMetricKey] = React.useState(chart.default_metric ?? metricKeys[0] ?? '');
   const [paramKey, setParamKey] = React.useState(firstDiffering);
   const metric = comparison.metrics.find(m => m.key === metricKey);
   const param = comparison.params.find(p => p.key === paramKey);
@@ -46,6 +50,11 @@ function Charts(props: { comparison: Comparison }): JSX.Element {
     <>
       <div className="mlops-nb-toolbar">
         <Select label="metric" className="mlops-nb-metric-select" value={metricKey} options={metricKeys} onChange={setMetricKey} />
+        {metricKey && metricKey === chart.default_metric ? (
+          <span className="mlops-nb-muted mlops-nb-default-metric">
+            default: {chart.metric_kinds[metricKey] === 'pipeline' ? "the pipeline's model.metric" : 'the metric the notebook logged last'}
+          </span>
+        ) : null}
         <Select label="scatter param" className="mlops-nb-param-select" value={paramKey} options={paramKeys} onChange={setParamKey} />
       </div>
       <div className="mlops-nb-charts">

@@ -1,8 +1,15 @@
 import * as React from 'react';
 
-import type { Comparison } from '../../types';
+import type { Comparison, MetricComparison } from '../../types';
+import { computedOn } from '../run/computedOn';
 import { formatNumber } from '../common/format';
 import { RunHeaderRow } from './RunHeaderRow';
+
+/** Where a metric was computed: one text when all runs agree, else "differs per run". */
+function computedOnAll(data: MetricComparison['computed_on']): string {
+  const texts = Array.from(new Set((data ?? []).map(d => computedOn(d))));
+  return texts.length === 1 ? texts[0] : 'computed on: differs per run (see each run)';
+}
 
 /** The last value of every metric per run; the best run of each metric is marked. */
 export function MetricsTable(props: { comparison: Comparison }): JSX.Element {
@@ -20,7 +27,10 @@ export function MetricsTable(props: { comparison: Comparison }): JSX.Element {
               const byRun = new Map(metric.summary.map(s => [s.run_id, s]));
               return (
                 <tr key={metric.key}>
-                  <th>{metric.key}</th>
+                  <th>
+                    {metric.key}
+                    <div className="mlops-nb-muted mlops-nb-computed-on">{computedOnAll(metric.computed_on)}</div>
+                  </th>
                   {comparison.runs.map(run => {
                     const summary = byRun.get(run.run_id);
                     const best = metric.best_run_id === run.run_id;

@@ -1,15 +1,23 @@
 /**
  * Plotly figures of a comparison. Every string from run data that plotly parses as HTML (titles, legend
- * names, hover text, category ticks) goes through `plotText`.
+ * names, hover text, category ticks) goes through `plotText`. Each run keeps one colour in every chart.
  */
 import type { Data, Layout } from 'plotly.js';
 
 import type { Comparison, MetricComparison, ParamRow, RunRow } from '../../types';
+import { formatNumber } from '../common/format';
 import { plotText } from '../common/Plot';
 
 export interface Figure {
   data: Data[];
   layout: Partial<Layout>;
+}
+
+const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+
+/** The colour of the run at `index` in `runs` order (the same in every chart). */
+export function runColour(index: number): string {
+  return PALETTE[index % PALETTE.length];
 }
 
 /** A run's label in legends and hover text: its name and the start of its id. */
@@ -28,6 +36,11 @@ export function lastValues(comparison: Comparison, metric: MetricComparison): (n
   return comparison.runs.map(run => byRun.get(run.run_id) ?? run.metrics[metric.key] ?? null);
 }
 
+/** Whether every run logged the metric at most once: then it is a value per run, not a curve. */
+export function singleValued(metric: MetricComparison): boolean {
+  return metric.summary.every(s => s.count <= 1);
+}
+
 interface Dimension {
   label: string;
   values: number[];
@@ -35,53 +48,107 @@ interface Dimension {
   ticktext?: string[];
 }
 
-function paramDimension(param: ParamRow): Dimension {
-  if (isNumeric(param.values)) {
-    return { label: plotText(param.key), values: param.values.map(v => (v === null ? NaN : Number(v))) };
+function shortText(text: string): string {
+  return text.length > 16 ? `${text.slice(0, 15)}…` : text;
+}
+
+/** One parcoords axis: categories for text values, log10 with the values as ticks when they span decades. */
+export function paramDimension(param: ParamRow, categorical: boolean, log: boolean): Dimension {
+  // parcoords draws labels and ticks as plain text nodes (no HTML parsing): escaping would show entities
+  const label = shortText(param.key);
+  if (!categorical && isNumeric(param.values)) {
+    const numbers = param.values.map(v => (v === null ? NaN : Number(v)));
+    if (log) {
+      const ticks = Array.from(new Set(numbers.filter(n => n > 0))).sort((a, b) => a - b);
+      return {
+        label: `${label} (log)`,
+        values: numbers.map(n => (n > 0 ? Math.log10(n) : NaN)),
+        tickvals: ticks.map(n => Math.log10(n)),
+        ticktext: ticks.map(n => formatNumber(n))
+      };
+    }
+    return { label, values: numbers };
   }
   const categories = Array.from(new Set(param.values.map(v => v ?? '∅'))).sort();
   return {
-    label: plotText(param.key),
+    label,
     values: param.values.map(v => categories.indexOf(v ?? '∅')),
     tickvals: categories.map((_, i) => i),
-    // parcoords draws tick labels as plain text nodes (no HTML parsing): escaping would show entities
-    ticktext: categories.map(c => (c.length > 16 ? `${c.slice(0, 15)}…` : c))
+    ticktext: categories.map(shortText)
   };
 }
 
-/** Parallel coordinates: one axis per param that differs (all params when none differ), then the metric. */
+/** Parallel coordinates over the user's params (the server's `chart.axes`) and the chosen metric. */
 export function parallelCoordinates(comparison: Comparison, metric: MetricComparison | undefined): Figure {
-  const differing = comparison.params.filter(p => p.differs);
-  const params = (differing.length ? differing : comparison.params).slice(0, 12);
-  const dimensions: Dimension[] = params.map(paramDimension);
-  let color: number[] = [];
+  const { axes, categorical, log_scale: logScale } = comparison.chart;
+  const byKey = new Map(comparison.params.map(p => [p.key, p]));
+  const params = axes.map(key => byKey.get(key)).filter((p): p is ParamRow => p !== undefined);
+  const dimensions: Dimension[] = params.map(p => paramDimension(p, categorical.includes(p.key), logScale.includes(p.key)));
+  const runIndex = comparison.runs.map((_, i) => i);
   if (metric) {
     const values = lastValues(comparison, metric).map(v => (v === null ? NaN : v));
-    dimensions.push({ label: plotText(metric.key), values });
-    color = values;
+    dimensions.push({ label: shortText(metric.key), values });
   }
+  const colours = comparison.runs.map((_, i) => runColour(i));
   return {
     data: [
       {
         type: 'parcoords',
         dimensions,
-        line: metric
-          ? { color, colorscale: 'Viridis', showscale: true, colorbar: { title: { text: plotText(metric.key) } } }
-          : { color: '#1f77b4' }
+        labelangle: dimensions.length > 5 ? -20 : 0,
+        labelside: 'top',
+        line: {
+          color: runIndex,
+          colorscale: runIndex.length > 1 ? colours.map((c, i) => [i / (colours.length - 1), c]) : [[0, colours[0]], [1, colours[0]]],
+          cmin: 0,
+          cmax: Math.max(runIndex.length - 1, 1)
+        }
       } as Data
     ],
-    layout: { title: { text: `Params → ${plotText(metric?.key ?? '')}` }, margin: { l: 64, r: 64, t: 72, b: 32 } }
+    layout: {
+      title: { text: `Your params → ${plotText(metric?.key ?? '')}` },
+      margin: { l: 72, r: 72, t: dimensions.length > 5 ? 110 : 80, b: 32 }
+    }
   };
 }
 
-/** One line per run: the metric over steps. */
+/** A metric logged once per run: one labelled bar per run, in the run's colour. */
+export function metricBars(comparison: Comparison, metric: MetricComparison): Figure {
+  const labels = comparison.runs.map(run => plotText(runLabel(run)));
+  const values = lastValues(comparison, metric);
+  return {
+    data: [
+      {
+        type: 'bar',
+        x: labels,
+        y: values,
+        marker: { color: comparison.runs.map((_, i) => runColour(i)) },
+        text: values.map(v => formatNumber(v)),
+        textposition: 'auto',
+        hovertemplate: '%{x}: %{y}<extra></extra>'
+      }
+    ],
+    layout: {
+      title: { text: `${plotText(metric.key)} per run` },
+      xaxis: { type: 'category', automargin: true },
+      yaxis: { title: { text: plotText(metric.key) } },
+      showlegend: false
+    }
+  };
+}
+
+/** One line per run: the metric over steps; a metric logged once per run is drawn as bars instead. */
 export function metricCurves(comparison: Comparison, metric: MetricComparison | undefined): Figure {
   if (!metric) {
     return { data: [], layout: { title: { text: 'No metrics' } } };
   }
-  const runs = new Map(comparison.runs.map(run => [run.run_id, run]));
+  if (singleValued(metric)) {
+    return metricBars(comparison, metric);
+  }
+  const index = new Map(comparison.runs.map((run, i) => [run.run_id, i]));
   const data: Data[] = metric.series.map(series => {
-    const run = runs.get(series.run_id);
+    const i = index.get(series.run_id) ?? 0;
+    const run = comparison.runs[i];
     const label = plotText(run ? runLabel(run) : series.run_id);
     return {
       type: 'scatter',
@@ -89,6 +156,8 @@ export function metricCurves(comparison: Comparison, metric: MetricComparison | 
       name: label,
       x: metric.steps,
       y: series.values,
+      line: { color: runColour(i) },
+      marker: { color: runColour(i) },
       connectgaps: true,
       hovertemplate: `${label}<br>step %{x}: %{y}<extra></extra>`
     };
@@ -104,7 +173,7 @@ export function metricCurves(comparison: Comparison, metric: MetricComparison | 
   };
 }
 
-/** One point per run: a param against the last value of a metric. */
+/** One labelled point per run, in its colour: a param against the last value of a metric. */
 export function paramScatter(
   comparison: Comparison,
   param: ParamRow | undefined,
@@ -113,23 +182,26 @@ export function paramScatter(
   if (!param || !metric) {
     return { data: [], layout: { title: { text: 'Choose a param and a metric' } } };
   }
-  const numeric = isNumeric(param.values);
+  const numeric = isNumeric(param.values) && !comparison.chart.categorical.includes(param.key);
+  const log = numeric && comparison.chart.log_scale.includes(param.key);
   const labels = comparison.runs.map(run => plotText(runLabel(run)));
   return {
     data: [
       {
         type: 'scatter',
-        mode: 'markers',
+        mode: comparison.runs.length <= 20 ? 'text+markers' : 'markers',
         x: param.values.map(v => (v === null ? null : numeric ? Number(v) : plotText(v))),
         y: lastValues(comparison, metric),
         text: labels,
-        marker: { size: 9 },
+        textposition: 'top center',
+        textfont: { size: 9 },
+        marker: { size: 10, color: comparison.runs.map((_, i) => runColour(i)) },
         hovertemplate: '%{text}<br>%{x} → %{y}<extra></extra>'
       }
     ],
     layout: {
       title: { text: `${plotText(metric.key)} vs ${plotText(param.key)}` },
-      xaxis: { title: { text: plotText(param.key) }, type: numeric ? '-' : 'category' },
+      xaxis: { title: { text: plotText(param.key) + (log ? ' (log)' : '') }, type: log ? 'log' : numeric ? '-' : 'category' },
       yaxis: { title: { text: plotText(metric.key) } }
     }
   };

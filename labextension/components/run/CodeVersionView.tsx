@@ -7,7 +7,10 @@ function yesNo(value: boolean | null | undefined): string {
 }
 
 /** Commit, dirty flag, notebook path and hash, execution order. Repo URLs are shown as text. */
-export function CodeVersionView(props: { code: CodeVersion }): JSX.Element {
+export function CodeVersionView(props: {
+  code: CodeVersion;
+  openRun: (runId: string, name: string) => void;
+}): JSX.Element {
   const { code } = props;
   const rows: [string, string][] = [
     ['git commit', code.git_commit ?? '—'],
@@ -17,11 +20,21 @@ export function CodeVersionView(props: { code: CodeVersion }): JSX.Element {
     ['notebook', code.notebook_path ?? '—'],
     ['notebook hash', code.notebook_hash ?? '—'],
     ['snapshot', code.snapshot_path ?? '—'],
-    ['execution order', code.execution_order ?? '—']
+    ['execution order', code.execution_order ?? '—'],
+    ['release', code.release ?? '—']
   ];
+  const from = code.from_run_id;
   return (
     <section className="mlops-nb-section mlops-nb-code">
       <h3>Code version</h3>
+      {from ? (
+        <div className="mlops-nb-muted">
+          as run by the pipeline's{' '}
+          <button className="mlops-nb-link" onClick={() => props.openRun(from, 'training')}>
+            training step
+          </button>
+        </div>
+      ) : null}
       <table className="mlops-nb-table mlops-nb-kv">
         <tbody>
           {rows.map(([key, value]) => (

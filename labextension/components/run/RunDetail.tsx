@@ -8,8 +8,11 @@ import { errorMessage, formatDuration, formatNumber, formatTime, shortId } from 
 import { AUTO_REFRESH_MS, useAsync, useInterval } from '../common/hooks';
 import { RunLineage } from '../lineage/LineageGraph';
 import { ReproduceButton } from '../reproduce/ReproduceButton';
+import { ArtifactBrowser } from '../artifacts/ArtifactBrowser';
 import { CodeVersionView } from './CodeVersionView';
+import { computedOn } from './computedOn';
 import { MetricHistories } from './MetricHistories';
+import { ErrorView, GatesView, RegistrationView, TagsView } from './Outcomes';
 import { SplitsView } from './SplitsView';
 
 export interface RunActions {
@@ -36,6 +39,30 @@ function KeyValues(props: { title: string; values: Record<string, string | numbe
               <tr key={key}>
                 <th>{key}</th>
                 <td>{typeof value === 'number' || value === null ? formatNumber(value) : value}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
+
+/** The latest value of each metric and the data it was computed on. */
+function MetricsView(props: { metrics: Detail['metrics']; data: Detail['metric_data'] }): JSX.Element {
+  const entries = Object.entries(props.metrics);
+  return (
+    <section className="mlops-nb-section mlops-nb-metrics">
+      <h3>Metrics (latest)</h3>
+      {entries.length === 0 ? <div className="mlops-nb-muted">none</div> : null}
+      <div className="mlops-nb-table-wrap mlops-nb-kv-wrap">
+        <table className="mlops-nb-table mlops-nb-kv">
+          <tbody>
+            {entries.map(([key, value]) => (
+              <tr key={key} data-metric={key}>
+                <th>{key}</th>
+                <td>{formatNumber(value)}</td>
+                <td className="mlops-nb-muted mlops-nb-computed-on">{computedOn(props.data[key])}</td>
               </tr>
             ))}
           </tbody>
@@ -93,8 +120,19 @@ function Header(props: { run: Detail; actions: RunActions; reload: () => void })
           <a className="mlops-nb-button mlops-nb-open-mlflow" href={mlflowUi} target="_blank" rel="noopener noreferrer">
             Open in MLflow UI
           </a>
-        ) : null}
+        ) : (
+          <button
+            className="mlops-nb-button mlops-nb-open-mlflow"
+            disabled
+            title={run.links.mlflow_ui_hint ?? 'No MLflow UI address is configured.'}
+          >
+            Open in MLflow UI
+          </button>
+        )}
       </div>
+      {!mlflowUi && run.links.mlflow_ui_hint ? (
+        <div className="mlops-nb-muted mlops-nb-ui-hint">To get the MLflow UI link: {run.links.mlflow_ui_hint}</div>
+      ) : null}
       {message ? <div className="mlops-nb-error">{message}</div> : null}
       {run.mode === 'pipeline' || run.pipeline_run_id || run.tags['mlops_nb.pipeline.kind'] === 'pipeline' ? (
         <ReproduceButton target={{ run_id: run.run_id }} openRun={actions.openRun} />
@@ -124,13 +162,18 @@ export function RunDetailView(props: { runId: string } & RunActions): JSX.Elemen
     <div className="mlops-nb-run-detail" data-run-id={run.run_id}>
       <Header run={run} actions={props} reload={refresh} />
       {error ? <div className="mlops-nb-error">{error}</div> : null}
+      {run.error ? <ErrorView error={run.error} openRun={props.openRun} /> : null}
+      {run.registration ? <RegistrationView registration={run.registration} /> : null}
+      <GatesView gates={run.gates} />
       <div className="mlops-nb-columns">
         <KeyValues title="Params" values={run.params} />
-        <KeyValues title="Metrics (latest)" values={run.metrics} />
-        <CodeVersionView code={run.code} />
+        <MetricsView metrics={run.metrics} data={run.metric_data} />
+        <CodeVersionView code={run.code} openRun={props.openRun} />
       </div>
       <MetricHistories histories={run.metric_histories} />
+      <TagsView groups={run.tag_groups} />
       <SplitsView splits={run.splits} />
+      <ArtifactBrowser runId={run.run_id} openFile={props.openFile} />
       <RunLineage
         runId={run.run_id}
         modelVersions={run.model_versions}
