@@ -57,7 +57,7 @@ def served(
 
     client = client or store.client()
     number = str(version) if version else model_source.resolve(model, alias, client=client)
-    found = store.retrying(lambda: client.get_model_version(model, number))
+    found = _version(client, model, number)
     reference = model_source.reference_statistics(found.run_id, client=client)
     result = Served(model, alias, number, found.run_id, reference, None)
     spec, origin = (spec_mod.load(pipeline), str(pipeline)) if pipeline else pipeline_spec(client, found)
@@ -74,6 +74,21 @@ def served(
         result.target_reference = _target(client, reference, pipeline_run, spec.target)
         result.evaluation = _metrics(client, found.run_id, pipeline_run).get(spec.metric)
     return result
+
+
+def _version(client: MlflowClient, model: str, number: str) -> Any:
+    from mlflow.exceptions import MlflowException
+
+    from mlops_nb.exceptions import NotFoundError
+
+    try:
+        return store.retrying(lambda: client.get_model_version(model, number))
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise NotFoundError(
+                f"{model} has no version {number!r}.", hint=f"Its versions: mlops-nb history {model}."
+            ) from None
+        raise
 
 
 def _tags(client: MlflowClient, run_id: str | None) -> dict[str, str]:

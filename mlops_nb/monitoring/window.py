@@ -62,7 +62,13 @@ def window(last: str | None = None, since: str | None = None, now: datetime | No
             raise UsageError(
                 f"--since {since!r} is not a time.", hint="Give ISO 8601, e.g. 2026-01-31T12:00 (UTC)."
             ) from None
-        return Window(moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC), now)
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        if moment >= now:
+            raise UsageError(
+                f"--since {since!r} is in the future ({now.isoformat()} now): the window holds no row.",
+                hint="Give a time in the past, or --window DURATION.",
+            )
+        return Window(moment, now)
     return Window(None, now)
 
 
