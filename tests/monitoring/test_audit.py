@@ -11,6 +11,7 @@ import pytest
 from mlops_nb.exceptions import NotFoundError, UsageError
 from mlops_nb.monitoring import record, served, window
 from mlops_nb.monitoring.served import Served
+from tests.monitoring.logs import write_log
 
 
 def _pipeline(project: Path) -> Path:
@@ -56,3 +57,30 @@ def test_an_unknown_version_is_named_not_a_traceback(project: Path, version: str
     store.client().create_registered_model("m")
     with pytest.raises(NotFoundError, match=f"m has no version '{version}'"):
         served.served("m", "champion", version=version)
+
+
+def test_a_reward_sent_after_a_label_neither_breaks_the_pass_nor_erases_the_label(project: Path) -> None:
+    """A reward-only record (label absent: NaN in the store) made every pass fail with json's TypeError, and
+    the latest record of a request won whole, so a reward erased the label given before it."""
+    import numpy as np
+
+    from mlops_nb.monitoring import check
+    from mlops_nb.serving.feedback import FeedbackStore
+    from tests.unit.test_monitoring import live, reference_frame
+    from tests.unit.test_monitoring import served as served_info
+
+    rows = 100
+    ids = write_log(project / "log", live(rows), np.ones(rows))
+    store = FeedbackStore(window.feedback_directory("m"))
+    try:
+        store.append([{"request_id": i, "label": 0} for i in ids])  # every prediction wrong: decay
+        store.append([{"request_id": i, "reward": 1.0} for i in ids[:10]])
+        store.append([{"request_id": ids[10], "row": 0, "reward": 0.5}])  # a row's own reward
+    finally:
+        store.close()
+    feedback = window.feedback("m")
+    assert feedback["label"].notna().sum() == rows and feedback["reward"].notna().sum() == 11
+    result = check.run_pass(served_info(reference_frame(2000)), window.window(), log_dir=project / "log")
+    assert result["decay"]["verdict"] == "decay" and result["decay"]["n"] == rows
+    (arm,) = result["ab"]
+    assert arm["labelled"] == rows and arm["rewards"] == 11 and arm["mean_reward"] == (10 + 0.5) / 11
