@@ -85,7 +85,7 @@ def run_pass(
                 picked.append(part)
     t = info.thresholds
     feature_results = {
-        name: acc.result(t) if acc is not None else verdict(NOT_COMPUTED, _why_not(reference.get(name)), n=0)
+        name: acc.result(t) if acc is not None else verdict(NOT_COMPUTED, _why_not(info.reference, name), n=0)
         for name, acc in features.items()
     }
     prediction_result = (
@@ -134,7 +134,10 @@ def overall(result: dict[str, Any]) -> str:
     return "ok"
 
 
-def _why_not(reference: dict[str, Any] | None) -> str:
+def _why_not(profile: dict[str, Any] | None, name: str) -> str:
+    if not profile:
+        return "the version's training run recorded no training split statistics (mlops_nb.log_split)"
+    reference = (profile.get("columns") or {}).get(name)
     if reference is None:
         return "the training split has no such column"
     return f"drift of {reference.get('kind')} columns is not computed"

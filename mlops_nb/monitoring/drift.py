@@ -47,6 +47,15 @@ def text_values(array: Any) -> Any:
     return pc.cast(array, pa.string())
 
 
+def missing(n: int, absent: int, reference: Mapping[str, Any]) -> dict[str, Any]:
+    """The live window's missing values (null, NaN, infinite, not a number) beside the reference's rate."""
+    return {
+        "missing": absent,
+        "missing_rate": absent / (n + absent) if n + absent else None,
+        "reference_missing_rate": reference.get("missing_rate"),
+    }
+
+
 def tally(bucket: Any, bins: Any, shape: tuple[int, int]) -> Any:
     """Counts of (time bucket, bin) pairs as a `shape` matrix (bincount: far faster than np.add.at)."""
     import numpy as np
@@ -123,12 +132,19 @@ class NumericDrift:
             return verdict(NOT_COMPUTED, "the reference has no values in this column", n=self.n)
         ref_shares = self.reference_shares()
         over_time = [self._psi(row, ref_shares, minimum) for row in self.counts]
-        numbers: dict[str, Any] = {"n": self.n, "reference_n": ref_count, "bins": bins, "min_rows": minimum}
+        numbers: dict[str, Any] = {
+            "n": self.n,
+            "reference_n": ref_count,
+            "bins": bins,
+            "min_rows": minimum,
+            **missing(self.n, self.missing, self.reference),
+        }
         if self.n < minimum or ref_count < minimum:
             side = "live rows" if self.n < minimum else "reference rows"
+            gaps = f", {self.missing} more missing" if self.missing and self.n < minimum else ""
             return verdict(
                 INSUFFICIENT,
-                f"{min(self.n, ref_count)} {side}, fewer than {minimum} "
+                f"{min(self.n, ref_count)} {side}{gaps}, fewer than {minimum} "
                 f"({thresholds.min_per_bin} per bin x {bins} bins)",
                 **numbers,
                 psi_over_time=over_time,
@@ -235,12 +251,19 @@ class CategoricalDrift:
         if not self.categories:
             return verdict(NOT_COMPUTED, "the reference has no values in this column", n=self.n)
         over_time = [self._psi(row, minimum) for row in self.counts]
-        numbers: dict[str, Any] = {"n": self.n, "reference_n": ref_count, "bins": bins, "min_rows": minimum}
+        numbers: dict[str, Any] = {
+            "n": self.n,
+            "reference_n": ref_count,
+            "bins": bins,
+            "min_rows": minimum,
+            **missing(self.n, self.missing, self.reference),
+        }
         if self.n < minimum or ref_count < minimum:
             side = "live rows" if self.n < minimum else "reference rows"
+            gaps = f", {self.missing} more missing" if self.missing and self.n < minimum else ""
             return verdict(
                 INSUFFICIENT,
-                f"{min(self.n, ref_count)} {side}, fewer than {minimum} "
+                f"{min(self.n, ref_count)} {side}{gaps}, fewer than {minimum} "
                 f"({thresholds.min_per_bin} per bin x {bins} bins)",
                 **numbers,
                 psi_over_time=over_time,

@@ -84,3 +84,30 @@ def test_a_reward_sent_after_a_label_neither_breaks_the_pass_nor_erases_the_labe
     assert result["decay"]["verdict"] == "decay" and result["decay"]["n"] == rows
     (arm,) = result["ab"]
     assert arm["labelled"] == rows and arm["rewards"] == 11 and arm["mean_reward"] == (10 + 0.5) / 11
+
+
+def test_missing_values_are_counted_and_a_model_without_reference_statistics_says_so(project: Path) -> None:
+    """A feature arriving as nulls said only "0 live rows" (its missing values were counted and dropped), and
+    a version whose training run logged no split blamed each column ("the training split has no such column")."""
+    import numpy as np
+
+    from mlops_nb.monitoring import check
+    from tests.unit.test_monitoring import live, reference_frame
+    from tests.unit.test_monitoring import served as served_info
+
+    inputs = live(300).assign(x2=np.nan, color=None)
+    write_log(project / "log", inputs, np.ones(300))
+    result = check.run_pass(served_info(reference_frame(2000)), window.window(), log_dir=project / "log")
+    for name in ("x2", "color"):
+        gone = result["features"][name]
+        assert gone["verdict"] == "insufficient data" and "300 more missing" in gone["reason"], gone
+        assert (
+            gone["missing"] == 300 and gone["missing_rate"] == 1.0 and gone["reference_missing_rate"] == 0.0
+        )
+    assert result["features"]["x1"]["missing_rate"] == 0.0
+    bare = served_info(reference_frame(2000))
+    bare.reference = bare.target_reference = None
+    result = check.run_pass(bare, window.window(), log_dir=project / "log")
+    assert {r["reason"] for r in result["features"].values()} == {
+        "the version's training run recorded no training split statistics (mlops_nb.log_split)"
+    }
