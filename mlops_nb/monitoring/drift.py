@@ -80,7 +80,7 @@ class NumericDrift:
         self.grid_counts = np.zeros(len(self.grid) + 1, dtype=np.int64)
         self.tails = [0.0, 0.0]  # sum of (p0 - x) below p0, of (x - p100) above p100
         self.n = self.missing = 0
-        self.total = self.squares = 0.0
+        self.total = 0.0
 
     def add(self, array: Any, bucket: Any) -> None:
         """Count a chunk's values (`bucket`: each row's time bucket); values that are not numbers count as
@@ -100,16 +100,16 @@ class NumericDrift:
             return
         values, bucket = values[finite], bucket[finite]
         self.n += values.size
-        self.total += float(values.sum())
-        self.squares += float(np.square(values).sum())
         bins = np.searchsorted(self.cuts, values, side="right")
         self.counts += tally(bucket, bins, self.counts.shape)
         self.grid_counts += np.bincount(
             np.searchsorted(self.grid, values, side="left"), minlength=len(self.grid) + 1
         )
         low, high = self.percentiles[0], self.percentiles[-1]
-        self.tails[0] += float((low - values[values < low]).sum())
-        self.tails[1] += float((values[values > high] - high).sum())
+        with np.errstate(over="ignore"):  # values near the float limit: mean and distance infinite (null)
+            self.total += float(values.sum())
+            self.tails[0] += float((low - values[values < low]).sum())
+            self.tails[1] += float((values[values > high] - high).sum())
 
     def reference_shares(self) -> list[float]:
         """The reference's exact shares of the PSI bins (the cuts are edges of its histogram)."""

@@ -111,3 +111,40 @@ def test_missing_values_are_counted_and_a_model_without_reference_statistics_say
     assert {r["reason"] for r in result["features"].values()} == {
         "the version's training run recorded no training split statistics (mlops_nb.log_split)"
     }
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"psi": float("nan")}, "`monitoring.psi` must be a number, not nan"),  # NaN: never drift
+        ({"wasserstein": float("inf")}, "`monitoring.wasserstein` must be a number, not inf"),
+        ({"buckets": 100_000_000}, "`monitoring.buckets` must be at most 1000"),  # 8 GB of counts per feature
+    ],
+)
+def test_thresholds_that_disable_a_check_or_exhaust_memory_are_refused(values: dict, message: str) -> None:
+    import re
+
+    from mlops_nb.exceptions import ConfigError
+    from mlops_nb.monitoring.settings import Thresholds
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Thresholds.from_dict(values)
+    assert Thresholds.from_dict({"buckets": 1000}).buckets == 1000
+
+
+def test_values_near_the_float_limit_give_a_null_mean_and_no_warning(project: Path) -> None:
+    import warnings
+
+    import numpy as np
+
+    from mlops_nb.monitoring import check
+    from tests.unit.test_monitoring import live, reference_frame
+    from tests.unit.test_monitoring import served as served_info
+
+    inputs = live(300)
+    inputs.loc[:2, "x1"] = 1e308
+    write_log(project / "log", inputs, np.ones(300))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = check.run_pass(served_info(reference_frame(2000)), window.window(), log_dir=project / "log")
+    assert result["features"]["x1"]["mean"] is None and result["features"]["x1"]["n"] == 300
