@@ -52,6 +52,12 @@ def schedule(
     from mlops_nb.serving import model_source
 
     model_source.resolve(model, alias)  # a NotFoundError now, not at every firing
+    for found in schedules.list_schedules(settings):
+        if found.kind == "monitor" and found.pipeline == model and found.env == alias:
+            raise UsageError(
+                f"{model}@{alias} is already monitored by schedule {found.id} ({found.trigger}).",
+                hint=f"Remove it first (mlops-nb schedule remove {found.id}), or pause it.",
+            )
     return schedules.add_monitor(model, alias, every, window=window, settings=settings)
 
 

@@ -148,3 +148,20 @@ def test_values_near_the_float_limit_give_a_null_mean_and_no_warning(project: Pa
         warnings.simplefilter("error")
         result = check.run_pass(served_info(reference_frame(2000)), window.window(), log_dir=project / "log")
     assert result["features"]["x1"]["mean"] is None and result["features"]["x1"]["n"] == 300
+
+
+def test_a_second_monitor_schedule_of_one_alias_is_refused(project: Path) -> None:
+    """`monitor --every` twice added two schedules: every pass ran twice."""
+    from mlops_nb import store
+    from mlops_nb.monitoring import service
+    from mlops_nb.scheduling import schedules
+
+    client = store.client()
+    client.create_registered_model("m")
+    run = client.create_run(store.experiment_id("x"))
+    client.create_model_version("m", f"runs:/{run.info.run_id}/model", run.info.run_id)
+    client.set_registered_model_alias("m", "champion", "1")
+    first = service.schedule("m", "champion", "1h")
+    with pytest.raises(UsageError, match=f"already monitored by schedule {first}"):
+        service.schedule("m", "champion", "20s")
+    assert [s.id for s in schedules.list_schedules() if s.kind == "monitor"] == [first]
