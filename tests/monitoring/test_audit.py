@@ -165,3 +165,21 @@ def test_a_second_monitor_schedule_of_one_alias_is_refused(project: Path) -> Non
     with pytest.raises(UsageError, match=f"already monitored by schedule {first}"):
         service.schedule("m", "champion", "20s")
     assert [s.id for s in schedules.list_schedules() if s.kind == "monitor"] == [first]
+
+
+def test_a_bad_row_in_a_feedback_file_is_named_by_its_line_and_nothing_is_stored(project: Path) -> None:
+    """The error named the record's index among the labelled rows of its 10,000-row chunk (not the file's
+    row), and the chunks before a bad one were stored."""
+    import pandas as pd
+
+    from mlops_nb.monitoring import service
+    from mlops_nb.serving.feedback import FeedbackError
+
+    frame = pd.DataFrame({"rid": [f"r{i}" for i in range(10_003)], "y": ["yes"] * 10_003, "row": 0})
+    frame.loc[1, "y"] = None  # skipped: no label
+    frame.loc[10_002, "row"] = -1
+    path = project / "labels.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(FeedbackError, match="feedback record 10003: row must be a non-negative integer"):
+        service.load_feedback(path, model="m", id_column="rid", label_column="y", row_column="row")
+    assert window.feedback("m").empty
