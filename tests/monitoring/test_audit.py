@@ -183,3 +183,22 @@ def test_a_bad_row_in_a_feedback_file_is_named_by_its_line_and_nothing_is_stored
     with pytest.raises(FeedbackError, match="feedback record 10003: row must be a non-negative integer"):
         service.load_feedback(path, model="m", id_column="rid", label_column="y", row_column="row")
     assert window.feedback("m").empty
+
+
+def test_the_reports_health_names_the_out_of_domain_columns_and_new_categories(project: Path) -> None:
+    """The report's health section gave only the overall out-of-domain rate (the JSON has it per column)."""
+    import numpy as np
+
+    from mlops_nb.monitoring import check, report
+    from tests.unit.test_monitoring import live, reference_frame
+    from tests.unit.test_monitoring import served as served_info
+
+    inputs = live(300)
+    inputs.loc[:99, "color"] = "<b>ultraviolet</b>"
+    ood = [["color"] if i < 100 else [] for i in range(300)]
+    write_log(project / "log", inputs, np.ones(300), ood=ood)
+    result = check.run_pass(served_info(reference_frame(2000)), window.window(), log_dir=project / "log")
+    page = report.render(result)
+    health = page[page.index('<section id="health">') : page.index('<section id="traffic">')]
+    assert "<td>color</td><td>100</td><td>&lt;b&gt;ultraviolet&lt;/b&gt; (100)</td>" in health
+    assert "33.3% of rows out of domain" in health
