@@ -300,6 +300,11 @@ class CategoricalDrift:
         return stats.psi((row / total).tolist(), self.ref_shares) if total >= minimum else None
 
 
+def _short(value: float) -> str:
+    """0.123 as before; 5.1e+303 (an outlier near the float limit) instead of its 300 digits."""
+    return f"{value:.3f}" if abs(value) < 1e6 else f"{value:.3g}"
+
+
 def judge(
     numbers: dict[str, Any],
     *,
@@ -313,7 +318,9 @@ def judge(
     """Drift when significant (p < alpha) and large (effect size or PSI above its threshold)."""
     significant = p_value < thresholds.alpha
     large = effect > effect_limit or psi > thresholds.psi
-    sizes = f"{effect_name} {effect:.3f} (limit {effect_limit}), PSI {psi:.3f} (limit {thresholds.psi})"
+    sizes = (
+        f"{effect_name} {_short(effect)} (limit {effect_limit}), PSI {_short(psi)} (limit {thresholds.psi})"
+    )
     if significant and large:
         return verdict(DRIFT, f"{sizes}, p={p_value:.2g} < {thresholds.alpha}", **numbers)
     if significant:

@@ -202,3 +202,14 @@ def test_the_reports_health_names_the_out_of_domain_columns_and_new_categories(p
     health = page[page.index('<section id="health">') : page.index('<section id="traffic">')]
     assert "<td>color</td><td>100</td><td>&lt;b&gt;ultraviolet&lt;/b&gt; (100)</td>" in health
     assert "33.3% of rows out of domain" in health
+
+
+def test_an_outliers_effect_size_is_written_short() -> None:
+    """One value near the float limit made the reason a 300-digit number that broke the report's table."""
+    from mlops_nb.monitoring.drift import judge
+    from mlops_nb.monitoring.settings import Thresholds
+
+    result = judge(
+        {}, p_value=0.5, effect=5.1e303, psi=0.01, thresholds=Thresholds(), effect_limit=0.1, effect_name="W"
+    )
+    assert "W 5.1e+303 (limit 0.1), PSI 0.010" in result["reason"] and len(result["reason"]) < 120
