@@ -15,7 +15,18 @@ from mlops_nb.monitoring.drift import DRIFT, NOT_COMPUTED, accumulator, verdict
 from mlops_nb.monitoring.health import Health
 from mlops_nb.monitoring.served import Served
 
-_HEALTH = ("ts", "row", "model_version", "variant", "alias", "status", "latency_ms", "ood_count", "ood")
+_HEALTH = (
+    "ts",
+    "row",
+    "model_name",
+    "model_version",
+    "variant",
+    "alias",
+    "status",
+    "latency_ms",
+    "ood_count",
+    "ood",
+)
 PREFIX = window_mod.INPUT_PREFIX
 
 
@@ -60,9 +71,10 @@ def run_pass(
         stamps = np.asarray(pc.cast(batch["ts"], pa.int64()).to_numpy(zero_copy_only=False))
         bucket = np.clip((stamps - start_us) // width_us, 0, count - 1)
         health.add(batch, bucket)
-        mine = np.asarray(
-            pc.fill_null(pc.equal(batch["model_version"], info.version), False).to_numpy(zero_copy_only=False)
+        answered = pc.and_(
+            pc.equal(batch["model_version"], info.version), pc.equal(batch["model_name"], info.model)
         )
+        mine = np.asarray(pc.fill_null(answered, False).to_numpy(zero_copy_only=False))
         ok = mine & np.asarray(
             pc.fill_null(pc.equal(batch["status"], "ok"), False).to_numpy(zero_copy_only=False)
         )

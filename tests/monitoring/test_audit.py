@@ -213,3 +213,18 @@ def test_an_outliers_effect_size_is_written_short() -> None:
         {}, p_value=0.5, effect=5.1e303, psi=0.01, thresholds=Thresholds(), effect_limit=0.1, effect_name="W"
     )
     assert "W 5.1e+303 (limit 0.1), PSI 0.010" in result["reason"] and len(result["reason"]) < 120
+
+
+def test_a_log_of_another_model_is_not_judged_as_this_ones(project: Path) -> None:
+    """Rows were matched by version number only: `--log-dir` at another model's log judged its version 1."""
+    import numpy as np
+
+    from mlops_nb.monitoring import check
+    from tests.unit.test_monitoring import live, reference_frame
+    from tests.unit.test_monitoring import served as served_info
+
+    write_log(project / "log", live(300, shift=2.0), np.ones(300))  # model "m", version "1"
+    info = served_info(reference_frame(2000))
+    info.model = "churn"
+    result = check.run_pass(info, window.window(), log_dir=project / "log")
+    assert {r["n"] for r in result["features"].values()} == {0} and result["verdict"] == "ok"
