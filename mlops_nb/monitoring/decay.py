@@ -41,6 +41,14 @@ def join(predictions: Any, labels: Any) -> Any:
     return joined[joined["label"].notna() | joined["reward"].notna()].reset_index(drop=True)
 
 
+def _number(value: Any) -> bool:
+    """Whether a regression label or prediction is a finite number."""
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
 def _same(value: Any) -> str:
     """A class label as comparable text: 1, 1.0 and "1" are one class."""
     if isinstance(value, float) and value.is_integer():
@@ -114,10 +122,18 @@ def decay(info: Served, joined: Any, buckets: int) -> dict[str, Any]:
         return verdict(NOT_COMPUTED, "no pipeline file: the metric and task are unknown", n=0)
     limit, t = threshold(info), info.thresholds
     joined = joined[joined["label"].notna()] if len(joined) else joined
+    unusable = 0
+    if info.task == "regression" and len(joined):  # a label such as "n/a" must not void the metric
+        usable = [
+            _number(a) and _number(b) for a, b in zip(joined["label"], joined["prediction"], strict=True)
+        ]
+        unusable = len(usable) - sum(usable)
+        joined = joined[usable]
     labels, predictions = list(joined["label"]), list(joined["prediction"])
     numbers: dict[str, Any] = {
         "metric": info.metric,
         "n": len(labels),
+        "unusable_labels": unusable,
         "evaluation": info.evaluation,
         "threshold": limit,
         "min_labels": t.decay_min_labels,

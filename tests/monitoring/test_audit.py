@@ -228,3 +228,30 @@ def test_a_log_of_another_model_is_not_judged_as_this_ones(project: Path) -> Non
     info.model = "churn"
     result = check.run_pass(info, window.window(), log_dir=project / "log")
     assert {r["n"] for r in result["features"].values()} == {0} and result["verdict"] == "ok"
+
+
+def test_a_regression_label_that_is_no_number_is_left_out_not_voiding_the_metric(project: Path) -> None:
+    """One label such as "n/a" made the whole window's rmse None: decay said `not computed`."""
+    import numpy as np
+    import pandas as pd
+
+    from mlops_nb.monitoring import check
+    from tests.monitoring.logs import write_feedback
+    from tests.unit.test_monitoring import live, reference_frame
+    from tests.unit.test_monitoring import served as served_info
+
+    ids = write_log(project / "log", live(200), np.full(200, 10.0))
+    labels = [10.0 + (i % 3) for i in range(200)]
+    labels[0], labels[1] = "n/a", {"value": 3}
+    write_feedback(window.feedback_directory("m"), ids, labels)
+    reference = reference_frame(2000)
+    info = served_info(
+        reference, task="regression", metric="test_rmse", greater_is_better=False, evaluation=1.0
+    )
+    info.target_reference = None
+    result = check.run_pass(info, window.window(), log_dir=project / "log")
+    decay = result["decay"]
+    assert decay["verdict"] in ("ok", "decay") and decay["n"] == 198 and decay["unusable_labels"] == 2, decay
+    expected = float(np.sqrt(np.mean(np.square(np.array(labels[2:], dtype=float) - 10.0))))
+    assert decay["live"] == pytest.approx(expected)
+    assert pd.notna(decay["low"])
