@@ -76,7 +76,7 @@ def child(folder: Path) -> None:
 
     imports = time.perf_counter() - started
     prof = json.loads((folder / "profile.json").read_text())
-    info = Served("bench", "champion", "1", None, prof, None)
+    info = Served("m", "champion", "1", None, prof, None)
     settings = _settings(folder)
     process = psutil.Process()
     baseline = peak = process.memory_info().rss

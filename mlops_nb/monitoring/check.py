@@ -15,7 +15,18 @@ from mlops_nb.monitoring.drift import DRIFT, NOT_COMPUTED, accumulator, verdict
 from mlops_nb.monitoring.health import Health
 from mlops_nb.monitoring.served import Served
 
-_HEALTH = ("ts", "row", "model_version", "variant", "alias", "status", "latency_ms", "ood_count", "ood")
+_HEALTH = (
+    "ts",
+    "row",
+    "model_name",
+    "model_version",
+    "variant",
+    "alias",
+    "status",
+    "latency_ms",
+    "ood_count",
+    "ood",
+)
 PREFIX = window_mod.INPUT_PREFIX
 
 
@@ -60,9 +71,10 @@ def run_pass(
         stamps = np.asarray(pc.cast(batch["ts"], pa.int64()).to_numpy(zero_copy_only=False))
         bucket = np.clip((stamps - start_us) // width_us, 0, count - 1)
         health.add(batch, bucket)
-        mine = np.asarray(
-            pc.fill_null(pc.equal(batch["model_version"], info.version), False).to_numpy(zero_copy_only=False)
+        answered = pc.and_(
+            pc.equal(batch["model_version"], info.version), pc.equal(batch["model_name"], info.model)
         )
+        mine = np.asarray(pc.fill_null(answered, False).to_numpy(zero_copy_only=False))
         ok = mine & np.asarray(
             pc.fill_null(pc.equal(batch["status"], "ok"), False).to_numpy(zero_copy_only=False)
         )
@@ -85,7 +97,7 @@ def run_pass(
                 picked.append(part)
     t = info.thresholds
     feature_results = {
-        name: acc.result(t) if acc is not None else verdict(NOT_COMPUTED, _why_not(reference.get(name)), n=0)
+        name: acc.result(t) if acc is not None else verdict(NOT_COMPUTED, _why_not(info.reference, name), n=0)
         for name, acc in features.items()
     }
     prediction_result = (
@@ -134,7 +146,10 @@ def overall(result: dict[str, Any]) -> str:
     return "ok"
 
 
-def _why_not(reference: dict[str, Any] | None) -> str:
+def _why_not(profile: dict[str, Any] | None, name: str) -> str:
+    if not profile:
+        return "the version's training run recorded no training split statistics (mlops_nb.log_split)"
+    reference = (profile.get("columns") or {}).get(name)
     if reference is None:
         return "the training split has no such column"
     return f"drift of {reference.get('kind')} columns is not computed"

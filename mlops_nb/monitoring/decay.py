@@ -20,20 +20,33 @@ BOOTSTRAP = 200
 
 
 def join(predictions: Any, labels: Any) -> Any:
-    """Logged rows with their true label: a label with a row applies to that row, one without to every
-    row of its request. `predictions`: request_id, row, prediction, bucket; `labels`: request_id, row, label."""
+    """Logged rows with their true label and reward: feedback given for a row applies to that row, feedback
+    without a row to every row of its request (a row's own label or reward wins). `predictions`:
+    request_id, row, prediction, bucket; `labels`: request_id, row, label, reward (one per request and row)."""
     import pandas as pd
 
     if predictions.empty or labels.empty:
         return pd.DataFrame({"prediction": [], "label": [], "reward": [], "bucket": [], "model_version": []})
+    answer = [c for c in ("request_id", "row", "model_version", "variant") if c in predictions]
+    predictions = predictions.drop_duplicates(answer).astype({"row": "int64"})  # a shadow's answer is its own
     per_row = labels[labels["row"].notna()].astype({"row": "int64"})
     whole = labels[labels["row"].isna()].drop(columns=["row"])
-    predictions = predictions.astype({"row": "int64"})
-    joined = [
-        predictions.merge(per_row, on=["request_id", "row"]),
-        predictions.merge(whole, on="request_id"),
-    ]
-    return pd.concat(joined, ignore_index=True).drop_duplicates(["request_id", "row"], keep="first")
+    own = predictions.merge(per_row, on=["request_id", "row"], how="left")
+    request = predictions.merge(whole, on="request_id", how="left")
+    joined = own.assign(
+        label=own["label"].where(own["label"].notna(), request["label"]).astype(object),
+        reward=own["reward"].where(own["reward"].notna(), request["reward"]),
+    )
+    joined["label"] = joined["label"].where(joined["label"].notna(), None)
+    return joined[joined["label"].notna() | joined["reward"].notna()].reset_index(drop=True)
+
+
+def _number(value: Any) -> bool:
+    """Whether a regression label or prediction is a finite number."""
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def _same(value: Any) -> str:
@@ -109,10 +122,18 @@ def decay(info: Served, joined: Any, buckets: int) -> dict[str, Any]:
         return verdict(NOT_COMPUTED, "no pipeline file: the metric and task are unknown", n=0)
     limit, t = threshold(info), info.thresholds
     joined = joined[joined["label"].notna()] if len(joined) else joined
+    unusable = 0
+    if info.task == "regression" and len(joined):  # a label such as "n/a" must not void the metric
+        usable = [
+            _number(a) and _number(b) for a, b in zip(joined["label"], joined["prediction"], strict=True)
+        ]
+        unusable = len(usable) - sum(usable)
+        joined = joined[usable]
     labels, predictions = list(joined["label"]), list(joined["prediction"])
     numbers: dict[str, Any] = {
         "metric": info.metric,
         "n": len(labels),
+        "unusable_labels": unusable,
         "evaluation": info.evaluation,
         "threshold": limit,
         "min_labels": t.decay_min_labels,

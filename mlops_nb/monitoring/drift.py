@@ -47,6 +47,15 @@ def text_values(array: Any) -> Any:
     return pc.cast(array, pa.string())
 
 
+def missing(n: int, absent: int, reference: Mapping[str, Any]) -> dict[str, Any]:
+    """The live window's missing values (null, NaN, infinite, not a number) beside the reference's rate."""
+    return {
+        "missing": absent,
+        "missing_rate": absent / (n + absent) if n + absent else None,
+        "reference_missing_rate": reference.get("missing_rate"),
+    }
+
+
 def tally(bucket: Any, bins: Any, shape: tuple[int, int]) -> Any:
     """Counts of (time bucket, bin) pairs as a `shape` matrix (bincount: far faster than np.add.at)."""
     import numpy as np
@@ -71,7 +80,7 @@ class NumericDrift:
         self.grid_counts = np.zeros(len(self.grid) + 1, dtype=np.int64)
         self.tails = [0.0, 0.0]  # sum of (p0 - x) below p0, of (x - p100) above p100
         self.n = self.missing = 0
-        self.total = self.squares = 0.0
+        self.total = 0.0
 
     def add(self, array: Any, bucket: Any) -> None:
         """Count a chunk's values (`bucket`: each row's time bucket); values that are not numbers count as
@@ -91,16 +100,16 @@ class NumericDrift:
             return
         values, bucket = values[finite], bucket[finite]
         self.n += values.size
-        self.total += float(values.sum())
-        self.squares += float(np.square(values).sum())
         bins = np.searchsorted(self.cuts, values, side="right")
         self.counts += tally(bucket, bins, self.counts.shape)
         self.grid_counts += np.bincount(
             np.searchsorted(self.grid, values, side="left"), minlength=len(self.grid) + 1
         )
         low, high = self.percentiles[0], self.percentiles[-1]
-        self.tails[0] += float((low - values[values < low]).sum())
-        self.tails[1] += float((values[values > high] - high).sum())
+        with np.errstate(over="ignore"):  # values near the float limit: mean and distance infinite (null)
+            self.total += float(values.sum())
+            self.tails[0] += float((low - values[values < low]).sum())
+            self.tails[1] += float((values[values > high] - high).sum())
 
     def reference_shares(self) -> list[float]:
         """The reference's exact shares of the PSI bins (the cuts are edges of its histogram)."""
@@ -123,12 +132,19 @@ class NumericDrift:
             return verdict(NOT_COMPUTED, "the reference has no values in this column", n=self.n)
         ref_shares = self.reference_shares()
         over_time = [self._psi(row, ref_shares, minimum) for row in self.counts]
-        numbers: dict[str, Any] = {"n": self.n, "reference_n": ref_count, "bins": bins, "min_rows": minimum}
+        numbers: dict[str, Any] = {
+            "n": self.n,
+            "reference_n": ref_count,
+            "bins": bins,
+            "min_rows": minimum,
+            **missing(self.n, self.missing, self.reference),
+        }
         if self.n < minimum or ref_count < minimum:
             side = "live rows" if self.n < minimum else "reference rows"
+            gaps = f", {self.missing} more missing" if self.missing and self.n < minimum else ""
             return verdict(
                 INSUFFICIENT,
-                f"{min(self.n, ref_count)} {side}, fewer than {minimum} "
+                f"{min(self.n, ref_count)} {side}{gaps}, fewer than {minimum} "
                 f"({thresholds.min_per_bin} per bin x {bins} bins)",
                 **numbers,
                 psi_over_time=over_time,
@@ -235,12 +251,19 @@ class CategoricalDrift:
         if not self.categories:
             return verdict(NOT_COMPUTED, "the reference has no values in this column", n=self.n)
         over_time = [self._psi(row, minimum) for row in self.counts]
-        numbers: dict[str, Any] = {"n": self.n, "reference_n": ref_count, "bins": bins, "min_rows": minimum}
+        numbers: dict[str, Any] = {
+            "n": self.n,
+            "reference_n": ref_count,
+            "bins": bins,
+            "min_rows": minimum,
+            **missing(self.n, self.missing, self.reference),
+        }
         if self.n < minimum or ref_count < minimum:
             side = "live rows" if self.n < minimum else "reference rows"
+            gaps = f", {self.missing} more missing" if self.missing and self.n < minimum else ""
             return verdict(
                 INSUFFICIENT,
-                f"{min(self.n, ref_count)} {side}, fewer than {minimum} "
+                f"{min(self.n, ref_count)} {side}{gaps}, fewer than {minimum} "
                 f"({thresholds.min_per_bin} per bin x {bins} bins)",
                 **numbers,
                 psi_over_time=over_time,
@@ -277,6 +300,11 @@ class CategoricalDrift:
         return stats.psi((row / total).tolist(), self.ref_shares) if total >= minimum else None
 
 
+def _short(value: float) -> str:
+    """0.123 as before; 5.1e+303 (an outlier near the float limit) instead of its 300 digits."""
+    return f"{value:.3f}" if abs(value) < 1e6 else f"{value:.3g}"
+
+
 def judge(
     numbers: dict[str, Any],
     *,
@@ -290,7 +318,9 @@ def judge(
     """Drift when significant (p < alpha) and large (effect size or PSI above its threshold)."""
     significant = p_value < thresholds.alpha
     large = effect > effect_limit or psi > thresholds.psi
-    sizes = f"{effect_name} {effect:.3f} (limit {effect_limit}), PSI {psi:.3f} (limit {thresholds.psi})"
+    sizes = (
+        f"{effect_name} {_short(effect)} (limit {effect_limit}), PSI {_short(psi)} (limit {thresholds.psi})"
+    )
     if significant and large:
         return verdict(DRIFT, f"{sizes}, p={p_value:.2g} < {thresholds.alpha}", **numbers)
     if significant:

@@ -68,17 +68,23 @@ def evidence(result: Mapping[str, Any], run_id: str) -> dict[str, Any]:
 def raise_triggers(
     result: Mapping[str, Any], info: Served, run_id: str, settings: config.Settings | None
 ) -> list[dict[str, Any]]:
-    """Raise ``drift`` when a feature or the prediction drifted and ``decay`` when the live metric decayed,
-    each at most once per cooldown; returns what was raised or why not."""
+    """Raise ``decay`` when the live metric decayed, else ``drift`` when a feature or the prediction drifted,
+    at most once per cooldown: one pass starts at most one retraining run (the evidence of a ``decay``
+    trigger names the drifting features too); returns what was raised or why not."""
     from mlops_nb.exceptions import MlopsError
     from mlops_nb.scheduling import schedules
 
-    kinds = []
-    if any(r["verdict"] == DRIFT for r in [*result["features"].values(), result["prediction"]]):
-        kinds.append(DRIFT)
-    if result["decay"]["verdict"] == DECAY:
-        kinds.append(DECAY)
+    drifted = any(r["verdict"] == DRIFT for r in [*result["features"].values(), result["prediction"]])
+    decayed = result["decay"]["verdict"] == DECAY
+    kinds = [DECAY] if decayed else [DRIFT] if drifted else []
     outcomes = []
+    if decayed and drifted:
+        outcomes.append(
+            {
+                "kind": DRIFT,
+                "skipped": "the decay trigger of this pass answers it (its evidence names the drift)",
+            }
+        )
     for kind in kinds:
         if not info.pipeline or not info.env:
             missing = "pipeline" if not info.pipeline else "environment"

@@ -94,7 +94,8 @@ def render(result: dict[str, Any]) -> str:
         + _table(["check", "verdict", "PSI", "effect size", "p-value", "rows", "why"], checks),
         "drift-over-time": _figure_html(heat, True),
         "live-metric": f"<p>{html.escape(decay['reason'])}</p>" + _figure_html(live, False),
-        "health": _table(
+        "health": f"<p>{html.escape(health['reason'])}</p>"
+        + _table(
             ["out-of-domain rate", "error rate", "p50 ms", "p90 ms", "p99 ms", "requests"],
             [
                 [
@@ -105,6 +106,13 @@ def render(result: dict[str, Any]) -> str:
                     latency.get("p99"),
                     health.get("requests"),
                 ]
+            ],
+        )
+        + _table(
+            ["column", "out-of-domain rows", "new categories"],
+            [
+                [name, health.get("ood_columns", {}).get(name, 0), _new(result["features"].get(name))]
+                for name in sorted({*health.get("ood_columns", {}), *_with_new(result["features"])})
             ],
         ),
         "traffic": _figure_html(traffic, False)
@@ -139,3 +147,13 @@ def _share(health: dict[str, Any], arm: dict[str, Any]) -> float | None:
         if (t["version"], t["variant"], t["alias"]) == (arm["version"], arm["variant"], arm["alias"]):
             return t["share"]
     return None
+
+
+def _with_new(features: dict[str, Any]) -> list[str]:
+    return [name for name, r in features.items() if r.get("new_categories")]
+
+
+def _new(feature: dict[str, Any] | None) -> str:
+    """A categorical feature's most frequent categories that the training split never held."""
+    found = (feature or {}).get("new_categories") or {}
+    return ", ".join(f"{value} ({count})" for value, count in found.items()) or "-"

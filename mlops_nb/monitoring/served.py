@@ -57,7 +57,7 @@ def served(
 
     client = client or store.client()
     number = str(version) if version else model_source.resolve(model, alias, client=client)
-    found = store.retrying(lambda: client.get_model_version(model, number))
+    found = _version(client, model, number)
     reference = model_source.reference_statistics(found.run_id, client=client)
     result = Served(model, alias, number, found.run_id, reference, None)
     spec, origin = (spec_mod.load(pipeline), str(pipeline)) if pipeline else pipeline_spec(client, found)
@@ -65,15 +65,54 @@ def served(
     run_tags = _tags(client, pipeline_run)
     result.env = env_of(alias) or run_tags.get(records.TAG_PIPELINE_ENV) or None
     result.pipeline = run_tags.get(records.TAG_PIPELINE_NAME)
+    released = spec is None and not pipeline
+    if released:  # a version a release trained: its materialized pipeline file is gone, the release has it
+        spec, origin = _released(run_tags) or (None, origin)
     if spec is not None:
         result.thresholds = spec.monitoring
-        result.pipeline, result.policy = str(spec.path), f"the monitoring section of {origin}"
+        result.policy = f"the monitoring section of {origin}"
+        result.pipeline = spec.name if released else str(spec.path)  # by name: the env's current release
         result.metric, result.task, result.greater_is_better = spec.metric, spec.task, spec.greater_is_better
         gate = spec.model_gate.get(spec.metric) or {}
         result.gate_threshold = float(gate["threshold"]) if gate.get("threshold") is not None else None
         result.target_reference = _target(client, reference, pipeline_run, spec.target)
         result.evaluation = _metrics(client, found.run_id, pipeline_run).get(spec.metric)
     return result
+
+
+def _released(run_tags: dict[str, str]) -> tuple[Any, str] | None:
+    """The pipeline file pinned by the release a pipeline run ran (``mlops_nb.release = <env>#<number>``)."""
+    import tempfile
+
+    from mlops_nb.exceptions import MlopsError
+    from mlops_nb.pipelines import release
+    from mlops_nb.pipelines import spec as spec_mod
+
+    env, sep, number = run_tags.get(records.TAG_RELEASE, "").rpartition("#")
+    name = run_tags.get(records.TAG_PIPELINE_NAME)
+    if not (name and env and sep and number.isdigit()):
+        return None
+    try:
+        pinned = release.get(name, env, int(number))
+        with tempfile.TemporaryDirectory(prefix="mlops-nb-monitor-") as folder:
+            return spec_mod.load(release.materialize(pinned, Path(folder))), f"release {name} {env}#{number}"
+    except (MlopsError, OSError):
+        return None
+
+
+def _version(client: MlflowClient, model: str, number: str) -> Any:
+    from mlflow.exceptions import MlflowException
+
+    from mlops_nb.exceptions import NotFoundError
+
+    try:
+        return store.retrying(lambda: client.get_model_version(model, number))
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise NotFoundError(
+                f"{model} has no version {number!r}.", hint=f"Its versions: mlops-nb history {model}."
+            ) from None
+        raise
 
 
 def _tags(client: MlflowClient, run_id: str | None) -> dict[str, str]:

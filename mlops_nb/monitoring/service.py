@@ -52,6 +52,12 @@ def schedule(
     from mlops_nb.serving import model_source
 
     model_source.resolve(model, alias)  # a NotFoundError now, not at every firing
+    for found in schedules.list_schedules(settings):
+        if found.kind == "monitor" and found.pipeline == model and found.env == alias:
+            raise UsageError(
+                f"{model}@{alias} is already monitored by schedule {found.id} ({found.trigger}).",
+                hint=f"Remove it first (mlops-nb schedule remove {found.id}), or pause it.",
+            )
     return schedules.add_monitor(model, alias, every, window=window, settings=settings)
 
 
@@ -97,9 +103,9 @@ def load_feedback(
     import json
 
     from mlops_nb.monitoring import window
-    from mlops_nb.serving.feedback import FeedbackStore
+    from mlops_nb.serving.feedback import FeedbackError, FeedbackStore, validate
 
-    frame = _read(Path(file))
+    frame = _read(Path(file)).reset_index(drop=True)
     for option, column in (
         ("--id-column", id_column),
         ("--label-column", label_column),
@@ -116,8 +122,14 @@ def load_feedback(
     rows = json.loads(
         labelled[list(picked)].rename(columns=picked).to_json(orient="records", date_format="iso")
     )
-    for item in rows:
+    for item, line in zip(rows, labelled.index, strict=True):
         item["request_id"] = str(item["request_id"])
+        try:  # every record before any is stored; named by its data row in the file (1: the first)
+            validate(item, int(line) + 1)
+        except FeedbackError as exc:
+            raise FeedbackError(
+                f"{file}: {exc}", hint="Record N is the file's Nth data row (the header not counted)."
+            ) from None
     folder = window.feedback_directory(model, settings)
     feedback = FeedbackStore(folder)
     try:

@@ -15,12 +15,13 @@
       decay_min_labels: 30     # fewer labelled rows: insufficient data
       max_ood_rate: 0.05       # health: out-of-domain rows above this share is drift
       max_error_rate: 0.01     # health: failed requests above this share is flagged
-      buckets: 12              # time buckets of the "over time" views
+      buckets: 12              # time buckets of the "over time" views (at most 1000)
       cooldown: 6h             # a trigger is raised at most once per cooldown per pipeline and kind
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -74,6 +75,7 @@ class Thresholds:
         return made
 
 
+MAX_BUCKETS = 1000  # each feature keeps buckets x bins counts, and the report draws every bucket
 _INTEGERS = {"min_per_bin", "decay_min_labels", "buckets"}
 _SHARES = {"alpha", "decay_confidence", "max_ood_rate", "max_error_rate"}
 
@@ -91,11 +93,13 @@ def _check(key: str, value: Any, where: str) -> Any:
         return value
     if key == "decay_threshold" and value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ConfigError(f"`{where}` must be a number, not {value!r}.")
     if key in _INTEGERS:
         if int(value) != value or value < 1:
             raise ConfigError(f"`{where}` must be a whole number of at least 1, not {value!r}.")
+        if key == "buckets" and value > MAX_BUCKETS:
+            raise ConfigError(f"`{where}` must be at most {MAX_BUCKETS}, not {value!r}.")
         return int(value)
     if key in _SHARES and not 0 < value < 1:
         raise ConfigError(f"`{where}` must lie between 0 and 1, not {value!r}.")

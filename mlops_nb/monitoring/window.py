@@ -62,7 +62,13 @@ def window(last: str | None = None, since: str | None = None, now: datetime | No
             raise UsageError(
                 f"--since {since!r} is not a time.", hint="Give ISO 8601, e.g. 2026-01-31T12:00 (UTC)."
             ) from None
-        return Window(moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC), now)
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        if moment >= now:
+            raise UsageError(
+                f"--since {since!r} is in the future ({now.isoformat()} now): the window holds no row.",
+                hint="Give a time in the past, or --window DURATION.",
+            )
+        return Window(moment, now)
     return Window(None, now)
 
 
@@ -98,7 +104,8 @@ def _aware(moment: datetime) -> datetime:
 
 def feedback(model: str, settings: config.Settings | None = None) -> Any:
     """The feedback of `model`: request_id, row (None: every row), label (parsed JSON, None when not given)
-    and reward; later feedback of the same request and row wins. A pandas DataFrame, maybe empty."""
+    and reward; per request and row the latest label and the latest reward win (a reward sent after a label
+    does not erase it, nor a label a reward). A pandas DataFrame, maybe empty."""
     import json
 
     import pandas as pd
@@ -108,15 +115,24 @@ def feedback(model: str, settings: config.Settings | None = None) -> Any:
     data = FeedbackStore(feedback_directory(model, settings)).read()
     if data.empty:
         return pd.DataFrame({"request_id": [], "row": [], "label": [], "reward": []})
-    data = data.drop_duplicates(["request_id", "row"], keep="last")
-    return pd.DataFrame(
-        {
-            "request_id": data["request_id"].astype(str).to_numpy(),
-            "row": data["row"].to_numpy(),
-            "label": [None if text is None else json.loads(text) for text in data["label"]],
-            "reward": data["reward"].to_numpy(dtype=float, na_value=float("nan")),
-        }
+    data = data.sort_values("ts", kind="stable")
+    keys = pd.DataFrame(
+        {"request_id": data["request_id"].astype(str).to_numpy(), "row": data["row"].to_numpy()}
     )
+    texts = [text if isinstance(text, str) else None for text in data["label"]]
+    values = [None if text is None else json.loads(text) for text in texts]
+    given = [value is not None for value in values]  # JSON null: no label
+    labels = keys[given].assign(
+        label=pd.Series([v for v in values if v is not None], dtype=object).to_numpy()
+    )
+    rewards = keys.assign(reward=data["reward"].to_numpy(dtype=float, na_value=float("nan")))
+    rewards = rewards[rewards["reward"].notna()]
+    last = {"subset": ["request_id", "row"], "keep": "last"}
+    merged = labels.drop_duplicates(**last).merge(
+        rewards.drop_duplicates(**last), how="outer", on=["request_id", "row"]
+    )
+    merged["label"] = merged["label"].astype(object).where(merged["label"].notna(), None)
+    return merged[["request_id", "row", "label", "reward"]].reset_index(drop=True)
 
 
 def require_log(files: Sequence[Path], directory: Path, model: str) -> None:

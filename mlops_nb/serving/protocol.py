@@ -238,6 +238,8 @@ def jsonable(predictions: Any) -> Any:
         return predictions.to_dict(orient="records")
     if isinstance(predictions, pd.Series):
         return predictions.to_frame().to_dict(orient="records")
+    if getattr(predictions, "dtype", None) is not None and predictions.dtype.kind in "OUS":
+        return predictions.tolist()  # orjson serializes numeric arrays only: string classes as a list
     return predictions
 
 

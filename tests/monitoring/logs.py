@@ -30,9 +30,12 @@ def write_log(
     errors: int = 0,
     part: int = 0,
     rows_per_part: int = 250_000,
+    model: str | None = None,
 ) -> list[str]:
-    """One single-row request per input row (then `errors` failed requests); returns the request ids."""
+    """One single-row request per input row (then `errors` failed requests); returns the request ids.
+    `model`: the logged model name, by default the folder's name in `.../inference/<model>/`, else m."""
     directory.mkdir(parents=True, exist_ok=True)
+    model = model or (directory.name if directory.parent.name == "inference" else "m")
     n = len(inputs)
     ids = [uuid.uuid4().hex for _ in range(n + errors)]
     ts = pd.date_range(start, periods=n + errors, freq=spacing, tz="UTC")
@@ -41,7 +44,7 @@ def write_log(
         "request_id": pa.array(ids, pa.string()),
         "row": pa.array(np.zeros(n + errors, dtype=np.int32)),
         "ts": pa.array(ts, pa.timestamp("us", tz="UTC")),
-        "model_name": pa.array(["m"] * (n + errors)),
+        "model_name": pa.array([model] * (n + errors)),
         "model_version": pa.array([version] * (n + errors)),
         "alias": pa.array([alias] * (n + errors)),
         "variant": pa.array([variant] * (n + errors)),
