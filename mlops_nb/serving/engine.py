@@ -63,6 +63,14 @@ class Call:
         return {"X-Model-Version": self.version, "X-Request-Id": self.request_id}
 
 
+def _reason(message: str) -> str:
+    """The cause in a model's error, without the rows MLflow's schema errors repeat ("Failed to enforce
+    schema of data '<the rows>' with schema '...'. Error: <cause>")."""
+    _, marker, cause = message.partition("'. Error: ")
+    text = cause if marker else message
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
 class ModelError(MlopsError):
     """The model raised on a request's rows."""
 
@@ -147,7 +155,7 @@ class Engine:
         except MlopsError:
             raise
         except Exception as exc:
-            text = str(exc).splitlines()[0] if str(exc) else ""
+            text = _reason(str(exc))
             raise ModelError(
                 f"The model could not score the rows: {type(exc).__name__}: {text[:300]}"
             ) from None
