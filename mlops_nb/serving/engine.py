@@ -8,7 +8,10 @@ scored on its own thread after the answer is made; its queue is bounded, so it n
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import re
+import signal
 import threading
 import time
 import uuid
@@ -104,6 +107,19 @@ class Engine:
         warnings.filterwarnings("ignore", message="X does not have valid feature names")
         self.follower.start()
         self.ready = True
+        parent = multiprocessing.parent_process()  # uvicorn's server process, when this is one of its workers
+        if parent is not None and parent.pid is not None:
+            threading.Thread(target=self._watch_parent, args=(parent.pid,), daemon=True).start()
+
+    def _watch_parent(self, parent: int) -> None:
+        """A worker whose server process died (kill -9) stops itself as on Ctrl-C, flushing its log, instead
+        of living on as an orphan that holds the port."""
+        while self.ready:
+            if os.getppid() != parent:
+                log.error("the server process %s is gone; this worker (%s) stops", parent, os.getpid())
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            time.sleep(1.0)
 
     def stop(self) -> None:
         self.ready = False
@@ -295,6 +311,8 @@ class Engine:
                 entry["bandit"] = bandit[alias]
             if slot.failed:
                 entry["not_swapped_in"] = dict(slot.failed)
+            if slot.problem:
+                entry["not_followed"] = slot.problem
             entries.append(entry)
         return {"model": self.options.model, "versions": entries, "plan": self.plan.to_dict()}
 
