@@ -36,6 +36,7 @@ from mlops_nb.serving.webhook import WebhookVerifier
 log = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
 _SHADOW_QUEUE = 256
+_FLOAT_TYPES = ("double", "float")
 _CODES = {400: "BAD_REQUEST", 413: "REQUEST_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE"}
 
 
@@ -164,6 +165,7 @@ class Engine:
             if model.fast is not None and len(batch.columns) == len(model.columns):
                 matrix = np.array(list(batch.columns.values()), dtype=np.float64).T
                 if not np.isnan(matrix).any():
+                    batch.matrix = matrix
                     return model.predict_matrix(matrix)
             import pandas as pd
 
@@ -209,14 +211,27 @@ class Engine:
     def _log_rows(
         self, call: Call, batch: protocol.Batch, predictions: Any, flags: list[list[str]] | None
     ) -> None:
+        """Hand the request's rows to the log as they are (its lists, or its float matrix when every input
+        is a double): the log's thread builds the Arrow arrays, values shared by the rows travel once."""
         n = batch.n
-        flags = flags if flags is not None else [[] for _ in range(n)]
-        columns = {f"in.{name}": cells for name, cells in batch.columns.items()}
-        columns["row"] = list(range(n))
+        common = {**self._common(call), "status": "ok", "error": None}
+        matrix = None
+        if batch.matrix is not None and all(c.type in _FLOAT_TYPES for c in call.served.model.columns):
+            matrix = (tuple(f"in.{name}" for name in batch.columns), batch.matrix)
+            columns: dict[str, list[Any]] = {}
+        else:
+            columns = {f"in.{name}": cells for name, cells in batch.columns.items()}
+        if n == 1:
+            common["row"] = 0
+        else:
+            columns["row"] = list(range(n))
         columns["prediction"] = protocol.per_row(predictions, n)
-        columns["ood"] = flags
-        columns["ood_count"] = [len(row) for row in flags]
-        self.log.append_columns({**self._common(call), "status": "ok", "error": None}, columns, n)  # type: ignore[union-attr]
+        if flags is None:
+            common["ood"] = []
+        else:
+            columns["ood"] = flags
+            columns["ood_count"] = [len(row) for row in flags]
+        self.log.append_columns(common, columns, n, matrix=matrix)  # type: ignore[union-attr]
 
     # ------------------------------------------------------------------ shadow
 

@@ -66,6 +66,7 @@ class Batch:
 
     columns: dict[str, list[Any]]
     n: int
+    matrix: Any = None  # the rows as a float64 numpy matrix, when the fast path built one
 
 
 def quoted(text: object, limit: int = 40) -> str:

@@ -273,3 +273,39 @@ def test_workers_stop_and_flush_their_log_when_the_server_process_is_killed(
         wait_until(gone, 60, "the orphaned workers to stop")
     table = wait_until(lambda: read_table(folder), 30, "the workers' log parts")
     assert table.num_rows == len(ROWS)
+
+
+def test_the_log_keeps_every_row_whether_handed_as_a_matrix_or_lists(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from mlops_nb.serving.inference_log import InferenceLog, now_us, read_log
+
+    log = InferenceLog(tmp_path)
+    names = ("in.a", "in.b")
+
+    def common(request: str) -> dict:
+        return {"request_id": request, "ts": now_us(), "model_name": "m", "model_version": "1",
+                "status": "ok", "error": None, "ood_count": 0}  # fmt: skip
+
+    log.append_columns({**common("m1"), "row": 0, "ood": []}, {"prediction": [1.0]}, 1,
+                       matrix=(names, np.array([[1.0, 2.0]])))  # fmt: skip
+    log.append_columns(common("m2") | {"ood": []}, {"row": [0, 1], "prediction": [0.0, 1.0]}, 2,
+                       matrix=(names, np.array([[3.0, 4.0], [5.0, 6.0]])))  # fmt: skip
+    log.flush()  # all matrices: stacked
+    log.append_columns({**common("m3"), "row": 0, "ood": []}, {"prediction": [1.0]}, 1,
+                       matrix=(names, np.array([[7.0, 8.0]])))  # fmt: skip
+    log.append_columns(common("l1") | {"model_version": "2"}, {"row": [0, 1], "prediction": ["x", "y"], "in.a": [9.0, None],
+                                      "in.b": [10.0, 11.0], "ood": [["in.a"], []], "ood_count": [1, 0]}, 2)  # fmt: skip
+    log.close()  # in one drain: a matrix, and lists of another version predicting strings
+    parts = [pa.Table.from_batches([batch]) for batch in read_log(tmp_path)]  # the versions' own types
+    assert len(parts) == 3  # the first flush closed one; the version predicting strings has its own
+    rows = sorted((r for part in parts for r in part.to_pylist()), key=lambda r: (r["request_id"], r["row"]))
+    table = {key: [r[key] for r in rows] for key in rows[0]}
+    assert table["request_id"] == ["l1", "l1", "m1", "m2", "m2", "m3"]
+    assert table["row"] == [0, 1, 0, 0, 1, 0]
+    assert table["in.a"] == [9.0, None, 1.0, 3.0, 5.0, 7.0]
+    assert table["in.b"] == [10.0, 11.0, 2.0, 4.0, 6.0, 8.0]
+    assert table["ood"] == [["in.a"], [], [], [], [], []]
+    assert table["ood_count"] == [1, 0, 0, 0, 0, 0]
+    assert table["model_version"] == ["2", "2", "1", "1", "1", "1"]
+    assert table["prediction"] == ["x", "y", 1.0, 0.0, 1.0, 1.0]
