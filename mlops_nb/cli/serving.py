@@ -25,11 +25,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         "no_log": args.no_log or None,
     }
     built = options.build(args.model, pipeline=args.pipeline, flags=flags)
-    print(
-        f"mlops-nb: serving {built.model} ({', '.join(built.plan.aliases())}) on http://{built.where}",
-        flush=True,
-    )
-    server.serve(built)
+    server.serve(built)  # says where it serves once the aliases resolve
     return 0
 
 

@@ -12,9 +12,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from mlops_nb.exceptions import MlopsError
 from mlops_nb.serving.engine import Engine, Reply
 from mlops_nb.serving.options import ServeOptions
-from mlops_nb.serving.protocol import TooLargeError, error_body
+from mlops_nb.serving.protocol import TooLargeError, decompress, error_body
 
 log = logging.getLogger(__name__)
 _INLINE_BYTES = 16 * 1024  # smaller bodies are scored on the event loop (no thread hop)
@@ -36,7 +37,7 @@ async def _body(request: Request, limit: int) -> bytes:
         if size > limit:
             raise TooLargeError(f"The body is over the limit of {limit} bytes.")
         chunks.append(chunk)
-    return b"".join(chunks)
+    return decompress(b"".join(chunks), request.headers.get("content-encoding"), limit)
 
 
 def create(options: ServeOptions | None = None) -> FastAPI:
@@ -60,7 +61,7 @@ def create(options: ServeOptions | None = None) -> FastAPI:
         given = request.headers.get("x-request-id")
         try:
             body = await _body(request, limit)
-        except TooLargeError as exc:
+        except MlopsError as exc:  # too large, or an encoding it cannot read
             return _response(engine.reject(exc, given))
         content_type = request.headers.get("content-type")
         if len(body) <= _INLINE_BYTES:
@@ -85,6 +86,8 @@ def create(options: ServeOptions | None = None) -> FastAPI:
             body = await _body(request, limit)
         except TooLargeError as exc:
             return _response(Reply(413, error_body(exc, "REQUEST_TOO_LARGE")))
+        except MlopsError as exc:
+            return _response(Reply(exc.status if exc.status == 415 else 400, error_body(exc, "BAD_REQUEST")))
         return _response(await run_in_threadpool(engine.feedback, body))
 
     @app.post("/webhooks/mlflow")
@@ -93,6 +96,8 @@ def create(options: ServeOptions | None = None) -> FastAPI:
             body = await _body(request, 1 << 20)
         except TooLargeError as exc:
             return _response(Reply(413, error_body(exc, "REQUEST_TOO_LARGE")))
+        except MlopsError as exc:
+            return _response(Reply(400, error_body(exc, "BAD_REQUEST")))
         return _response(engine.webhook(body, dict(request.headers)))
 
     @app.exception_handler(Exception)

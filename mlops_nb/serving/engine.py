@@ -8,7 +8,10 @@ scored on its own thread after the answer is made; its queue is bounded, so it n
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import re
+import signal
 import threading
 import time
 import uuid
@@ -33,6 +36,7 @@ from mlops_nb.serving.webhook import WebhookVerifier
 log = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
 _SHADOW_QUEUE = 256
+_FLOAT_TYPES = ("double", "float")
 _CODES = {400: "BAD_REQUEST", 413: "REQUEST_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE"}
 
 
@@ -61,6 +65,14 @@ class Call:
 
     def headers(self) -> dict[str, str]:
         return {"X-Model-Version": self.version, "X-Request-Id": self.request_id}
+
+
+def _reason(message: str) -> str:
+    """The cause in a model's error, without the rows MLflow's schema errors repeat ("Failed to enforce
+    schema of data '<the rows>' with schema '...'. Error: <cause>")."""
+    _, marker, cause = message.partition("'. Error: ")
+    text = cause if marker else message
+    return text.strip().splitlines()[0] if text.strip() else ""
 
 
 class ModelError(MlopsError):
@@ -96,6 +108,19 @@ class Engine:
         warnings.filterwarnings("ignore", message="X does not have valid feature names")
         self.follower.start()
         self.ready = True
+        parent = multiprocessing.parent_process()  # uvicorn's server process, when this is one of its workers
+        if parent is not None and parent.pid is not None:
+            threading.Thread(target=self._watch_parent, args=(parent.pid,), daemon=True).start()
+
+    def _watch_parent(self, parent: int) -> None:
+        """A worker whose server process died (kill -9) stops itself as on Ctrl-C, flushing its log, instead
+        of living on as an orphan that holds the port."""
+        while self.ready:
+            if os.getppid() != parent:
+                log.error("the server process %s is gone; this worker (%s) stops", parent, os.getpid())
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            time.sleep(1.0)
 
     def stop(self) -> None:
         self.ready = False
@@ -140,6 +165,7 @@ class Engine:
             if model.fast is not None and len(batch.columns) == len(model.columns):
                 matrix = np.array(list(batch.columns.values()), dtype=np.float64).T
                 if not np.isnan(matrix).any():
+                    batch.matrix = matrix
                     return model.predict_matrix(matrix)
             import pandas as pd
 
@@ -147,7 +173,7 @@ class Engine:
         except MlopsError:
             raise
         except Exception as exc:
-            text = str(exc).splitlines()[0] if str(exc) else ""
+            text = _reason(str(exc))
             raise ModelError(
                 f"The model could not score the rows: {type(exc).__name__}: {text[:300]}"
             ) from None
@@ -185,14 +211,27 @@ class Engine:
     def _log_rows(
         self, call: Call, batch: protocol.Batch, predictions: Any, flags: list[list[str]] | None
     ) -> None:
+        """Hand the request's rows to the log as they are (its lists, or its float matrix when every input
+        is a double): the log's thread builds the Arrow arrays, values shared by the rows travel once."""
         n = batch.n
-        flags = flags if flags is not None else [[] for _ in range(n)]
-        columns = {f"in.{name}": cells for name, cells in batch.columns.items()}
-        columns["row"] = list(range(n))
+        common = {**self._common(call), "status": "ok", "error": None}
+        matrix = None
+        if batch.matrix is not None and all(c.type in _FLOAT_TYPES for c in call.served.model.columns):
+            matrix = (tuple(f"in.{name}" for name in batch.columns), batch.matrix)
+            columns: dict[str, list[Any]] = {}
+        else:
+            columns = {f"in.{name}": cells for name, cells in batch.columns.items()}
+        if n == 1:
+            common["row"] = 0
+        else:
+            columns["row"] = list(range(n))
         columns["prediction"] = protocol.per_row(predictions, n)
-        columns["ood"] = flags
-        columns["ood_count"] = [len(row) for row in flags]
-        self.log.append_columns({**self._common(call), "status": "ok", "error": None}, columns, n)  # type: ignore[union-attr]
+        if flags is None:
+            common["ood"] = []
+        else:
+            columns["ood"] = flags
+            columns["ood_count"] = [len(row) for row in flags]
+        self.log.append_columns(common, columns, n, matrix=matrix)  # type: ignore[union-attr]
 
     # ------------------------------------------------------------------ shadow
 
@@ -287,6 +326,8 @@ class Engine:
                 entry["bandit"] = bandit[alias]
             if slot.failed:
                 entry["not_swapped_in"] = dict(slot.failed)
+            if slot.problem:
+                entry["not_followed"] = slot.problem
             entries.append(entry)
         return {"model": self.options.model, "versions": entries, "plan": self.plan.to_dict()}
 

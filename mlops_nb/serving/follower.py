@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_nb import records, store
+from mlops_nb.exceptions import MlopsError
 from mlops_nb.serving import model_source
 from mlops_nb.serving.ood import DomainCheck
 
@@ -36,6 +37,7 @@ class Slot:
     variant: str
     served: Served | None = None
     failed: dict[str, str] = field(default_factory=dict)  # version -> why it was not swapped in
+    problem: str | None = None  # why the alias cannot be checked now (deleted, registry unreachable)
 
 
 class Follower:
@@ -99,8 +101,29 @@ class Follower:
             for slot in self.slots.values():
                 try:
                     self.check(slot)
-                except Exception:  # the registry may be briefly unreachable: keep serving, try again
-                    log.exception("checking %s@%s failed", self.name, slot.alias)
+                except Exception as exc:  # alias deleted, registry unreachable: keep serving, try again
+                    self._trouble(slot, exc)
+                else:
+                    if slot.problem is not None:
+                        log.warning("%s@%s can be followed again", self.name, slot.alias)
+                        slot.problem = None
+
+    def _trouble(self, slot: Slot, error: Exception) -> None:
+        """Note why an alias cannot be checked; logged once per cause, not on every poll."""
+        if isinstance(error, MlopsError):
+            problem = f"{error.message} {error.hint or ''}".strip()
+        else:
+            problem = f"{type(error).__name__}: {error}"
+        if problem != slot.problem:
+            log.error(
+                "%s@%s cannot be followed (still serving version %s): %s",
+                self.name,
+                slot.alias,
+                slot.served.model.version if slot.served else None,
+                problem,
+                exc_info=not isinstance(error, MlopsError),
+            )
+        slot.problem = problem
 
     def check(self, slot: Slot) -> bool:
         """Swap in the alias's version when it moved; True when a new version now answers."""

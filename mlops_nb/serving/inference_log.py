@@ -21,6 +21,7 @@ from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -68,8 +69,11 @@ def _normalise(table: pa.Table, fixed: dict[str, pa.DataType], schema: pa.Schema
         if target is not None and column.type != target:
             if pa.types.is_timestamp(target) and pa.types.is_integer(column.type):
                 column = column.cast(pa.int64()).cast(pa.timestamp("us")).cast(target)
-            else:
+            elif name in fixed:
                 column = column.cast(target)
+            else:  # the open part's type: when the values do not fit, the table gets a part of its own
+                with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    column = column.cast(target)
         arrays.append(column)
         names.append(name)
     return pa.table(arrays, names=names)
@@ -80,6 +84,16 @@ class _Columns:
     common: dict[str, Any]
     columns: dict[str, list[Any]]
     n: int
+    matrix: tuple[tuple[str, ...], np.ndarray] | None = None  # (column names, n x k float64 rows)
+
+    def as_lists(self) -> _Columns:
+        """The same rows with the matrix's columns as lists."""
+        if self.matrix is None:
+            return self
+        names, rows = self.matrix
+        return _Columns(
+            self.common, {**self.columns, **dict(zip(names, rows.T.tolist(), strict=True))}, self.n
+        )
 
 
 class PartWriter:
@@ -118,13 +132,21 @@ class PartWriter:
         with self._lock:
             self._pending.append(rows)
 
-    def append_columns(self, common: dict[str, Any], columns: dict[str, list[Any]], n: int) -> None:
-        """Queue `n` rows given as column lists plus values shared by every row (the cheapest form: the
-        request path hands over its lists, the background thread builds the Arrow arrays)."""
+    def append_columns(
+        self,
+        common: dict[str, Any],
+        columns: dict[str, list[Any]],
+        n: int,
+        *,
+        matrix: tuple[tuple[str, ...], np.ndarray] | None = None,
+    ) -> None:
+        """Queue `n` rows given as column lists, values shared by every row, and optionally float columns
+        as one n x k numpy matrix (with their names): the cheapest form, as the request path hands over
+        what it holds and the background thread builds the Arrow arrays."""
         if self._stop:
             raise RuntimeError(f"the log at {self.directory} is closed")
         with self._lock:
-            self._pending.append(_Columns(common, columns, n))
+            self._pending.append(_Columns(common, columns, n, matrix))
 
     def flush(self) -> None:
         """Write everything appended so far and close the open part, so that readers see it."""
@@ -163,23 +185,49 @@ class PartWriter:
         tables = [item for item in pending if isinstance(item, pa.Table)]
         if dicts:
             tables.append(pa.Table.from_pylist(dicts))
-        batches = [item for item in pending if isinstance(item, _Columns)]
-        if batches:
-            tables.append(self._columns_table(batches))
+        versions: dict[object, list[_Columns]] = {}  # versions may differ in input or prediction types
+        for item in pending:
+            if isinstance(item, _Columns):
+                versions.setdefault(item.common.get("model_version"), []).append(item)
+        tables.extend(self._columns_table(batches) for batches in versions.values())
         schema = self._writer.schema if self._writer is not None else None
         tables = [_normalise(table, self.fixed, schema) for table in tables if table.num_rows]
-        if tables:  # one table per drain: rows without inputs (errors) do not split a part
-            self._write(pa.concat_tables(tables, promote_options="permissive"))
+        try:  # one table per drain: rows without inputs (errors) do not split a part
+            combined = [pa.concat_tables(tables, promote_options="permissive")] if tables else []
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # a new version's types: a part of its own
+            combined = tables
+        for table in combined:
+            self._write(table)
 
     def _columns_table(self, batches: list[_Columns]) -> pa.Table:
+        """One table of every queued request, built column by column: a shared value once per request
+        (repeated by index when requests hold several rows), float matrices stacked by numpy."""
+        names = {batch.matrix[0] for batch in batches if batch.matrix is not None}
+        stacked = None
+        if len(names) == 1 and all(batch.matrix is not None for batch in batches):
+            stacked = (names.pop(), np.concatenate([batch.matrix[1] for batch in batches]))  # type: ignore[index]
+        else:
+            batches = [batch.as_lists() for batch in batches]
+        sizes = np.fromiter((batch.n for batch in batches), np.int64, len(batches))
+        repeat_index = None if (sizes == 1).all() else np.repeat(np.arange(len(batches)), sizes)
         keys = dict.fromkeys(key for batch in batches for key in (*batch.common, *batch.columns))
-        arrays = {}
-        for key in keys:  # one C-level chain per column over all the queued requests
-            cells = chain.from_iterable(
-                batch.columns[key] if key in batch.columns else repeat(batch.common.get(key), batch.n)
-                for batch in batches
-            )
-            arrays[key] = pa.array(list(cells), type=self.fixed.get(key))
+        arrays: dict[str, pa.Array] = {}
+        for key in keys:
+            kind = self.fixed.get(key)
+            if all(key in batch.common and key not in batch.columns for batch in batches):
+                per_request = pa.array([batch.common[key] for batch in batches], type=kind)
+                arrays[key] = per_request if repeat_index is None else per_request.take(repeat_index)
+            elif kind is not None and pa.types.is_list(kind) and all(key in b.columns for b in batches):
+                arrays[key] = _lists([row for batch in batches for row in batch.columns[key]], kind)
+            else:  # a column of some requests, a shared value of others (or absent): per row
+                cells = chain.from_iterable(
+                    batch.columns[key] if key in batch.columns else repeat(batch.common.get(key), batch.n)
+                    for batch in batches
+                )
+                arrays[key] = pa.array(list(cells), type=kind)
+        if stacked is not None:  # one contiguous row per column: Arrow takes it without a Python loop
+            for name, values in zip(stacked[0], np.ascontiguousarray(stacked[1].T), strict=True):
+                arrays[name] = pa.array(values)
         return pa.table(arrays)
 
     def _write(self, table: pa.Table) -> None:
@@ -207,6 +255,14 @@ class PartWriter:
         self._writer.close()
         os.replace(self._temp, self.directory / self._temp.name[1:].removesuffix(".tmp"))
         self._writer, self._temp = None, None
+
+
+def _lists(rows: list[list[Any]], kind: pa.ListType) -> pa.Array:
+    """A list column from per-row lists (mostly empty: out-of-domain flags) via offsets, in one pass."""
+    offsets = np.zeros(len(rows) + 1, np.int32)
+    np.cumsum(np.fromiter((len(row) for row in rows), np.int32, len(rows)), out=offsets[1:])
+    values = pa.array([value for row in rows for value in row], type=kind.value_type)
+    return pa.ListArray.from_arrays(pa.array(offsets), values, type=kind)
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -102,30 +102,79 @@ def build(
     bandit = merged.get("bandit") or []
     if isinstance(bandit, str):
         bandit = [part.strip() for part in bandit.split(",") if part.strip()]
+    if not isinstance(bandit, list) or (merged.get("bandit") and not bandit):
+        raise ConfigError("bandit must list aliases, e.g. --bandit champion,challenger.")
     plan = Plan(
-        alias=str(merged.get("alias") or records.ALIAS_CHAMPION),
+        alias=_text(merged, "alias") or records.ALIAS_CHAMPION,
         canary=parse_split(merged["canary"], "--canary") if merged.get("canary") else None,
         ab=parse_split(merged["ab"], "--ab") if merged.get("ab") else None,
         bandit=[str(arm) for arm in bandit],
-        shadow=str(merged["shadow"]) if merged.get("shadow") else None,
+        shadow=_text(merged, "shadow"),
     )
-    log_dir = merged.get("log_dir")
+    log_dir = _text(merged, "log_dir")
     options = ServeOptions(
         model=model,
         plan=plan,
-        host=str(merged.get("host") or "127.0.0.1"),
-        port=int(merged.get("port") or 5000),
-        workers=int(merged.get("workers") or 1),
+        host=_text(merged, "host") or "127.0.0.1",
+        port=int(_number(merged, "port", int, 5000, low=1, high=65535)),
+        workers=int(_number(merged, "workers", int, 1, low=1, high=512)),
         log=not merged.get("no_log", False),
         log_dir=str(Path(log_dir).resolve())
         if log_dir
         else str(model_folder(records.STATE_INFERENCE_DIR, model)),
         feedback_dir=str(model_folder(records.STATE_FEEDBACK_DIR, model)),
-        max_body_bytes=int(merged.get("max_body_bytes") or 10 * 2**20),
-        poll_seconds=float(merged.get("poll_seconds") or 3.0),
+        max_body_bytes=int(_number(merged, "max_body_bytes", int, 10 * 2**20, low=1, high=2**40)),
+        poll_seconds=_number(merged, "poll_seconds", float, 3.0, low=0.01, high=86400.0),
         webhook_secret=merged.get("webhook_secret") or os.environ.get(ENV_WEBHOOK_SECRET) or None,
         seed=merged.get("seed"),
     )
-    if options.workers < 1 or options.max_body_bytes < 1 or options.poll_seconds <= 0:
-        raise ConfigError("workers, max_body_bytes and poll_seconds must be positive.")
+    if options.log:
+        _check_folder(options.log_dir)
     return options
+
+
+def _flag(key: str) -> str:
+    return f"--{key.replace('_', '-')} (serving.{key})"
+
+
+def _text(merged: dict[str, Any], key: str) -> str | None:
+    value = merged.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise ConfigError(f"{_flag(key)} must be a single value, not {type(value).__name__}.")
+    return str(value)
+
+
+def _number(
+    merged: dict[str, Any], key: str, kind: type, default: float, *, low: float, high: float
+) -> float:
+    """A numeric setting in [low, high] (the default when not given); a ConfigError naming it otherwise."""
+    value = merged.get(key)
+    if value is None:
+        return default
+    try:
+        if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
+            raise ValueError
+        number = kind(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not low <= number <= high:
+        what = "an integer" if kind is int else "a number"
+        raise ConfigError(f"{_flag(key)} must be {what} from {low} to {high}; it is {value!r:.60}.")
+    return number
+
+
+def _check_folder(folder: str) -> None:
+    """The inference log folder exists or can be made, and is writable."""
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"The inference log folder {path} cannot be created: {exc.strerror}.",
+            hint="Give a writable --log-dir (serving.log_dir), or --no-log.",
+        ) from None
+    if not os.access(path, os.W_OK):
+        raise ConfigError(f"The inference log folder {path} is not writable.",
+                          hint="Give a writable --log-dir (serving.log_dir), or --no-log.")  # fmt: skip

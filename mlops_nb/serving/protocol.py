@@ -7,6 +7,7 @@ Errors name the problem and never repeat request data beyond a quoted, cut colum
 from __future__ import annotations
 
 import io
+import json
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from mlops_nb.exceptions import MlopsError
 if TYPE_CHECKING:
     from mlops_nb.serving.model_source import InputColumn
 
+PARQUET = "application/vnd.apache.parquet"
 JSON_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 
@@ -29,6 +31,27 @@ class TooLargeError(MlopsError):
     """A request body over the server's size limit."""
 
     status = 413
+
+
+def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """The body under its Content-Encoding (identity, gzip or deflate), refused over `limit` bytes."""
+    import zlib
+
+    encoding = (encoding or "identity").strip().lower()
+    if encoding == "identity":
+        return body
+    if encoding not in ("gzip", "deflate"):
+        raise UnsupportedMediaError(
+            f"The Content-Encoding {quoted(encoding)} is not accepted.", hint="Use gzip, deflate or none."
+        )
+    inflater = zlib.decompressobj(wbits=47)  # gzip or zlib header, detected
+    try:
+        data = inflater.decompress(body, limit + 1)
+    except zlib.error:
+        raise BadInputError(f"The body is not valid {encoding} data.") from None
+    if len(data) > limit or inflater.unconsumed_tail:
+        raise TooLargeError(f"The decompressed body is over the limit of {limit} bytes.")
+    return data
 
 
 class UnsupportedMediaError(MlopsError):
@@ -43,6 +66,7 @@ class Batch:
 
     columns: dict[str, list[Any]]
     n: int
+    matrix: Any = None  # the rows as a float64 numpy matrix, when the fast path built one
 
 
 def quoted(text: object, limit: int = 40) -> str:
@@ -53,18 +77,26 @@ def quoted(text: object, limit: int = 40) -> str:
 
 def parse(body: bytes, content_type: str | None, signature: list[InputColumn]) -> Batch:
     """The rows of a request body, checked against the signature (extra columns dropped)."""
-    media, _, parameters = (content_type or "").partition(";")
+    media, *parameters = (content_type or "").split(";")
     media = media.strip().lower()
-    charset = parameters.strip().lower().replace(" ", "")
-    if parameters.strip() and charset not in ("charset=utf-8", 'charset="utf-8"'):
-        raise UnsupportedMediaError("Only the charset utf-8 is accepted.")
+    for parameter in filter(None, (p.strip() for p in parameters)):
+        key, _, value = parameter.partition("=")
+        if key.strip().lower() != "charset":
+            raise UnsupportedMediaError(
+                f"The Content-Type parameter {quoted(key.strip())} is not accepted; only charset is.",
+                hint="MLflow 2 dropped 'format=': put the format in the body, e.g. {\"dataframe_split\": ...}.",
+            )
+        if value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            raise UnsupportedMediaError("Only the charset utf-8 is accepted.")
     if media == "application/json":
         batch = _from_json(body, signature)
     elif media == "text/csv":
         batch = _from_csv(body)
+    elif media == PARQUET:
+        batch = _from_parquet(body)
     else:
         raise UnsupportedMediaError(
-            "Content-Type must be application/json or text/csv.",
+            f"Content-Type must be application/json, text/csv or {PARQUET}.",
             hint="Send MLflow's JSON (dataframe_split, dataframe_records, instances or inputs) or a CSV table.",
         )
     return check(batch, signature)
@@ -74,7 +106,7 @@ def _from_json(body: bytes, signature: list[InputColumn]) -> Batch:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise BadInputError(f"The body is not valid JSON ({exc.msg} at byte {exc.pos}).") from None
+        data = _lenient_json(body, exc)
     if not isinstance(data, dict):
         raise BadInputError(
             "The body must be a JSON object with one of the keys " + ", ".join(JSON_KEYS) + "."
@@ -97,6 +129,15 @@ def _from_json(body: bytes, signature: list[InputColumn]) -> Batch:
     if isinstance(value, list) and value and all(isinstance(row, list) for row in value):
         return _from_rows(value, names, key)
     raise BadInputError(f"'{key}' must be a list of row objects, a list of rows or an object of columns.")
+
+
+def _lenient_json(body: bytes, error: orjson.JSONDecodeError) -> Any:
+    """JSON with NaN, Infinity and -Infinity, as MLflow's own client writes missing values (Python's
+    json accepts them; orjson does not): tried only when orjson refused the body."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise BadInputError(f"The body is not valid JSON ({error.msg} at byte {error.pos}).") from None
 
 
 def _from_split(value: Any, names: list[str]) -> Batch:
@@ -158,7 +199,26 @@ def _from_csv(body: bytes) -> Batch:
     return Batch(columns, len(frame))
 
 
+def _from_parquet(body: bytes) -> Batch:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(pa.BufferReader(body))
+    except (pa.ArrowException, OSError) as exc:
+        raise BadInputError(f"The Parquet body could not be read: {type(exc).__name__}.") from None
+    columns = {  # pandas writes its index as __index_level_N__ columns: not an input
+        str(name): table.column(i).to_pylist()
+        for i, name in enumerate(table.column_names)
+        if not str(name).startswith("__index_level_")
+    }
+    for cells in columns.values():
+        cells[:] = [None if isinstance(v, float) and math.isnan(v) else v for v in cells]
+    return Batch(columns, table.num_rows)
+
+
 _NUMBER_TYPES = {"double": float, "float": float, "long": int, "integer": int}
+_INT_RANGES = {"long": (-(2**63), 2**63 - 1), "integer": (-(2**31), 2**31 - 1)}
 
 
 def check(batch: Batch, signature: list[InputColumn]) -> Batch:
@@ -173,7 +233,9 @@ def check(batch: Batch, signature: list[InputColumn]) -> Batch:
     if missing:
         extra = [name for name in batch.columns if name not in known]
         hint = f" Unexpected columns: {', '.join(map(quoted, extra[:5]))}." if extra else ""
-        raise BadInputError(f"Missing input columns: {', '.join(map(quoted, missing))}.{hint}")
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        names = ", ".join(map(quoted, missing[:10]))
+        raise BadInputError(f"Missing input columns: {names}{more}.{hint}")
     out: dict[str, list[Any]] = {}
     for column in signature:
         cells = batch.columns.get(column.name)
@@ -185,6 +247,8 @@ def check(batch: Batch, signature: list[InputColumn]) -> Batch:
 
 def _cells(cells: list[Any], column: InputColumn) -> list[Any]:
     kind = _NUMBER_TYPES.get(column.type)
+    if kind is not float and any(isinstance(value, float) and math.isnan(value) for value in cells):
+        cells = [None if isinstance(v, float) and math.isnan(v) else v for v in cells]  # NaN = missing
     if kind is float and all(type(value) is float for value in cells):
         return cells  # the common case, checked in one pass
     if kind is float:
@@ -193,15 +257,30 @@ def _cells(cells: list[Any], column: InputColumn) -> list[Any]:
                 raise BadInputError(
                     f"Column {quoted(column.name)} holds a non-number; {column.type} expected."
                 )
-        return [None if value is None else float(value) for value in cells]
+        try:
+            return [None if value is None else float(value) for value in cells]
+        except OverflowError:
+            raise BadInputError(
+                f"Column {quoted(column.name)} holds a number too large for {column.type}."
+            ) from None
     if kind is int:
+        low, high = _INT_RANGES[column.type]
         values = []
         for value in cells:
             if isinstance(value, float) and value.is_integer():
                 value = int(value)  # noqa: PLW2901
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            if value is None:
+                raise BadInputError(
+                    f"Column {quoted(column.name)} has a missing value; its type {column.type} cannot hold one.",
+                    hint="Send a number, or declare the column as double in the model's signature.",
+                )
+            if isinstance(value, bool) or not isinstance(value, int):
                 raise BadInputError(
                     f"Column {quoted(column.name)} holds a non-integer; {column.type} expected."
+                )
+            if not low <= value <= high:
+                raise BadInputError(
+                    f"Column {quoted(column.name)} holds an integer out of {column.type}'s range."
                 )
             values.append(value)
         return values
@@ -216,9 +295,20 @@ def _cells(cells: list[Any], column: InputColumn) -> list[Any]:
     return cells
 
 
+def _fallback(value: Any) -> Any:
+    """What orjson cannot write itself: numpy arrays of objects (string class labels) and other numpy
+    values as Python lists/scalars."""
+    tolist = getattr(value, "tolist", None)
+    if tolist is None:
+        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    return tolist()
+
+
 def encode(payload: Any) -> bytes:
     """JSON for an answer: numpy arrays and scalars as lists and numbers, NaN as null."""
-    return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+    return orjson.dumps(
+        payload, default=_fallback, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+    )
 
 
 def error_body(error: MlopsError, code: str) -> bytes:

@@ -35,6 +35,11 @@ class Plan:
         ]
         if len(splits) > 1:
             raise ConfigError(f"Give one of canary, ab, bandit (given: {', '.join(splits)}).")
+        for name, pair in (("canary", self.canary), ("ab", self.ab)):
+            if pair and pair[0] == self.alias:
+                raise ConfigError(f"The {name} alias {pair[0]!r} is the main alias; give another one.")
+        if self.shadow and ((self.shadow == self.alias and not self.bandit) or self.shadow in self.bandit):
+            raise ConfigError(f"The shadow alias {self.shadow!r} already answers; give another one.")
         if self.bandit and len(set(self.bandit)) < 2:
             raise ConfigError(
                 "A bandit needs at least two different aliases, e.g. --bandit champion,challenger."
