@@ -107,7 +107,7 @@ class Consumer:
         arrived = time.time_ns() // 1000
         started = time.perf_counter()
         model = self.model
-        results, rows = self._score(model, [e for e in events if e.fields is not None])
+        results, rows, values = self._score(model, [e for e in events if e.fields is not None])
         written = self.sink.write(results, self.source.name)
         latency = (time.perf_counter() - started) * 1000
         new = [result for result in results if result.id in written]
@@ -115,7 +115,14 @@ class Consumer:
         self.log.append(
             [
                 _log_row(
-                    model, self.alias, result, rows.get(result.id), ts=arrived, latency=latency, ood=flags
+                    model,
+                    self.alias,
+                    result,
+                    rows.get(result.id),
+                    values.get(result.id),
+                    ts=arrived,
+                    latency=latency,
+                    ood=flags,
                 )
                 for result, flags in zip(new, ood, strict=True)
             ]
@@ -127,10 +134,14 @@ class Consumer:
         self.stats.duplicates += len(results) - len(written)
         return len(events)
 
-    def _score(self, model: LoadedVersion, events: list[Event]) -> tuple[list[Result], dict[str, dict]]:
-        """A result per event: the batch scored in one call, or event by event when the batch fails."""
+    def _score(
+        self, model: LoadedVersion, events: list[Event]
+    ) -> tuple[list[Result], dict[str, dict], dict[str, Any]]:
+        """A result per event (the batch scored in one call, or event by event when the batch fails), the
+        events' input rows and their predictions as the model gave them."""
         rows: dict[str, dict[str, Any]] = {}
         results: dict[str, Result] = {}
+        values: dict[str, Any] = {}
         for event in events:
             try:
                 rows[event.id] = _row(model, event.fields or {})
@@ -148,7 +159,8 @@ class Consumer:
                 results[event_id] = Result(event_id, None, model.version, value.message)
             else:
                 results[event_id] = Result(event_id, _text(value), model.version)
-        return [results[e.id] for e in events], rows
+                values[event_id] = value
+        return [results[e.id] for e in events], rows, values
 
     def _ood(self, rows: list[dict[str, Any] | None]) -> list[list[str]]:
         """The out-of-domain columns of each row (none for a row that could not be read)."""
@@ -187,8 +199,13 @@ class _Failure:
 
 
 def _row(model: LoadedVersion, fields: dict[str, str]) -> dict[str, Any]:
-    """The event's input row, typed by the signature; ValueError naming what is wrong."""
-    if set(fields) == {RECORD_FIELD}:
+    """The event's input row, typed by the signature; ValueError naming what is wrong. A `record` field is
+    the row when no other field names an input column (other fields, e.g. a trace id, are left aside)."""
+    if (
+        RECORD_FIELD in fields
+        and RECORD_FIELD not in model.column_names
+        and not set(fields) & set(model.column_names)
+    ):
         try:
             raw = json.loads(fields[RECORD_FIELD])
         except ValueError as exc:
@@ -271,11 +288,14 @@ def _log_row(
     alias: str,
     result: Result,
     row: dict[str, Any] | None,
+    value: Any,
     *,
     ts: int,
     latency: float,
     ood: list[str],
 ) -> dict[str, Any]:
+    import numpy as np
+
     entry: dict[str, Any] = {
         "request_id": result.id,
         "row": 0,
@@ -293,11 +313,12 @@ def _log_row(
     }
     if result.error is None and row is not None:
         entry.update({f"in.{name}": value for name, value in row.items()})
-        value = json.loads(result.prediction) if result.prediction else None
+        if isinstance(value, np.generic):
+            value = value.item()
         entry["prediction"] = (
             float(value)
             if isinstance(value, int | float) and not isinstance(value, bool)
-            else (result.prediction)
+            else result.prediction
         )
     return entry
 
