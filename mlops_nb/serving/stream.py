@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_nb import records, store
-from mlops_nb.exceptions import UsageError
+from mlops_nb.exceptions import StreamUnavailableError, UsageError
 from mlops_nb.serving import target as target_mod
 from mlops_nb.serving.ood import DomainCheck
 from mlops_nb.serving.options import model_folder
@@ -59,6 +59,7 @@ class StreamStats:
     errors: int = 0
     duplicates: int = 0
     batches: int = 0
+    outages: int = 0
     versions: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -90,13 +91,28 @@ class Consumer:
         started = time.monotonic()
         try:
             while not self.stopping:
-                self.step()
+                try:
+                    self.step()
+                except StreamUnavailableError as exc:
+                    self._wait_for_server(exc)
         finally:
             self.log.close()
             self.source.close()
             self.sink.close()
             self.stats.seconds = time.monotonic() - started
         return self.stats
+
+    def _wait_for_server(self, exc: StreamUnavailableError) -> None:
+        """Wait (until stopped) for the source and sink to answer again; the interrupted batch's events stay
+        pending and are read first once they do, and the sink's de-duplication keeps what was written."""
+        log.warning("%s; waiting for it to come back", exc)
+        self.stats.outages += 1
+        delay = 0.1
+        while not self.stopping and not (self.sink.available() and self.source.available()):
+            time.sleep(delay)  # a backoff, not a synchronisation
+            delay = min(delay * 2, 5.0)
+        if not self.stopping:
+            log.warning("the stream's server answers again: resuming")
 
     def step(self) -> int:
         """Read, score, write and acknowledge one micro-batch; the number of events it held."""
@@ -362,4 +378,5 @@ def render(stats: StreamStats) -> str:
     return (
         f"stream stopped after {stats.seconds:.1f} s: {stats.scored} scored, {stats.errors} refused, "
         f"{stats.duplicates} duplicates skipped in {stats.batches} batches (versions {', '.join(stats.versions)})"
+        + (f"; the stream's server was away {stats.outages} times" if stats.outages else "")
     )

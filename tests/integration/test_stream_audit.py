@@ -1,9 +1,13 @@
 """Streaming a new user's own classifier (string labels, string categories) on a real redis-server: string
-predictions are written and logged, and a `record` event may carry other fields beside it."""
+predictions are written and logged, a `record` event may carry other fields beside it, and a consumer whose
+Redis goes away mid-stream waits for it and then scores every event exactly once."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +17,7 @@ import redis
 from mlops_nb.serving import stream
 from mlops_nb.serving.inference_log import read_table
 from mlops_nb.serving.streams import open_sink, open_source
-from tests.integration.redis_server import redis_server
+from tests.integration.redis_server import REDIS_SERVER, _free_port, redis_server
 from tests.integration.user_models import CHURN_REF, churn_rows, own_predictions, user_project
 
 
@@ -58,3 +62,61 @@ def test_string_predictions_are_written_and_logged_and_record_events_may_carry_o
     logged = read_table(tmp_path / "log").to_pandas().set_index("request_id")
     assert list(logged.loc[ids, "prediction"]) == list(own_predictions(frame))
     assert (logged.loc[ids, "status"] == "ok").all()
+
+
+_DURABLE = ("--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always")
+
+
+def _start_redis(folder: Path, port: int) -> subprocess.Popen[bytes]:
+    """redis-server with an append-only file (its events survive a restart), answering PING."""
+    process = subprocess.Popen(
+        [REDIS_SERVER, "--port", str(port), *_DURABLE, "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client, deadline = redis.Redis("127.0.0.1", port), time.monotonic() + 30
+    while True:
+        try:
+            client.ping()
+            return process
+        except redis.ConnectionError:
+            assert process.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+
+
+def _stop_redis(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_the_consumer_waits_for_redis_to_come_back_and_scores_each_event_once(project, tmp_path, caplog):
+    port = _free_port()
+    server = _start_redis(tmp_path, port)
+    client = redis.Redis("127.0.0.1", port, decode_responses=True)
+    try:
+        frame = churn_rows(400, seed=4)
+        ids = [client.xadd("in", {"record": json.dumps(row)}) for row in frame.to_dict("records")[:200]]
+        consumer = _consumer(port, tmp_path / "log")
+        worker = threading.Thread(target=consumer.run, daemon=True)
+        worker.start()
+        deadline = time.monotonic() + 120
+        while client.xlen("out") < 50:
+            assert worker.is_alive() and time.monotonic() < deadline, "the consumer scored nothing"
+        _stop_redis(server)  # gone mid-stream
+        while "waiting for it to come back" not in caplog.text:
+            assert worker.is_alive(), "the consumer died with its server"
+            assert time.monotonic() < deadline, "the consumer never noticed the server was gone"
+        server = _start_redis(tmp_path, port)
+        client = redis.Redis("127.0.0.1", port, decode_responses=True)
+        ids += [client.xadd("in", {"record": json.dumps(row)}) for row in frame.to_dict("records")[200:]]
+        pending = lambda: client.xpending("in", "mlops-nb")["pending"]  # noqa: E731
+        while client.xlen("out") < 400 or pending():
+            assert worker.is_alive(), "the consumer died after its server came back"
+            assert time.monotonic() < deadline + 120, "the events sent after the restart were not scored"
+        consumer.stopping = True
+        worker.join(timeout=60)
+        sink = [entry for _, entry in client.xrange("out")]
+        assert sorted(entry["id"] for entry in sink) == sorted(ids)  # each event once, none lost
+        assert [e.get("error") for e in sink] == [None] * 400
+        assert consumer.stats.outages >= 1
+    finally:
+        _stop_redis(server)
