@@ -340,8 +340,9 @@ def _predict(model: LoadedVersion, chunk: pa.Table) -> pa.Array:
     except Exception as exc:
         text = [line.strip() for line in str(exc).splitlines() if line.strip()]
         lines = [line for line in text if "Error" in line or "error" in line] or text[:1]
+        reason = (lines or [type(exc).__name__])[-1].split("Error: ")[-1]  # not MLflow's repeat of the data
         raise UsageError(
-            f"The model refused rows of the input: {(lines or [type(exc).__name__])[-1][:400]}",
+            f"The model refused rows of the input: {reason[:400]}",
             hint="The input's columns and types must match the model's signature.",
         ) from exc
     values = np.asarray(predicted)

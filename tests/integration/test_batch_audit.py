@@ -106,3 +106,15 @@ def test_a_second_scoring_of_the_same_output_is_refused_while_the_first_runs(pro
     assert first.returncode == 0, err[-3000:]
     assert len(pd.read_csv(output)) == 200_000
     assert not list(project.glob(".same.csv.*"))  # neither its temporary file nor its lock is left
+
+
+def test_a_value_of_the_wrong_type_is_refused_naming_the_column_without_the_data(project):
+    frame = churn_rows(50, seed=7)
+    frame["age"] = frame["age"].astype(str)
+    frame.loc[40, "age"] = "old"
+    source = project / "typed.parquet"
+    frame.to_parquet(source, index=False)
+    with pytest.raises(UsageError) as refused:
+        batch.score(CHURN_REF, source, project / "typed-out.parquet", progress=False)
+    message = str(refused.value)
+    assert "column age" in message and "with schema" not in message and "Nice, FR" not in message
