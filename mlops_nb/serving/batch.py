@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -99,6 +100,7 @@ def _scored(
     in_format, out_format = _format(source), _format(output)
     digest, lines = _digest(source)
     writer = store.Writer(client)
+    _fail_interrupted(client, writer, output)
     run = writer.create_run(
         store.experiment_id(records.BATCH_EXPERIMENT),
         {
@@ -109,6 +111,7 @@ def _scored(
             records.TAG_BATCH_INPUT: str(source),
             records.TAG_BATCH_INPUT_DIGEST: digest,
             records.TAG_BATCH_OUTPUT: str(output),
+            records.TAG_BATCH_HOST: socket.gethostname(),
         },
     )
     run_id = run.info.run_id
@@ -142,6 +145,23 @@ def _scored(
     writer.end_run(run_id, "FINISHED")
     writer.set_version_tags(found.name, found.number, {records.TAG_BATCH_LAST_RUN: run_id})
     return BatchResult(run_id, found.name, found.number, str(source), digest, str(output), rows, seconds)
+
+
+def _fail_interrupted(client: Any, writer: store.Writer, output: Path) -> None:
+    """Mark FAILED the runs of earlier scorings of `output` on this machine still RUNNING: their process was
+    killed (the caller holds `output`'s lock, so none of them is alive)."""
+    if "'" in str(output):  # not expressible in MLflow's filter
+        return
+    experiment = client.get_experiment_by_name(records.BATCH_EXPERIMENT)
+    if experiment is None:
+        return
+    stale = client.search_runs(
+        [experiment.experiment_id],
+        f"attributes.status = 'RUNNING' and tags.`{records.TAG_BATCH_OUTPUT}` = '{output}' "
+        f"and tags.`{records.TAG_BATCH_HOST}` = '{socket.gethostname()}'",
+    )
+    for run in stale:
+        writer.fail_run(run.info.run_id, "Interrupted: its process ended without finishing the output.")
 
 
 @contextlib.contextmanager

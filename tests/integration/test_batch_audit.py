@@ -118,3 +118,32 @@ def test_a_value_of_the_wrong_type_is_refused_naming_the_column_without_the_data
         batch.score(CHURN_REF, source, project / "typed-out.parquet", progress=False)
     message = str(refused.value)
     assert "column age" in message and "with schema" not in message and "Nice, FR" not in message
+
+
+def test_the_run_of_a_killed_scoring_is_marked_failed_by_the_next_scoring_of_its_output(project):
+    source = project / "kill.csv"
+    churn_rows(200_000, seed=8).to_csv(source, index=False)
+    output = project / "killed.csv"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlops_nb.cli", "score", CHURN_REF, str(source), "-o", str(output), *_SLOW],
+        cwd=project,
+        env=os.environ.copy(),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not any(p.stat().st_size > 0 for p in project.glob(".killed.csv.*.tmp")):
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()[-3000:]
+    process.kill()  # SIGKILL: its run cannot end itself
+    process.wait()
+    experiment = store.client().get_experiment_by_name(records.BATCH_EXPERIMENT).experiment_id
+    mine = f"tags.`{records.TAG_BATCH_OUTPUT}` = '{output}'"
+    (killed,) = store.client().search_runs([experiment], mine)
+    assert killed.info.status == "RUNNING"
+    small = project / "small.csv"
+    churn_rows(10).to_csv(small, index=False)
+    batch.score(CHURN_REF, small, output, progress=False)
+    runs = {run.info.run_id: run for run in store.client().search_runs([experiment], mine)}
+    assert runs[killed.info.run_id].info.status == "FAILED"
+    assert "Interrupted" in runs[killed.info.run_id].data.tags[records.TAG_ERROR]
+    assert sorted(run.info.status for run in runs.values()) == ["FAILED", "FINISHED"]
