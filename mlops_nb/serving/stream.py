@@ -328,6 +328,8 @@ def _log_row(
         "ood_count": len(ood),
     }
     if result.error is None and row is not None:
+        if not model.columns:  # no signature: an event's values are text or JSON values; logged as text
+            row = {name: v if isinstance(v, str) else json.dumps(v) for name, v in row.items()}
         entry.update({f"in.{name}": value for name, value in row.items()})
         if isinstance(value, np.generic):
             value = value.item()

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from mlops_nb import records, store
 from mlops_nb.serving import stream
 from mlops_nb.serving.inference_log import read_table
 from mlops_nb.serving.streams import open_sink, open_source
@@ -120,3 +121,34 @@ def test_the_consumer_waits_for_redis_to_come_back_and_scores_each_event_once(pr
         assert consumer.stats.outages >= 1
     finally:
         _stop_redis(server)
+
+
+def test_a_model_without_signature_logs_events_of_both_forms(project, port, tmp_path):
+    import mlflow
+    from sklearn.linear_model import Ridge
+
+    from mlops_nb.registry.register import register
+
+    frame = churn_rows(50)[["age", "income"]]
+    run = store.writer().create_run(store.experiment_id("user"), {})
+    with mlflow.start_run(run_id=run.info.run_id):
+        info = mlflow.sklearn.log_model(Ridge().fit(frame, frame["age"]), name="model")  # no signature
+    version = register(run.info.run_id, info.model_uri, "nosig").version
+    store.writer().set_alias("nosig", records.ALIAS_CHAMPION, version)
+    client = redis.Redis("127.0.0.1", port, decode_responses=True)
+    ids = [
+        client.xadd("in", {"age": "30", "income": "50.5"}),
+        client.xadd("in", {"record": json.dumps({"age": 30, "income": 50.5})}),
+    ]
+    url = f"redis://127.0.0.1:{port}"
+    options = stream.StreamOptions(consumer="c1", block_ms=50, log_dir=tmp_path / "log")
+    source = open_source(f"{url}/in", options.group, "c1", claim_idle_ms=options.claim_idle_ms)
+    consumer = stream.Consumer("nosig@champion", source, open_sink(f"{url}/out"), options)
+    try:
+        while client.xlen("out") < 2:
+            consumer.step()
+    finally:
+        consumer.log.close()
+    logged = read_table(tmp_path / "log").to_pandas().set_index("request_id")
+    assert list(logged.loc[ids, "in.age"]) == ["30", "30"]
+    assert list(logged.loc[ids, "status"]) == ["ok", "ok"]
