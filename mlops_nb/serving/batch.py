@@ -237,7 +237,7 @@ def _chunks(
 
     if in_format == "parquet":
         for batch in pq.ParquetFile(source).iter_batches(batch_size=chunk_rows):
-            yield pa.Table.from_batches([batch])
+            yield _typed(pa.Table.from_batches([batch]), types, source)
         return
     size = source.stat().st_size
     block = max(int(size / max(lines, 1) * chunk_rows), 1 << 16)  # bytes holding about chunk_rows rows
@@ -254,6 +254,27 @@ def _chunks(
         raise UsageError(
             f"{source.name}: {str(exc).strip()[:300]}", hint="Its values must fit the model's signature."
         ) from exc
+
+
+def _typed(table: pa.Table, types: dict[str, pa.DataType], source: Path) -> pa.Table:
+    """`table` with the signature's double and string columns cast to those types (a Parquet file's integer
+    or dictionary-encoded columns), as a CSV's are read; UsageError naming a column that cannot be."""
+    import pyarrow as pa
+
+    for name, kind in types.items():
+        index = table.schema.get_field_index(name)
+        if index < 0 or table.schema.field(index).type == kind:
+            continue
+        try:
+            table = table.set_column(index, name, table.column(index).cast(kind)).replace_schema_metadata(
+                None  # pandas' metadata would turn the column back into its original dtype
+            )
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise UsageError(
+                f"{source.name}: column {name!r} cannot be read as {kind}: {str(exc).strip()[:200]}",
+                hint="Its values must fit the model's signature.",
+            ) from exc
+    return table
 
 
 def _score_file(

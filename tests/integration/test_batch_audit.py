@@ -117,7 +117,9 @@ def test_a_value_of_the_wrong_type_is_refused_naming_the_column_without_the_data
     with pytest.raises(UsageError) as refused:
         batch.score(CHURN_REF, source, project / "typed-out.parquet", progress=False)
     message = str(refused.value)
-    assert "column age" in message and "with schema" not in message and "Nice, FR" not in message
+    assert (
+        "age" in message and "old" in message and "with schema" not in message and "Nice, FR" not in message
+    )
 
 
 def test_the_run_of_a_killed_scoring_is_marked_failed_by_the_next_scoring_of_its_output(project):
@@ -147,3 +149,18 @@ def test_the_run_of_a_killed_scoring_is_marked_failed_by_the_next_scoring_of_its
     assert runs[killed.info.run_id].info.status == "FAILED"
     assert "Interrupted" in runs[killed.info.run_id].data.tags[records.TAG_ERROR]
     assert sorted(run.info.status for run in runs.values()) == ["FAILED", "FINISHED"]
+
+
+def test_a_parquet_file_of_integers_and_categories_is_read_as_the_signature_says(project):
+    frame = churn_rows(1_000, seed=9)
+    typed = frame.astype({"age": "int64", "city": "category", "plan": "category"})
+    source = project / "typed-ok.parquet"
+    typed.to_parquet(source, index=False)
+    batch.score(CHURN_REF, source, project / "typed-ok-out.parquet", chunk_rows=300, progress=False)
+    scored = pd.read_parquet(project / "typed-ok-out.parquet")
+    assert list(scored["prediction"]) == list(own_predictions(frame))
+    bad = typed.astype({"age": str})
+    bad.loc[500, "age"] = "old"
+    bad.to_parquet(project / "typed-bad.parquet", index=False)
+    with pytest.raises(UsageError, match="column 'age' cannot be read as double"):
+        batch.score(CHURN_REF, project / "typed-bad.parquet", project / "b.parquet", progress=False)
