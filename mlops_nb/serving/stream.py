@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 RECORD_FIELD = "record"
+MAX_BLOCK_MS = 10_000  # well under the Redis connection's 30 s socket timeout
 
 
 @dataclass(frozen=True)
@@ -351,13 +352,13 @@ def run(ref: str, source_url: str, sink_url: str, options: StreamOptions | None 
         unknown model or alias.
     """
     options = options or StreamOptions()
-    if (
-        options.batch_size < 1
-        or options.block_ms < 0
-        or options.claim_idle_ms < 0
-        or options.poll_seconds <= 0
-    ):
-        raise UsageError("--batch-size must be at least 1 and --block-ms, --claim-idle-ms, --poll positive.")
+    if options.batch_size < 1 or options.claim_idle_ms < 0 or options.poll_seconds <= 0:
+        raise UsageError("--batch-size must be at least 1 and --claim-idle-ms, --poll positive.")
+    if not 1 <= options.block_ms <= MAX_BLOCK_MS:  # 0 is Redis' "for ever": no stop, a socket timeout
+        raise UsageError(
+            f"--block-ms {options.block_ms} must be between 1 and {MAX_BLOCK_MS}.",
+            hint="It is how long one read waits for new events; the consumer reads again after it.",
+        )
     target_mod.parse(ref)
     consumer_name = options.consumer or socket.gethostname()
     source = open_source(source_url, options.group, consumer_name, claim_idle_ms=options.claim_idle_ms)

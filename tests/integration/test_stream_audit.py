@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from mlops_nb import records, store
+from mlops_nb.exceptions import UsageError
 from mlops_nb.serving import stream
 from mlops_nb.serving.inference_log import read_table
 from mlops_nb.serving.streams import open_sink, open_source
@@ -152,3 +153,10 @@ def test_a_model_without_signature_logs_events_of_both_forms(project, port, tmp_
     logged = read_table(tmp_path / "log").to_pandas().set_index("request_id")
     assert list(logged.loc[ids, "in.age"]) == ["30", "30"]
     assert list(logged.loc[ids, "status"]) == ["ok", "ok"]
+
+
+@pytest.mark.parametrize("block_ms", [0, 60_000])
+def test_a_read_that_would_block_for_ever_or_past_the_socket_timeout_is_refused(block_ms):
+    options = stream.StreamOptions(block_ms=block_ms)
+    with pytest.raises(UsageError, match=f"--block-ms {block_ms} must be between 1 and"):
+        stream.run(CHURN_REF, "redis://127.0.0.1:1/in", "redis://127.0.0.1:1/out", options)
