@@ -139,3 +139,7 @@ class StreamError(MlopsError):
     """A stream's source or sink could not be reached or read."""
 
     status = 503
+
+
+class StreamUnavailableError(StreamError):
+    """A stream's server went away (connection refused, lost or timed out); it may come back."""

@@ -281,6 +281,7 @@ TAG_BATCH_INPUT = "mlops_nb.batch.input"  # absolute path of the input file
 TAG_BATCH_INPUT_DIGEST = "mlops_nb.batch.input_digest"  # sha256 of the input file's bytes
 TAG_BATCH_OUTPUT = "mlops_nb.batch.output"  # absolute path of the output file
 TAG_BATCH_ROWS = "mlops_nb.batch.rows"
+TAG_BATCH_HOST = "mlops_nb.batch.host"  # the machine a batch scoring ran on
 
 
 def export_tag(fmt: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -66,20 +67,40 @@ def score(
         holding a `prediction` column, a chunk size below 1.
     NotFoundError: an unknown model or alias.
     """
-    from mlops_nb.serving import model_source
-
     source, output = Path(source).resolve(), Path(output).resolve()
-    in_format, out_format = _format(source), _format(output)
+    _format(source), _format(output)
     if chunk_rows < 1:
         raise UsageError(f"--chunk-rows {chunk_rows} must be at least 1.")
     if not source.is_file():
         raise UsageError(f"Input file {source} does not exist.")
     if source == output:
         raise UsageError("The output would overwrite the input.", hint="Give another -o OUTPUT.")
+    if output.is_dir():
+        raise UsageError(f"The output {output} is a folder.", hint="Give a file name: -o FOLDER/NAME.csv.")
+    if source.stat().st_size == 0:
+        raise UsageError(f"{source.name} is empty.", hint="A CSV file needs at least its header row.")
     client = store.client()
     found = target_mod.resolve(ref, client)
+    with _exclusive(output):
+        return _scored(client, found, source, output, chunk_rows=chunk_rows, progress=progress)
+
+
+def _scored(
+    client: Any,
+    found: target_mod.Target,
+    source: Path,
+    output: Path,
+    *,
+    chunk_rows: int,
+    progress: bool,
+) -> BatchResult:
+    """The scoring itself, recorded as a run (FAILED when it does not complete)."""
+    from mlops_nb.serving import model_source
+
+    in_format, out_format = _format(source), _format(output)
     digest, lines = _digest(source)
     writer = store.Writer(client)
+    _fail_interrupted(client, writer, output)
     run = writer.create_run(
         store.experiment_id(records.BATCH_EXPERIMENT),
         {
@@ -90,6 +111,7 @@ def score(
             records.TAG_BATCH_INPUT: str(source),
             records.TAG_BATCH_INPUT_DIGEST: digest,
             records.TAG_BATCH_OUTPUT: str(output),
+            records.TAG_BATCH_HOST: socket.gethostname(),
         },
     )
     run_id = run.info.run_id
@@ -125,6 +147,60 @@ def score(
     return BatchResult(run_id, found.name, found.number, str(source), digest, str(output), rows, seconds)
 
 
+def _fail_interrupted(client: Any, writer: store.Writer, output: Path) -> None:
+    """Mark FAILED the runs of earlier scorings of `output` on this machine still RUNNING: their process was
+    killed (the caller holds `output`'s lock, so none of them is alive)."""
+    if "'" in str(output):  # not expressible in MLflow's filter
+        return
+    experiment = client.get_experiment_by_name(records.BATCH_EXPERIMENT)
+    if experiment is None:
+        return
+    stale = client.search_runs(
+        [experiment.experiment_id],
+        f"attributes.status = 'RUNNING' and tags.`{records.TAG_BATCH_OUTPUT}` = '{output}' "
+        f"and tags.`{records.TAG_BATCH_HOST}` = '{socket.gethostname()}'",
+    )
+    for run in stale:
+        writer.fail_run(run.info.run_id, "Interrupted: its process ended without finishing the output.")
+
+
+@contextlib.contextmanager
+def _exclusive(output: Path) -> Iterator[None]:
+    """Hold `output`'s lock file (removed after) for the scoring; UsageError when another scoring writes
+    `output` now or its folder cannot be written."""
+    import fcntl
+
+    lock = output.with_name(f".{output.name}.lock")
+    while True:
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+        except OSError as exc:
+            raise UsageError(
+                f"Cannot write {output}: {exc.strerror or exc}.", hint="Check the path and its permissions."
+            ) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise UsageError(
+                f"Another scoring is writing {output} now.",
+                hint="Wait for it to finish, or give another -o OUTPUT.",
+            ) from None
+        try:
+            current = os.stat(lock).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:  # not a lock file its previous holder removed meanwhile
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        os.close(fd)
+
+
 def _format(path: Path) -> str:
     found = _FORMATS.get(path.suffix.lower())
     if found is None:
@@ -151,16 +227,17 @@ def _row_count(source: Path, in_format: str, lines: int) -> int | None:
 
 
 def _chunks(
-    source: Path, in_format: str, chunk_rows: int, lines: int, doubles: list[str]
+    source: Path, in_format: str, chunk_rows: int, lines: int, types: dict[str, pa.DataType]
 ) -> Iterator[pa.Table]:
-    """The input as Arrow tables of about `chunk_rows` rows; the signature's double columns read as doubles."""
+    """The input as Arrow tables of about `chunk_rows` rows; the signature's double and string columns read
+    as such (a string column of digits is not taken for numbers); quoted values may hold newlines."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
     if in_format == "parquet":
         for batch in pq.ParquetFile(source).iter_batches(batch_size=chunk_rows):
-            yield pa.Table.from_batches([batch])
+            yield _typed(pa.Table.from_batches([batch]), types, source)
         return
     size = source.stat().st_size
     block = max(int(size / max(lines, 1) * chunk_rows), 1 << 16)  # bytes holding about chunk_rows rows
@@ -168,7 +245,8 @@ def _chunks(
         reader = pcsv.open_csv(
             source,
             read_options=pcsv.ReadOptions(block_size=block),
-            convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(doubles, pa.float64())),
+            parse_options=pcsv.ParseOptions(newlines_in_values=True),
+            convert_options=pcsv.ConvertOptions(column_types=types),
         )
         for batch in reader:
             yield pa.Table.from_batches([batch])
@@ -176,6 +254,27 @@ def _chunks(
         raise UsageError(
             f"{source.name}: {str(exc).strip()[:300]}", hint="Its values must fit the model's signature."
         ) from exc
+
+
+def _typed(table: pa.Table, types: dict[str, pa.DataType], source: Path) -> pa.Table:
+    """`table` with the signature's double and string columns cast to those types (a Parquet file's integer
+    or dictionary-encoded columns), as a CSV's are read; UsageError naming a column that cannot be."""
+    import pyarrow as pa
+
+    for name, kind in types.items():
+        index = table.schema.get_field_index(name)
+        if index < 0 or table.schema.field(index).type == kind:
+            continue
+        try:
+            table = table.set_column(index, name, table.column(index).cast(kind)).replace_schema_metadata(
+                None  # pandas' metadata would turn the column back into its original dtype
+            )
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise UsageError(
+                f"{source.name}: column {name!r} cannot be read as {kind}: {str(exc).strip()[:200]}",
+                hint="Its values must fit the model's signature.",
+            ) from exc
+    return table
 
 
 def _score_file(
@@ -190,17 +289,18 @@ def _score_file(
     total: int | None,
     progress: bool,
 ) -> int:
+    import pyarrow as pa
     from tqdm import tqdm
 
-    doubles = [c.name for c in model.columns if c.type in ("double", "float")]
-    output.parent.mkdir(parents=True, exist_ok=True)
+    kinds = {"double": pa.float64(), "float": pa.float64(), "string": pa.string()}
+    types = {c.name: kinds[c.type] for c in model.columns if c.type in kinds}
     _remove_stale(output)
     temp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     rows = 0
     sink = _Sink(temp, out_format)
     bar = tqdm(total=total, unit="rows", disable=not progress, desc=f"{model.name} v{model.version}")
     try:
-        for chunk in _chunks(source, in_format, chunk_rows, lines, doubles):
+        for chunk in _chunks(source, in_format, chunk_rows, lines, types):
             if not sink.started:
                 _check_columns(model, chunk.column_names, source)
             sink.write(chunk.append_column(PREDICTION, _predict(model, chunk)))
@@ -279,9 +379,11 @@ def _predict(model: LoadedVersion, chunk: pa.Table) -> pa.Array:
     try:
         predicted = model.predict_frame(chunk.to_pandas())
     except Exception as exc:
-        lines = [line for line in str(exc).splitlines() if "Error" in line or "error" in line]
+        text = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        lines = [line for line in text if "Error" in line or "error" in line] or text[:1]
+        reason = (lines or [type(exc).__name__])[-1].split("Error: ")[-1]  # not MLflow's repeat of the data
         raise UsageError(
-            f"The model refused rows of the input: {(lines or [type(exc).__name__])[-1][:400]}",
+            f"The model refused rows of the input: {reason[:400]}",
             hint="The input's columns and types must match the model's signature.",
         ) from exc
     values = np.asarray(predicted)

@@ -99,7 +99,9 @@ def export(
         missing = [c["name"] for c in columns if c["name"] not in frame.columns]
         if missing:
             raise ExportError(f"The {name} lacks the model's input columns {missing}.")
-        rows = frame[[c["name"] for c in columns]]
+        rows = frame[[c["name"] for c in columns]].astype(
+            {c["name"]: str for c in columns if c["type"] == "string"}
+        )  # a CSV's column of digits is read as numbers
         diff, flipped = _parity(estimator, session, columns, rows, name=name, rtol=rtol, atol=atol)
         checked[name] = len(rows)
         ties += flipped
@@ -229,8 +231,14 @@ def _parity(
     difference beyond the tolerance."""
     import numpy as np
 
-    outputs = session.run(None, _feed(columns, frame))
-    expected = np.asarray(estimator.predict(frame))
+    try:
+        expected = np.asarray(estimator.predict(frame))
+        outputs = session.run(None, _feed(columns, frame))
+    except Exception as exc:
+        raise ExportError(
+            f"The {name} cannot be scored to compare the models: {_first_line(exc)}",
+            hint="Nothing was written. Give rows the model accepts (--test-data FILE).",
+        ) from exc
     labels = np.asarray(outputs[0]).reshape(expected.shape)
     if not hasattr(estimator, "predict_proba") or len(outputs) < 2:
         if not np.allclose(labels.astype(np.float64), expected.astype(np.float64), rtol=rtol, atol=atol):
@@ -259,6 +267,10 @@ def _parity(
     return worst, int((differ & tie).sum())
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
 def _test_rows(client: MlflowClient, found: target_mod.Target, test_data: str | Path | None) -> Any:
     import pandas as pd
 
@@ -268,7 +280,13 @@ def _test_rows(client: MlflowClient, found: target_mod.Target, test_data: str | 
         path = Path(test_data)
         if not path.is_file():
             raise UsageError(f"Test data file {path} does not exist.")
-        return pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
+        try:
+            return pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
+        except Exception as exc:
+            raise UsageError(
+                f"Test data file {path} cannot be read: {_first_line(exc)}",
+                hint="Give a CSV file with a header row, or a Parquet file.",
+            ) from exc
     ingestion = _step(client, found.version, records.STEP_INGESTION)
     if ingestion is None:
         return None

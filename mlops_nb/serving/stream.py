@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_nb import records, store
-from mlops_nb.exceptions import UsageError
+from mlops_nb.exceptions import StreamUnavailableError, UsageError
 from mlops_nb.serving import target as target_mod
 from mlops_nb.serving.ood import DomainCheck
 from mlops_nb.serving.options import model_folder
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 RECORD_FIELD = "record"
+MAX_BLOCK_MS = 10_000  # well under the Redis connection's 30 s socket timeout
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class StreamStats:
     errors: int = 0
     duplicates: int = 0
     batches: int = 0
+    outages: int = 0
     versions: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -90,13 +92,28 @@ class Consumer:
         started = time.monotonic()
         try:
             while not self.stopping:
-                self.step()
+                try:
+                    self.step()
+                except StreamUnavailableError as exc:
+                    self._wait_for_server(exc)
         finally:
             self.log.close()
             self.source.close()
             self.sink.close()
             self.stats.seconds = time.monotonic() - started
         return self.stats
+
+    def _wait_for_server(self, exc: StreamUnavailableError) -> None:
+        """Wait (until stopped) for the source and sink to answer again; the interrupted batch's events stay
+        pending and are read first once they do, and the sink's de-duplication keeps what was written."""
+        log.warning("%s; waiting for it to come back", exc)
+        self.stats.outages += 1
+        delay = 0.1
+        while not self.stopping and not (self.sink.available() and self.source.available()):
+            time.sleep(delay)  # a backoff, not a synchronisation
+            delay = min(delay * 2, 5.0)
+        if not self.stopping:
+            log.warning("the stream's server answers again: resuming")
 
     def step(self) -> int:
         """Read, score, write and acknowledge one micro-batch; the number of events it held."""
@@ -107,7 +124,7 @@ class Consumer:
         arrived = time.time_ns() // 1000
         started = time.perf_counter()
         model = self.model
-        results, rows = self._score(model, [e for e in events if e.fields is not None])
+        results, rows, values = self._score(model, [e for e in events if e.fields is not None])
         written = self.sink.write(results, self.source.name)
         latency = (time.perf_counter() - started) * 1000
         new = [result for result in results if result.id in written]
@@ -115,7 +132,14 @@ class Consumer:
         self.log.append(
             [
                 _log_row(
-                    model, self.alias, result, rows.get(result.id), ts=arrived, latency=latency, ood=flags
+                    model,
+                    self.alias,
+                    result,
+                    rows.get(result.id),
+                    values.get(result.id),
+                    ts=arrived,
+                    latency=latency,
+                    ood=flags,
                 )
                 for result, flags in zip(new, ood, strict=True)
             ]
@@ -127,10 +151,14 @@ class Consumer:
         self.stats.duplicates += len(results) - len(written)
         return len(events)
 
-    def _score(self, model: LoadedVersion, events: list[Event]) -> tuple[list[Result], dict[str, dict]]:
-        """A result per event: the batch scored in one call, or event by event when the batch fails."""
+    def _score(
+        self, model: LoadedVersion, events: list[Event]
+    ) -> tuple[list[Result], dict[str, dict], dict[str, Any]]:
+        """A result per event (the batch scored in one call, or event by event when the batch fails), the
+        events' input rows and their predictions as the model gave them."""
         rows: dict[str, dict[str, Any]] = {}
         results: dict[str, Result] = {}
+        values: dict[str, Any] = {}
         for event in events:
             try:
                 rows[event.id] = _row(model, event.fields or {})
@@ -148,7 +176,8 @@ class Consumer:
                 results[event_id] = Result(event_id, None, model.version, value.message)
             else:
                 results[event_id] = Result(event_id, _text(value), model.version)
-        return [results[e.id] for e in events], rows
+                values[event_id] = value
+        return [results[e.id] for e in events], rows, values
 
     def _ood(self, rows: list[dict[str, Any] | None]) -> list[list[str]]:
         """The out-of-domain columns of each row (none for a row that could not be read)."""
@@ -187,8 +216,13 @@ class _Failure:
 
 
 def _row(model: LoadedVersion, fields: dict[str, str]) -> dict[str, Any]:
-    """The event's input row, typed by the signature; ValueError naming what is wrong."""
-    if set(fields) == {RECORD_FIELD}:
+    """The event's input row, typed by the signature; ValueError naming what is wrong. A `record` field is
+    the row when no other field names an input column (other fields, e.g. a trace id, are left aside)."""
+    if (
+        RECORD_FIELD in fields
+        and RECORD_FIELD not in model.column_names
+        and not set(fields) & set(model.column_names)
+    ):
         try:
             raw = json.loads(fields[RECORD_FIELD])
         except ValueError as exc:
@@ -271,11 +305,14 @@ def _log_row(
     alias: str,
     result: Result,
     row: dict[str, Any] | None,
+    value: Any,
     *,
     ts: int,
     latency: float,
     ood: list[str],
 ) -> dict[str, Any]:
+    import numpy as np
+
     entry: dict[str, Any] = {
         "request_id": result.id,
         "row": 0,
@@ -292,12 +329,15 @@ def _log_row(
         "ood_count": len(ood),
     }
     if result.error is None and row is not None:
+        if not model.columns:  # no signature: an event's values are text or JSON values; logged as text
+            row = {name: v if isinstance(v, str) else json.dumps(v) for name, v in row.items()}
         entry.update({f"in.{name}": value for name, value in row.items()})
-        value = json.loads(result.prediction) if result.prediction else None
+        if isinstance(value, np.generic):
+            value = value.item()
         entry["prediction"] = (
             float(value)
             if isinstance(value, int | float) and not isinstance(value, bool)
-            else (result.prediction)
+            else result.prediction
         )
     return entry
 
@@ -312,13 +352,13 @@ def run(ref: str, source_url: str, sink_url: str, options: StreamOptions | None 
         unknown model or alias.
     """
     options = options or StreamOptions()
-    if (
-        options.batch_size < 1
-        or options.block_ms < 0
-        or options.claim_idle_ms < 0
-        or options.poll_seconds <= 0
-    ):
-        raise UsageError("--batch-size must be at least 1 and --block-ms, --claim-idle-ms, --poll positive.")
+    if options.batch_size < 1 or options.claim_idle_ms < 0 or options.poll_seconds <= 0:
+        raise UsageError("--batch-size must be at least 1 and --claim-idle-ms, --poll positive.")
+    if not 1 <= options.block_ms <= MAX_BLOCK_MS:  # 0 is Redis' "for ever": no stop, a socket timeout
+        raise UsageError(
+            f"--block-ms {options.block_ms} must be between 1 and {MAX_BLOCK_MS}.",
+            hint="It is how long one read waits for new events; the consumer reads again after it.",
+        )
     target_mod.parse(ref)
     consumer_name = options.consumer or socket.gethostname()
     source = open_source(source_url, options.group, consumer_name, claim_idle_ms=options.claim_idle_ms)
@@ -341,4 +381,5 @@ def render(stats: StreamStats) -> str:
     return (
         f"stream stopped after {stats.seconds:.1f} s: {stats.scored} scored, {stats.errors} refused, "
         f"{stats.duplicates} duplicates skipped in {stats.batches} batches (versions {', '.join(stats.versions)})"
+        + (f"; the stream's server was away {stats.outages} times" if stats.outages else "")
     )

@@ -20,7 +20,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mlops_nb.exceptions import StreamError, UsageError
+from mlops_nb.exceptions import StreamError, StreamUnavailableError, UsageError
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,9 @@ class Source(Protocol):
     def ack(self, ids: list[str]) -> None:
         """Mark events done: they are never handed out again."""
 
+    def available(self) -> bool:
+        """True when the server answers again (then this consumer's unacknowledged events come first)."""
+
     def close(self) -> None:
         """Release the connection."""
 
@@ -61,6 +64,9 @@ class Sink(Protocol):
 
     def write(self, results: list[Result], origin: str) -> set[str]:
         """Write the results whose event id was never written for `origin`; return those ids."""
+
+    def available(self) -> bool:
+        """True when the server answers."""
 
     def close(self) -> None:
         """Release the connection."""
@@ -89,6 +95,24 @@ def parse_redis(url: str) -> RedisAddress:
     if parts.scheme != "redis" or not parts.hostname or not stream or port < 1:
         raise UsageError(f"{url!r} is not a Redis stream address.", hint="Write redis://HOST:PORT/STREAM.")
     return RedisAddress(parts.hostname, port, stream)
+
+
+def _failed(what: str, exc: Exception) -> StreamError:
+    """The error of a Redis call: StreamUnavailableError when the server cannot be reached."""
+    import redis
+
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        return StreamUnavailableError(f"{what} failed: {exc}", hint="Start Redis again: the consumer waits.")
+    return StreamError(f"{what} failed: {exc}")
+
+
+def _answers(client: Any) -> bool:
+    import redis
+
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
 
 
 def _connect(address: RedisAddress) -> Any:
@@ -146,7 +170,7 @@ class RedisSource:
                 self.group, self.consumer, {self.name: start}, count=count, block=block_ms
             )
         except redis.RedisError as exc:
-            raise StreamError(f"Reading {self.address} failed: {exc}") from None
+            raise _failed(f"Reading {self.address}", exc) from None
         return [Event(event_id, fields) for _, entries in found or [] for event_id, fields in entries]
 
     def _claim(self, count: int) -> list[Event]:
@@ -163,7 +187,7 @@ class RedisSource:
                 count=count,
             )
         except redis.RedisError as exc:
-            raise StreamError(f"Taking over stale events of {self.address} failed: {exc}") from None
+            raise _failed(f"Taking over stale events of {self.address}", exc) from None
         cursor, entries = answer[0], answer[1]
         deleted = answer[2] if len(answer) > 2 else []
         self._claim_cursor = cursor
@@ -180,7 +204,13 @@ class RedisSource:
         try:
             self.client.xack(self.name, self.group, *ids)
         except redis.RedisError as exc:
-            raise StreamError(f"Acknowledging events of {self.address} failed: {exc}") from None
+            raise _failed(f"Acknowledging events of {self.address}", exc) from None
+
+    def available(self) -> bool:
+        if not _answers(self.client):
+            return False
+        self._own_pending = True  # events read before the server went away may be unacknowledged
+        return True
 
     def close(self) -> None:
         self.client.close()
@@ -230,8 +260,11 @@ class RedisSink:
         try:
             written = self._script(keys=[self.address.stream, self.dedupe_key(origin)], args=args)
         except redis.RedisError as exc:
-            raise StreamError(f"Writing predictions to {self.address} failed: {exc}") from None
+            raise _failed(f"Writing predictions to {self.address}", exc) from None
         return set(written or [])
+
+    def available(self) -> bool:
+        return _answers(self.client)
 
     def close(self) -> None:
         self.client.close()
