@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 import os
 import re
@@ -85,6 +86,11 @@ class _Columns:
     columns: dict[str, list[Any]]
     n: int
     matrix: tuple[tuple[str, ...], np.ndarray] | None = None  # (column names, n x k float64 rows)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The same rows as one dict each."""
+        columns = self.as_lists().columns
+        return [{**self.common, **{key: values[i] for key, values in columns.items()}} for i in range(self.n)]
 
     def as_lists(self) -> _Columns:
         """The same rows with the matrix's columns as lists."""
@@ -184,12 +190,16 @@ class PartWriter:
         dicts = [row for item in pending if isinstance(item, list) for row in item]
         tables = [item for item in pending if isinstance(item, pa.Table)]
         if dicts:
-            tables.append(pa.Table.from_pylist(dicts))
+            tables.append(_rows_table(dicts, self.fixed))
         versions: dict[object, list[_Columns]] = {}  # versions may differ in input or prediction types
         for item in pending:
             if isinstance(item, _Columns):
                 versions.setdefault(item.common.get("model_version"), []).append(item)
-        tables.extend(self._columns_table(batches) for batches in versions.values())
+        for batches in versions.values():
+            try:
+                tables.append(self._columns_table(batches))
+            except (pa.ArrowInvalid, pa.ArrowTypeError):  # rows whose values disagree in type
+                tables.append(_rows_table([row for b in batches for row in b.rows()], self.fixed))
         schema = self._writer.schema if self._writer is not None else None
         tables = [_normalise(table, self.fixed, schema) for table in tables if table.num_rows]
         try:  # one table per drain: rows without inputs (errors) do not split a part
@@ -255,6 +265,27 @@ class PartWriter:
         self._writer.close()
         os.replace(self._temp, self.directory / self._temp.name[1:].removesuffix(".tmp"))
         self._writer, self._temp = None, None
+
+
+def _rows_table(rows: list[dict[str, Any]], fixed: dict[str, pa.DataType]) -> pa.Table:
+    """A table of row dicts; a column whose values disagree in type (a number in one row, text in the next)
+    is kept as text rather than losing every row of the drain."""
+    try:
+        return pa.Table.from_pylist(rows)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    arrays: dict[str, pa.Array] = {}
+    for key in dict.fromkeys(key for row in rows for key in row):
+        values = [row.get(key) for row in rows]
+        try:
+            arrays[key] = pa.array(values, type=fixed.get(key))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            arrays[key] = pa.array([None if v is None else _text(v) for v in values], type=pa.string())
+    return pa.table(arrays)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
 def _lists(rows: list[list[Any]], kind: pa.ListType) -> pa.Array:

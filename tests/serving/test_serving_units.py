@@ -53,6 +53,27 @@ def test_the_log_rotates_by_time(tmp_path: Path) -> None:
     log.close()
 
 
+def test_rows_whose_values_disagree_in_type_are_kept_as_text(tmp_path: Path) -> None:
+    """One row of another type used to drop every row of its drain (found by the batch/stream audit)."""
+    log = InferenceLog(tmp_path)
+    base = {"ts": now_us(), "model_name": "m", "model_version": "1", "prediction": 1.0}
+    log.append([{**base, "request_id": "a", "in.x": 1.5}, {**base, "request_id": "b", "in.x": "n/a"}])
+    with log._io:  # both column batches queued before the writer thread drains either
+        log.append_columns(*_rows("1", 0, 2))
+        common, columns, n = _rows("1", 10, 2)
+        log.append_columns(common, {**columns, "in.x": ["high", None]}, n)
+    log.close()
+    table = read_table(tmp_path)
+    assert table.num_rows == 6
+    assert sorted(v for v in table["in.x"].to_pylist() if v is not None) == [
+        "0.0",
+        "1.0",
+        "1.5",
+        "high",
+        "n/a",
+    ]
+
+
 def test_feedback_is_validated_before_anything_is_stored(tmp_path: Path) -> None:
     store = FeedbackStore(tmp_path)
     with pytest.raises(FeedbackError, match="record 1 gives neither reward nor label"):
