@@ -61,13 +61,16 @@ export function paramDimension(param: ParamRow, categorical: boolean, log: boole
     if (!log) {
       return linearDimension(label, numbers);
     }
-    const ticks = thin(Array.from(new Set(numbers.filter(n => n > 0))).sort((a, b) => a - b));
+    // the values as logged ("0.0001", not 1.000e-4) are the ticks
+    const logged = new Map<number, string>();
+    param.values.forEach((v, i) => numbers[i] > 0 && !logged.has(numbers[i]) && logged.set(numbers[i], (v ?? '').trim()));
+    const ticks = thin(Array.from(logged.keys()).sort((a, b) => a - b));
     return {
       label: `${label} (log)`,
       values: numbers.map(n => (n > 0 ? Math.log10(n) : NaN)),
-      texts: numbers.map(n => formatNumber(n)),
+      texts: param.values.map(v => v ?? '∅'),
       tickvals: ticks.map(n => Math.log10(n)),
-      ticktext: ticks.map(n => formatNumber(n))
+      ticktext: ticks.map(n => logged.get(n) ?? formatNumber(n))
     };
   }
   const categories = Array.from(new Set(param.values.map(v => v ?? '∅'))).sort();
