@@ -108,7 +108,7 @@ export function parallelCoordinates(comparison: Comparison, metric: MetricCompar
     const label = plotText(runLabel(run));
     return {
       type: 'scatter',
-      mode: 'lines+markers',
+      mode: comparison.runs.length <= 20 ? 'lines+markers' : 'lines', // fewer SVG nodes for many runs
       name: label,
       x: axisIndex,
       y: dimensions.map((dimension, d) => scales[d](dimension.values[i])),
@@ -129,6 +129,7 @@ export function parallelCoordinates(comparison: Comparison, metric: MetricCompar
     layer: 'below',
     line: { color: '#888', width: 1 }
   }));
+  const last = dimensions.length - 1;
   const annotations: Partial<Annotations>[] = dimensions.flatMap((dimension, d) =>
     dimension.tickvals.map((tick, t) => ({
       x: d,
@@ -137,8 +138,9 @@ export function parallelCoordinates(comparison: Comparison, metric: MetricCompar
       yref: 'y',
       text: plotText(dimension.ticktext[t]),
       showarrow: false,
-      xanchor: 'right',
-      xshift: -3,
+      // ticks left of each axis; the last axis (the metric) has them on its right, clear of the lines
+      xanchor: d === last && last > 0 ? 'left' : 'right',
+      xshift: d === last && last > 0 ? 3 : -3,
       font: { size: 9 }
     }))
   );
@@ -152,7 +154,7 @@ export function parallelCoordinates(comparison: Comparison, metric: MetricCompar
         tickvals: axisIndex,
         ticktext: dimensions.map(dimension => plotText(dimension.label)),
         tickangle: angled ? -20 : 0,
-        range: [-0.6, Math.max(dimensions.length - 1, 0) + 0.2],
+        range: [-0.6, Math.max(last, 0) + 0.6],
         showgrid: false,
         zeroline: false,
         fixedrange: true
