@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -87,10 +88,12 @@ def labextensions(home: Path) -> list[str]:
     build = REPO / "mlops_nb" / "labextension"
     if not (build / "package.json").is_file():
         return []
-    folder = home / "labextensions"
+    # one folder per checkout: worktrees share a project's home (the bench store), and a link left by
+    # another checkout would serve that checkout's build
+    folder = home / "labextensions" / hashlib.sha256(str(build).encode()).hexdigest()[:12]
     folder.mkdir(parents=True, exist_ok=True)
     link = folder / "mlops-nb"
-    if not link.exists():
+    if not link.is_symlink():
         link.symlink_to(build, target_is_directory=True)
     return [f"--LabApp.extra_labextensions_path={folder}"]
 

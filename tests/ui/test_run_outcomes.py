@@ -226,7 +226,7 @@ def test_the_default_metric_comes_from_the_pipeline_file(project: Project, panel
     assert "model.metric" in page.locator(".mlops-nb-default-metric:visible").inner_text()
     assert page.locator(".mlops-nb-curves:visible .barlayer .point").count() == 2  # one bar per run
     assert page.locator(".mlops-nb-curves:visible", has_text="over steps").count() == 0
-    labels = page.locator(".mlops-nb-parcoords:visible .axis-title").all_text_contents()
+    labels = page.locator(".mlops-nb-parcoords:visible .xtick text").all_text_contents()  # the axis titles
     assert labels and not any("__" in label for label in labels), labels
     panel.screenshot("detail-07-default-metric-from-pipeline")
 

@@ -73,6 +73,11 @@ def test_browse_compare_and_trace(lab: JupyterLab, panel: MlopsPanel) -> None:
     panel.wait_for_charts()
     for chart in ("parcoords", "curves", "scatter"):
         assert page.locator(f".mlops-nb-{chart} svg.main-svg").count() > 0, chart
+    # parallel coordinates: a coloured line per run; alpha spans decades, so its axis is log with its values as ticks
+    assert page.locator(".mlops-nb-parcoords .scatterlayer .trace").count() == len(ALPHAS)
+    assert "alpha (log)" in page.locator(".mlops-nb-parcoords .xtick text").all_text_contents()
+    ticks = page.locator(".mlops-nb-parcoords .annotation-text").all_text_contents()
+    assert {"0.01", "0.001", "0.0001"} <= set(ticks), ticks
     # the default metric is one the notebook logged once per run: a bar per run, not points "over steps"
     assert page.locator(".mlops-nb-curves .barlayer .point").count() == 3
     page.locator(".mlops-nb-metric-select").select_option("val_loss")  # logged per epoch: one curve per run
@@ -142,7 +147,7 @@ def test_malicious_run_name_shows_as_text(panel: MlopsPanel) -> None:
         "els => els.map(e => e.textContent)"
     )
     assert any(text.startswith(XSS_NAME) for text in bars), bars
-    ticks = page.locator(".mlops-nb-parcoords:visible .tick text").evaluate_all(
+    ticks = page.locator(".mlops-nb-parcoords:visible .annotation-text").evaluate_all(  # the axes' ticks
         "els => els.map(e => e.textContent)"
     )
     assert any(text.startswith("<img src=x") for text in ticks), ticks  # the hostile param value, as text

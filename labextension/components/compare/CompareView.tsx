@@ -5,8 +5,9 @@ import { api } from '../../api';
 import type { Comparison } from '../../types';
 import { useAsync } from '../common/hooks';
 import { loadPlotly, Plot } from '../common/Plot';
-import { metricCurves, parallelCoordinates, paramScatter, runLabel } from './charts';
+import { metricCurves, paramScatter, runLabel } from './charts';
 import { MetricsTable } from './MetricsTable';
+import { parallelCoordinates } from './parcoords';
 import { ParamsTable } from './ParamsTable';
 
 function Select(props: {

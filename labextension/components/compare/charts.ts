@@ -1,6 +1,7 @@
 /**
  * Plotly figures of a comparison. Every string from run data that plotly parses as HTML (titles, legend
  * names, hover text, category ticks) goes through `plotText`. Each run keeps one colour in every chart.
+ * Parallel coordinates are in parcoords.ts.
  */
 import type { Data, Layout } from 'plotly.js';
 
@@ -25,7 +26,8 @@ export function runLabel(run: RunRow): string {
   return `${run.run_name || 'run'} (${run.run_id.slice(0, 6)})`;
 }
 
-function isNumeric(values: (string | null)[]): boolean {
+/** Whether every present value parses as a finite number. */
+export function isNumeric(values: (string | null)[]): boolean {
   const present = values.filter((v): v is string => v !== null && v.trim() !== '');
   return present.length > 0 && present.every(v => Number.isFinite(Number(v)));
 }
@@ -39,77 +41,6 @@ export function lastValues(comparison: Comparison, metric: MetricComparison): (n
 /** Whether every run logged the metric at most once: then it is a value per run, not a curve. */
 export function singleValued(metric: MetricComparison): boolean {
   return metric.summary.every(s => s.count <= 1);
-}
-
-interface Dimension {
-  label: string;
-  values: number[];
-  tickvals?: number[];
-  ticktext?: string[];
-}
-
-function shortText(text: string): string {
-  return text.length > 16 ? `${text.slice(0, 15)}…` : text;
-}
-
-/** One parcoords axis: categories for text values, log10 with the values as ticks when they span decades. */
-export function paramDimension(param: ParamRow, categorical: boolean, log: boolean): Dimension {
-  // parcoords draws labels and ticks as plain text nodes (no HTML parsing): escaping would show entities
-  const label = shortText(param.key);
-  if (!categorical && isNumeric(param.values)) {
-    const numbers = param.values.map(v => (v === null ? NaN : Number(v)));
-    if (log) {
-      const ticks = Array.from(new Set(numbers.filter(n => n > 0))).sort((a, b) => a - b);
-      return {
-        label: `${label} (log)`,
-        values: numbers.map(n => (n > 0 ? Math.log10(n) : NaN)),
-        tickvals: ticks.map(n => Math.log10(n)),
-        ticktext: ticks.map(n => formatNumber(n))
-      };
-    }
-    return { label, values: numbers };
-  }
-  const categories = Array.from(new Set(param.values.map(v => v ?? '∅'))).sort();
-  return {
-    label,
-    values: param.values.map(v => categories.indexOf(v ?? '∅')),
-    tickvals: categories.map((_, i) => i),
-    ticktext: categories.map(shortText)
-  };
-}
-
-/** Parallel coordinates over the user's params (the server's `chart.axes`) and the chosen metric. */
-export function parallelCoordinates(comparison: Comparison, metric: MetricComparison | undefined): Figure {
-  const { axes, categorical, log_scale: logScale } = comparison.chart;
-  const byKey = new Map(comparison.params.map(p => [p.key, p]));
-  const params = axes.map(key => byKey.get(key)).filter((p): p is ParamRow => p !== undefined);
-  const dimensions: Dimension[] = params.map(p => paramDimension(p, categorical.includes(p.key), logScale.includes(p.key)));
-  const runIndex = comparison.runs.map((_, i) => i);
-  if (metric) {
-    const values = lastValues(comparison, metric).map(v => (v === null ? NaN : v));
-    dimensions.push({ label: shortText(metric.key), values });
-  }
-  const colours = comparison.runs.map((_, i) => runColour(i));
-  return {
-    data: [
-      {
-        type: 'parcoords',
-        dimensions,
-        labelangle: dimensions.length > 5 ? -20 : 0,
-        labelside: 'top',
-        line: {
-          color: runIndex,
-          colorscale: runIndex.length > 1 ? colours.map((c, i) => [i / (colours.length - 1), c]) : [[0, colours[0]], [1, colours[0]]],
-          cmin: 0,
-          cmax: Math.max(runIndex.length - 1, 1)
-        }
-      } as Data
-    ],
-    layout: {
-      title: { text: `Your params → ${plotText(metric?.key ?? '')}` },
-      margin: { l: 72, r: 72, t: dimensions.length > 5 ? 110 : 80, b: 32 }
-    }
-  };
 }
 
 /** A metric logged once per run: one labelled bar per run, in the run's colour. */
