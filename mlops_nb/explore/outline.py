@@ -73,11 +73,8 @@ def _version(client: Any, model_name: str | None, version: str | None, cache: di
 
 
 def _key_metrics_first(row: dict[str, Any], tags: dict[str, str]) -> dict[str, Any]:
-    """The row with its metrics ordered as the page shows them: the pipeline's metric, the notebook's own,
-    evaluation's, then the rest (slices, autolog's), so the few shown are the ones that matter."""
-    kinds = columns.classify_metrics(row["metrics"], tags)
-    rank = {kind: index for index, kind in enumerate(columns.METRIC_KINDS)}
-    ordered = sorted(row["metrics"], key=lambda name: rank.get(kinds[name], len(rank)))
+    """The row with its metrics in the order the page shows its first few (see columns.key_metrics_first)."""
+    ordered = columns.key_metrics_first(row["metrics"], tags)
     return {**row, "metrics": {name: row["metrics"][name] for name in ordered}}
 
 

@@ -264,3 +264,19 @@ async def test_pipeline_page_lists_a_steps_key_metrics_before_autologs(api, seed
     metrics = list(body["steps"][0]["run"]["metrics"])
     assert metrics[:2] == ["test_rmse", "test_r2"]
     assert sorted(metrics) == sorted((*autolog, "training_rmse", "training_score", "test_r2", "test_rmse"))
+
+
+async def test_run_detail_lists_the_notebooks_metrics_before_autologs(api, seeded: Seeded, tree: Tree):
+    """A notebook run with autolog metrics (whose names sort first): its detail's metrics table and small
+    multiples start on the metrics the notebook logged itself."""
+    client = store.client(seeded.settings)
+    tags = {records.TAG_METRICS_NOTEBOOK: json.dumps(["test_rmse", "test_r2"])}
+    run = client.create_run(tree.experiment_id, run_name="notebook keys first", tags=tags).info.run_id
+    for name in ("mean_squared_error_X_test", "r2_score_X_test", "training_score", "test_r2", "test_rmse"):
+        client.log_metric(run, name, 1.0)
+    client.set_terminated(run)
+    status, body = await api(f"runs/{run}")
+    assert status == 200, body
+    assert list(body["metrics"])[:2] == ["test_r2", "test_rmse"]
+    assert list(body["metric_histories"])[:2] == ["test_r2", "test_rmse"]
+    assert len(body["metrics"]) == len(body["metric_histories"]) == 5
