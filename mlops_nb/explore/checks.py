@@ -46,7 +46,7 @@ def artifact_path(value: object, *, allow_root: bool = False) -> str:
     if value.startswith("/") or bad or any(part in ("", ".", "..") for part in value.split("/")):
         raise UsageError(
             f"path {value[:80]!r} is not a path inside the run's artifacts.",
-            hint="Give a relative path such as gates/data.json: no leading '/', no '..', '.', '//' or '\\\\'.",
+            hint="Give a relative path such as gates/data.json: no leading '/', no '..', '.', '//' or '\\'.",
         )
     return value
 

@@ -109,6 +109,14 @@ def classify_metrics(names: Iterable[str], tags: Mapping[str, str]) -> dict[str,
     return kinds
 
 
+def key_metrics_first(names: Iterable[str], tags: Mapping[str, str]) -> list[str]:
+    """Metric names in the order a run's pages show them: the pipeline's metric, the notebook's own,
+    evaluation's, ours, then slices and autolog's (by name within a kind)."""
+    kinds = classify_metrics(names, tags)
+    rank = {kind: index for index, kind in enumerate(METRIC_KINDS)}
+    return sorted(kinds, key=lambda name: (rank[kinds[name]], name))
+
+
 def merge(kinds_per_run: Iterable[Mapping[str, str]]) -> dict[str, str]:
     """One kind per name over several runs: the most user-facing kind any run gives it."""
     rank = {kind: index for index, kind in enumerate((*METRIC_KINDS, *PARAM_KINDS))}

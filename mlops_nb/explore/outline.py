@@ -14,7 +14,7 @@ from typing import Any
 from mlops_nb import records, store
 from mlops_nb.config import Settings
 from mlops_nb.exceptions import MlopsError, UsageError
-from mlops_nb.explore import checks, rows
+from mlops_nb.explore import checks, columns, rows
 
 MAX_CHILDREN = 5000
 
@@ -72,11 +72,17 @@ def _version(client: Any, model_name: str | None, version: str | None, cache: di
     return {"name": model_name, "version": version, "aliases": aliases}
 
 
+def _key_metrics_first(row: dict[str, Any], tags: dict[str, str]) -> dict[str, Any]:
+    """The row with its metrics in the order the page shows its first few (see columns.key_metrics_first)."""
+    ordered = columns.key_metrics_first(row["metrics"], tags)
+    return {**row, "metrics": {name: row["metrics"][name] for name in ordered}}
+
+
 def _step(client: Any, step: Any, model_name: str | None, cache: dict) -> dict[str, Any]:
     tags = step.data.tags
     rows_ingested = tags.get(records.TAG_DATA_ROWS)
     return {
-        "run": rows.from_run(step),
+        "run": _key_metrics_first(rows.from_run(step), tags),
         "step": tags.get(records.TAG_PIPELINE_STEP) or step.info.run_name,
         "rows_ingested": int(rows_ingested) if rows_ingested and rows_ingested.isdigit() else None,
         "gate": tags.get(records.TAG_GATE_PASSED),

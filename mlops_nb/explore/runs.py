@@ -7,7 +7,7 @@ from typing import Any
 from mlops_nb import mlflow_internals, records, store
 from mlops_nb.config import Settings
 from mlops_nb.exceptions import NotFoundError, StoreError, UsageError
-from mlops_nb.explore import checks, links, metric_data, outcomes, rows, splits
+from mlops_nb.explore import checks, columns, links, metric_data, outcomes, rows, splits
 from mlops_nb.explore.snapshot import artifact_files
 
 STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
@@ -195,7 +195,9 @@ def get_run(run_id: str, settings: Settings | None = None) -> dict[str, Any]:
         run = client.get_run(run_id)
         experiment = client.get_experiment(run.info.experiment_id)
         code_files = artifact_files(client, run_id, records.ARTIFACT_CODE_DIR)
-        histories = _points(settings, client, run_id, sorted(run.data.metrics))
+        # the pipeline's metric and the notebook's own first, autolog's last (the table and small multiples)
+        order = columns.key_metrics_first(run.data.metrics, run.data.tags)
+        histories = _points(settings, client, run_id, order)
         children = client.search_runs(
             [run.info.experiment_id],
             filter_string=f"tags.`{records.PARENT_RUN_ID}` = '{run_id}'",
@@ -220,6 +222,7 @@ def get_run(run_id: str, settings: Settings | None = None) -> dict[str, Any]:
         registered = outcomes.registration(client, run, children)
         computed = metric_data.computed_on(run, client)
     detail = rows.from_run(run)
+    detail["metrics"] = {name: detail["metrics"][name] for name in order}
     detail.update(
         {
             "experiment_name": experiment.name,

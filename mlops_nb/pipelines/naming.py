@@ -36,6 +36,18 @@ def sweep_name(pipeline: str, grid: Mapping[str, Any], points: int) -> str:
     return run_title(f"{pipeline} sweep {axes} ({points} point{'s' if points != 1 else ''})", {})
 
 
+# The tags `code_version` writes, and the pipeline metric beside them: what each step of a pipeline run carries.
+CODE_TAGS = (
+    records.TAG_RELEASE,
+    records.TAG_NOTEBOOK_HASH,
+    records.SOURCE_GIT_COMMIT,
+    records.TAG_GIT_DIRTY,
+    records.SOURCE_GIT_BRANCH,
+    records.SOURCE_GIT_REPO_URL,
+    records.TAG_PIPELINE_METRIC,
+)
+
+
 def code_version(notebook: Path, release: str | None, pipeline: str, settings: Any = None) -> dict[str, str]:
     """Tags of the code a pipeline run runs: git commit/branch/dirty, the notebook's hash, the release."""
     tags: dict[str, str] = {}

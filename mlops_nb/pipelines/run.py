@@ -381,9 +381,11 @@ def register_deferred(
     if result is None or result.training_run_id is None or result.model_uri is None:
         raise PipelineFailedError("The best point has no model to register.")
     gateway = store.Writer(client)
+    pipeline_tags = client.get_run(result.run_id).data.tags  # its code version, as every other step has
+    code = {key: pipeline_tags[key] for key in naming.CODE_TAGS if key in pipeline_tags}
     with deferred_signals():  # the step run is recorded complete or failed, as the version is
         run = gateway.create_run(
-            result.experiment_id, step_tags(spec.name, result.run_id, records.STEP_REGISTRATION)
+            result.experiment_id, {**step_tags(spec.name, result.run_id, records.STEP_REGISTRATION), **code}
         )
         run_id = run.info.run_id
         try:

@@ -160,6 +160,7 @@ def _run_point_with(
         progress=False,
         parent_run_id=task.sweep_run_id,
         extra_tags={
+            records.TAG_RELEASE: records.RELEASE_WORKING_COPY,  # a sweep runs the working copy, as `run` does
             records.TAG_SWEEP_RUN: task.sweep_run_id,
             records.TAG_SWEEP_POINT: json.dumps(point),
         },
@@ -291,6 +292,7 @@ def _open(
         records.TAG_PIPELINE_NAME: spec.name,
         records.TAG_PIPELINE_FILE: str(spec.path),
         records.TAG_PIPELINE_ENV: spec.env or "",
+        **naming.code_version(spec.notebook, records.RELEASE_WORKING_COPY, spec.name, settings),
     }
     sweep_run = store.Writer(client).create_run(experiment_id, tags)
     result = SweepResult(

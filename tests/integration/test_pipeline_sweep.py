@@ -54,6 +54,14 @@ def test_sweep_on_two_local_workers_registers_only_the_best(project: Project, ca
     assert all(r.info.status == "FINISHED" for r in pipelines)
     assert all(r.data.tags[records.TAG_SWEEP_RUN] == summary["run_id"] for r in pipelines)
     assert sweep_run.info.run_name == "fixture sweep C×max_iter (4 points)"
+    # the code version, as on `mlops-nb run`: the sweep, each point and each step ran the working copy
+    assert sweep_run.data.tags[records.TAG_RELEASE] == records.RELEASE_WORKING_COPY
+    assert sweep_run.data.tags[records.TAG_NOTEBOOK_HASH]
+    steps = [step for r in pipelines for step in _children(project, r.info.run_id)]
+    assert all(r.data.tags.get(records.TAG_NOTEBOOK_HASH) for r in steps)  # the deferred registration too
+    assert {r.data.tags.get(records.TAG_RELEASE) for r in [*pipelines, *steps]} == {
+        records.RELEASE_WORKING_COPY
+    }
     assert {r.info.run_name for r in pipelines} == {  # each point named by its parameters
         f"fixture C={c} max_iter={m}" for c in (0.01, 1.0) for m in (20, 200)
     }

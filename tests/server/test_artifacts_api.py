@@ -155,6 +155,13 @@ async def test_a_link_planted_where_the_copy_goes_is_refused(
     assert list(outside.iterdir()) == []
 
 
+def test_the_refusal_names_one_backslash() -> None:
+    """The hint once showed two backslashes (an over-escaped string literal)."""
+    with pytest.raises(UsageError) as refused:
+        checks.artifact_path("a\\b")
+    assert refused.value.hint.endswith("'//' or '\\'.")
+
+
 @pytest.mark.parametrize("path", ["a/\x00b", "a\nb", "a/\x7f", "x" * 1001, "a/./b", "a/", "..", "C:\\x"])
 def test_paths_with_control_characters_or_odd_parts_are_refused(path: str) -> None:
     with pytest.raises(UsageError):

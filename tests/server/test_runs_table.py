@@ -238,3 +238,45 @@ async def test_outline_of_the_wrong_kind_and_bad_ids(api, tree: Tree):
     assert_error(*await api(f"runs/{tree.points[0]}/sweep"), 400, "not a sweep run")
     assert_error(*await api("runs/nope/sweep"), 400, "not a run id")
     assert_error(*await api(f"runs/{'f' * 32}/pipeline"), 404, "does not exist")
+
+
+async def test_pipeline_page_lists_a_steps_key_metrics_before_autologs(api, seeded: Seeded, tree: Tree):
+    """A training step with more metrics than the page shows: the pipeline's metric and the notebook's own
+    come first (they came after autolog's names, which sort before them, so the page hid them)."""
+    client = store.client(seeded.settings)
+    tags = {records.TAG_PIPELINE_KIND: records.PIPELINE_KIND_PIPELINE}
+    run = client.create_run(tree.experiment_id, run_name="keys first", tags=tags).info.run_id
+    step_tags = {
+        records.TAG_PIPELINE_KIND: records.PIPELINE_KIND_STEP,
+        records.TAG_PIPELINE_STEP: records.STEP_TRAINING,
+        records.PARENT_RUN_ID: run,
+        records.TAG_PIPELINE_METRIC: "test_rmse",
+        records.TAG_METRICS_NOTEBOOK: json.dumps(["test_r2", "test_rmse"]),
+    }
+    step = client.create_run(tree.experiment_id, run_name="training", tags=step_tags).info.run_id
+    autolog = ("mean_squared_error_X_test", "r2_score_X_test", "training_mae", "training_mse", "training_r2")
+    for name in (*autolog, "training_rmse", "training_score", "test_r2", "test_rmse"):
+        client.log_metric(step, name, 1.0)
+    client.set_terminated(step)
+    client.set_terminated(run)
+    status, body = await api(f"runs/{run}/pipeline")
+    assert status == 200, body
+    metrics = list(body["steps"][0]["run"]["metrics"])
+    assert metrics[:2] == ["test_rmse", "test_r2"]
+    assert sorted(metrics) == sorted((*autolog, "training_rmse", "training_score", "test_r2", "test_rmse"))
+
+
+async def test_run_detail_lists_the_notebooks_metrics_before_autologs(api, seeded: Seeded, tree: Tree):
+    """A notebook run with autolog metrics (whose names sort first): its detail's metrics table and small
+    multiples start on the metrics the notebook logged itself."""
+    client = store.client(seeded.settings)
+    tags = {records.TAG_METRICS_NOTEBOOK: json.dumps(["test_rmse", "test_r2"])}
+    run = client.create_run(tree.experiment_id, run_name="notebook keys first", tags=tags).info.run_id
+    for name in ("mean_squared_error_X_test", "r2_score_X_test", "training_score", "test_r2", "test_rmse"):
+        client.log_metric(run, name, 1.0)
+    client.set_terminated(run)
+    status, body = await api(f"runs/{run}")
+    assert status == 200, body
+    assert list(body["metrics"])[:2] == ["test_r2", "test_rmse"]
+    assert list(body["metric_histories"])[:2] == ["test_r2", "test_rmse"]
+    assert len(body["metrics"]) == len(body["metric_histories"]) == 5

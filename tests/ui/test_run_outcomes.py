@@ -136,9 +136,14 @@ def panel(lab: JupyterLab) -> Iterator[MlopsPanel]:
 
 
 def open_run(panel: MlopsPanel, run_id: str):
-    """Open a top-level run's detail from the runs table; the detail's locator."""
+    """Open a top-level run's detail from the runs table; the detail's locator. A pipeline run's name opens
+    its page, which links to the run's own detail."""
     panel.page.locator(f".mlops-nb-run-row[data-run-id='{run_id}'] .mlops-nb-run-name").click()
     detail = panel.page.locator(f".mlops-nb-run-detail[data-run-id='{run_id}']:visible")
+    outline = panel.page.locator(".mlops-nb-pipeline-page:visible")
+    detail.or_(outline).first.wait_for(timeout=30_000)
+    if outline.count():
+        outline.locator(".mlops-nb-toolbar .mlops-nb-link").click()
     detail.wait_for(timeout=30_000)
     return detail
 
@@ -168,6 +173,20 @@ def test_a_failed_steps_reason_and_cell_are_visible(project: Project, panel: Mlo
         'raise RuntimeError("boom from the notebook")' in cell.locator(".mlops-nb-cell-source").inner_text()
     )
     panel.screenshot("detail-03-failing-cell")
+
+
+def test_the_pipeline_page_shows_a_failed_steps_message_whole(project: Project, panel: MlopsPanel) -> None:
+    """The steps table's Outputs cell wraps: a long error was cut at the table cell's 320 px, without a title."""
+    panel.page.locator(f".mlops-nb-run-row[data-run-id='{project.crashed}'] .mlops-nb-run-name").click()
+    outline = panel.page.locator(".mlops-nb-pipeline-page:visible")
+    error = outline.locator("tr[data-step='training'] .mlops-nb-error-text")
+    error.wait_for(timeout=30_000)
+    assert "boom from the notebook" in error.inner_text()
+    assert "fix the cell and run again" in error.inner_text()
+    cell = outline.locator("tr[data-step='training'] td").last
+    scroll, client = cell.evaluate("td => [td.scrollWidth, td.clientWidth]")
+    assert scroll <= client, f"the message overflows its cell ({scroll} px in {client} px)"
+    panel.screenshot("detail-09-pipeline-page-failed-step")
 
 
 def test_gate_tables_show_raw_values_and_thresholds(project: Project, panel: MlopsPanel) -> None:
@@ -206,7 +225,10 @@ def test_gate_tables_show_raw_values_and_thresholds(project: Project, panel: Mlo
 def test_the_artifact_browser_opens_a_json_file(project: Project, panel: MlopsPanel) -> None:
     detail = open_run(panel, project.passed)
     browser = detail.locator(".mlops-nb-artifacts")
-    browser.locator(".mlops-nb-artifact-entry", has_text="pipeline").first.click()
+    folder = browser.locator(".mlops-nb-artifact-entry", has_text="pipeline").first
+    # JupyterLab's folder icon, not an emoji that a browser without an emoji font draws as a box
+    assert folder.locator("svg").count() == 1 and folder.inner_text().strip() == "pipeline"
+    folder.click()
     browser.locator("tr[data-artifact='pipeline/summary.json'] .mlops-nb-artifact-entry").click()
     viewer = browser.locator(".mlops-nb-artifact-viewer[data-path='pipeline/summary.json'] pre")
     viewer.wait_for(timeout=30_000)

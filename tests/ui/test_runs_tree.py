@@ -94,6 +94,10 @@ def test_sweep_tree_marks_the_sweeps_best_point(lab: JupyterLab, panel: MlopsPan
     )
     best_row = page.locator(f".mlops-nb-run-row[data-run-id='{best_id}']")
     assert best_row.locator(".mlops-nb-best-mark").count() == 1
+    # under its sweep a point reads by what sets it apart (its parameters), the full name on hover
+    points = page.locator(".mlops-nb-run-row[data-depth='1'] .mlops-nb-run-name").all_inner_texts()
+    assert sorted(points) == ["C=0.01 max_iter=100", "C=1.0 max_iter=100"], points
+    assert best_row.locator(".mlops-nb-run-name").get_attribute("title").startswith("tree C=")
     assert page.locator(".mlops-nb-run-row .mlops-nb-best-mark").count() == 1  # one best point only
     best_row.locator(".mlops-nb-expander").click()
     steps = page.locator(".mlops-nb-run-row[data-depth='2']")
@@ -101,6 +105,15 @@ def test_sweep_tree_marks_the_sweeps_best_point(lab: JupyterLab, panel: MlopsPan
         "() => document.querySelectorAll('.mlops-nb-run-row[data-depth=\"2\"]').length === 6"
     )
     assert "registration" in steps.all_inner_texts()[-1]
+    names = steps.locator(".mlops-nb-run-name").all_inner_texts()
+    assert names == [
+        "ingestion",
+        "data_validation",
+        "training",
+        "evaluation",
+        "model_validation",
+        "registration",
+    ]
     panel.screenshot("10-sweep-tree-best-point")
 
     sweep_row.locator(".mlops-nb-run-name").click()  # the sweep's page

@@ -1,3 +1,4 @@
+import { folderIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import type { ArtifactEntry } from '../../types';
@@ -134,7 +135,9 @@ export function ArtifactBrowser(props: { runId: string; openFile: (path: string)
               <tr key={entry.path} data-artifact={entry.path}>
                 <td>
                   <button className="mlops-nb-link mlops-nb-artifact-entry" onClick={() => open(entry)}>
-                    {entry.is_dir ? '📁 ' : ''}
+                    {entry.is_dir ? (
+                      <folderIcon.react tag="span" className="mlops-nb-folder-icon" elementPosition="center" />
+                    ) : null}
                     {entry.name}
                   </button>
                 </td>

@@ -40,8 +40,31 @@ export function openAny(openers: RunOpeners, run: RunRow): void {
   }
 }
 
+/**
+ * A child's name without what its parent's name already says: a step "houses · training" under its pipeline
+ * reads "training", a sweep point "houses alpha=0.1 fit_intercept=True" under "houses sweep …" reads
+ * "alpha=0.1 fit_intercept=True", so the points stay apart in the narrow name column (the title keeps it all).
+ */
+export function childLabel(name: string, parentName: string | undefined): string {
+  if (parentName === undefined || !name) {
+    return name;
+  }
+  const step = name.lastIndexOf(' · ');
+  if (step > 0) {
+    return name.slice(step + 3);
+  }
+  const words = name.split(' ');
+  const parentWords = parentName.split(' ');
+  let shared = 0;
+  while (shared < words.length - 1 && words[shared] === parentWords[shared]) {
+    shared += 1;
+  }
+  return words.slice(shared).join(' ');
+}
+
 function NameCell(props: {
   run: RunRow;
+  parentName?: string;
   depth: number;
   tree: boolean;
   expanded: boolean;
@@ -75,7 +98,7 @@ function NameCell(props: {
           props.onOpen();
         }}
       >
-        {run.run_name || run.run_id}
+        {childLabel(run.run_name, props.parentName) || run.run_id}
       </button>
       {run.sweep_best ? (
         <span className="mlops-nb-best-mark" title="The sweep's best point (its own choice)">
@@ -248,6 +271,7 @@ export function RunsTable(
           </span>
           <NameCell
             run={run}
+            parentName={item.kind === 'child' ? item.parentName : undefined}
             depth={item.depth}
             tree={table.tree}
             expanded={table.expanded(run.run_id)}

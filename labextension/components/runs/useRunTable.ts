@@ -19,7 +19,7 @@ export interface RunQuery {
 /** One displayed row: a top-level row (maybe not loaded yet), a child row, or a child list still loading. */
 export type Item =
   | { kind: 'top'; index: number; row: RunRow | undefined; depth: 0 }
-  | { kind: 'child'; row: RunRow; depth: number }
+  | { kind: 'child'; row: RunRow; depth: number; parentName: string }
   | { kind: 'loading'; depth: number; key: string };
 
 export interface RunTable {
@@ -166,23 +166,23 @@ export function useRunTable(experimentId: string, query: RunQuery): RunTable {
   const current = cache.current;
   const rowAt = (index: number): RunRow | undefined => current.pages.get(Math.floor(index / PAGE))?.[index % PAGE];
 
-  const subtree = (runId: string, depth: number, into: Item[]): void => {
+  const subtree = (runId: string, parentName: string, depth: number, into: Item[]): void => {
     const children = current.children.get(runId);
     if (!children) {
       into.push({ kind: 'loading', depth, key: `loading-${runId}` });
       return;
     }
     for (const child of children) {
-      into.push({ kind: 'child', row: child, depth });
+      into.push({ kind: 'child', row: child, depth, parentName });
       if (current.expanded.has(child.run_id)) {
-        subtree(child.run_id, depth + 1, into);
+        subtree(child.run_id, child.run_name, depth + 1, into);
       }
     }
   };
   const expansions: [number, Item[]][] = [...current.expandedTop.entries()]
     .map(([runId, index]): [number, Item[]] => {
       const items: Item[] = [];
-      subtree(runId, 1, items);
+      subtree(runId, rowAt(index)?.run_name ?? '', 1, items);
       return [index, items];
     })
     .sort((a, b) => a[0] - b[0]);
