@@ -60,17 +60,26 @@ def _cell(text: str, swatch: str | None = None) -> str:
     return f'<td title="{html.escape(text)}">{mark}{html.escape(shown)}</td>'
 
 
-def _details(chosen: list[dict[str, Any]], params: list[str], metric: str | None, colours: list[str]) -> str:
-    """One line per run: name (in its colour), status, mode, warnings, `params`, the metric (all escaped)."""
-    head = ["run", "status", "mode", "warnings", *params, *([metric] if metric else [])]
+def _details(
+    chosen: list[dict[str, Any]], params: list[str], metric: str | None, colours: list[str], diff_only: bool
+) -> str:
+    """One line per run: name (in its colour), status, mode, warnings, `params`, the metric (all escaped).
+    An empty warnings column is left out; with `diff_only`, so are a status and mode shared by every run."""
+    fixed = {
+        "status": [row["status"].lower() for row in chosen],
+        "mode": [row["mode"] or "" for row in chosen],
+        "warnings": [", ".join(w["code"] for w in row["warnings"]) for row in chosen],
+    }
+    shown = [
+        name for name, values in fixed.items() if any(values) and not (diff_only and len(set(values)) == 1)
+    ]
+    head = ["run", *shown, *params, *([metric] if metric else [])]
     lines = []
-    for row, colour in zip(chosen, colours, strict=True):
+    for index, (row, colour) in enumerate(zip(chosen, colours, strict=True)):
         value = row["metrics"].get(metric) if metric else None
         cells = [
             _cell(row["run_name"], colour),
-            _cell(row["status"].lower()),
-            _cell(row["mode"] or ""),
-            _cell(", ".join(w["code"] for w in row["warnings"])),
+            *(_cell(fixed[name][index]) for name in shown),
             *(_cell(row["params"].get(p, "–")) for p in params),
             *([_cell(f"{value:.4g}" if isinstance(value, float) else "–")] if metric else []),
         ]
@@ -169,7 +178,7 @@ def compare_widget(experiment: str | None = None, last: int = 20, metric: str | 
         names = [html.escape(row["run_name"], quote=False) for row in chosen]  # plotly shows entities as text
         key = picker.value
         shown = columns.differing(chosen, user) if diff_only.value else user
-        details.value = _details(chosen, shown, key, colours)
+        details.value = _details(chosen, shown, key, colours, diff_only.value)
         if not key:
             for name in charts:
                 show(name, None)

@@ -149,6 +149,9 @@ def test_controls_redraw_in_an_ipython_shell(tmp_path: Path, monkeypatch: pytest
     runs = find(ipywidgets.SelectMultiple)
     runs.value = runs.value[:2]
     assert details.value.count("<tr>") == 3  # header and the two runs
+    assert ">mode<" in details.value and ">warnings<" not in details.value  # no run has a warning
+    toggle.value = True  # the two runs share their status and mode: constant columns go
+    assert ">mode<" not in details.value and ">status<" not in details.value
     missing = shell.run_cell("%mlops compare --last 5 --metric nope")
     assert "No run here logged metric 'nope'" in str(missing.error_in_exec)  # IPython shows it as a message
     assert type(missing.error_in_exec).__name__ == "UsageError"
