@@ -225,7 +225,7 @@ def test_the_audit_report_has_every_section(two_versions):
     assert "<td>release</td>" in page  # (run.run without the CLI records no release tag)
     assert "Statistics of ingested data" in page and "segment = 0" in page  # data statistics, slices
     assert "&lt;script&gt;" in page and "<script>" not in page  # the rollback's reason, escaped
-    assert "approve" in page and "rollback" in page and "No deployment" in page
+    assert "approve" in page and "rollback" in page and "No export, batch scoring or deployment" in page
     location = version.tags[records.TAG_AUDIT_REPORT]
     run_id = version.tags[records.TAG_PIPELINE_RUN]
     assert location == f"runs:/{run_id}/audit/{MODEL_NAME}-v1.html"
