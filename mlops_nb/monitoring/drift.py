@@ -64,7 +64,40 @@ def tally(bucket: Any, bins: Any, shape: tuple[int, int]) -> Any:
     return np.bincount(flat, minlength=shape[0] * shape[1]).reshape(shape)
 
 
-class NumericDrift:
+class _Window:
+    """What both kinds of column share: the window's sample sizes and the `insufficient data` verdict."""
+
+    n: int
+    missing: int
+    reference: Mapping[str, Any]
+
+    def sample(self, ref_count: int, bins: int, minimum: int) -> dict[str, Any]:
+        """The numbers every verdict carries: live and reference rows, bins, the minimum, missing values."""
+        return {
+            "n": self.n,
+            "reference_n": ref_count,
+            "bins": bins,
+            "min_rows": minimum,
+            **missing(self.n, self.missing, self.reference),
+        }
+
+    def insufficient(
+        self, numbers: dict[str, Any], thresholds: Thresholds, over_time: list[Any]
+    ) -> dict[str, Any]:
+        """`insufficient data`, naming the side (live or reference) below the stated minimum."""
+        minimum, ref_count, bins = numbers["min_rows"], numbers["reference_n"], numbers["bins"]
+        side = "live rows" if self.n < minimum else "reference rows"
+        gaps = f", {self.missing} more missing" if self.missing and self.n < minimum else ""
+        return verdict(
+            INSUFFICIENT,
+            f"{min(self.n, ref_count)} {side}{gaps}, fewer than {minimum} "
+            f"({thresholds.min_per_bin} per bin x {bins} bins)",
+            **numbers,
+            psi_over_time=over_time,
+        )
+
+
+class NumericDrift(_Window):
     """Accumulates a numeric column's live values against a numeric reference profile."""
 
     def __init__(self, reference: Mapping[str, Any], buckets: int) -> None:
@@ -132,23 +165,9 @@ class NumericDrift:
             return verdict(NOT_COMPUTED, "the reference has no values in this column", n=self.n)
         ref_shares = self.reference_shares()
         over_time = [self._psi(row, ref_shares, minimum) for row in self.counts]
-        numbers: dict[str, Any] = {
-            "n": self.n,
-            "reference_n": ref_count,
-            "bins": bins,
-            "min_rows": minimum,
-            **missing(self.n, self.missing, self.reference),
-        }
+        numbers = self.sample(ref_count, bins, minimum)
         if self.n < minimum or ref_count < minimum:
-            side = "live rows" if self.n < minimum else "reference rows"
-            gaps = f", {self.missing} more missing" if self.missing and self.n < minimum else ""
-            return verdict(
-                INSUFFICIENT,
-                f"{min(self.n, ref_count)} {side}{gaps}, fewer than {minimum} "
-                f"({thresholds.min_per_bin} per bin x {bins} bins)",
-                **numbers,
-                psi_over_time=over_time,
-            )
+            return self.insufficient(numbers, thresholds, over_time)
         live = (self.counts.sum(axis=0) / self.n).tolist()
         psi = stats.psi(live, ref_shares)
         ks, at = self._ks()
@@ -204,7 +223,7 @@ class NumericDrift:
         return inside + (self.tails[0] + self.tails[1]) / self.n
 
 
-class CategoricalDrift:
+class CategoricalDrift(_Window):
     """Accumulates a column's live categories against a categorical (or boolean) reference profile."""
 
     def __init__(self, reference: Mapping[str, Any], buckets: int) -> None:
@@ -251,23 +270,9 @@ class CategoricalDrift:
         if not self.categories:
             return verdict(NOT_COMPUTED, "the reference has no values in this column", n=self.n)
         over_time = [self._psi(row, minimum) for row in self.counts]
-        numbers: dict[str, Any] = {
-            "n": self.n,
-            "reference_n": ref_count,
-            "bins": bins,
-            "min_rows": minimum,
-            **missing(self.n, self.missing, self.reference),
-        }
+        numbers = self.sample(ref_count, bins, minimum)
         if self.n < minimum or ref_count < minimum:
-            side = "live rows" if self.n < minimum else "reference rows"
-            gaps = f", {self.missing} more missing" if self.missing and self.n < minimum else ""
-            return verdict(
-                INSUFFICIENT,
-                f"{min(self.n, ref_count)} {side}{gaps}, fewer than {minimum} "
-                f"({thresholds.min_per_bin} per bin x {bins} bins)",
-                **numbers,
-                psi_over_time=over_time,
-            )
+            return self.insufficient(numbers, thresholds, over_time)
         live = (self.counts.sum(axis=0) / self.n).tolist()
         psi = stats.psi(live, self.ref_shares)
         chi2, df = stats.homogeneity_statistic(live, self.ref_shares, (self.n, ref_count))
