@@ -201,6 +201,7 @@ def test_gate_tables_show_raw_values_and_thresholds(project: Project, panel: Mlo
     )  # value, threshold, verdict
     assert data.locator("tr[data-check='ks']").count() >= 4
     model = detail.locator(".mlops-nb-gate[data-gate='model']")
+    model.wait_for(timeout=30_000)
     rows = model.locator("tbody tr")
     assert rows.count() == 2
     threshold = rows.filter(has_text="threshold").first.locator("td").all_inner_texts()
@@ -226,6 +227,7 @@ def test_the_artifact_browser_opens_a_json_file(project: Project, panel: MlopsPa
     detail = open_run(panel, project.passed)
     browser = detail.locator(".mlops-nb-artifacts")
     folder = browser.locator(".mlops-nb-artifact-entry", has_text="pipeline").first
+    folder.locator("svg").first.wait_for(timeout=30_000)  # the listing is fetched after the detail shows
     # JupyterLab's folder icon, not an emoji that a browser without an emoji font draws as a box
     assert folder.locator("svg").count() == 1 and folder.inner_text().strip() == "pipeline"
     folder.click()
