@@ -7,6 +7,7 @@ scored on its own thread after the answer is made; its queue is bounded, so it n
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -36,7 +37,6 @@ from mlops_nb.serving.webhook import WebhookVerifier
 log = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
 _SHADOW_QUEUE = 256
-_FLOAT_TYPES = ("double", "float")
 _CODES = {400: "BAD_REQUEST", 413: "REQUEST_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE"}
 
 
@@ -107,6 +107,7 @@ class Engine:
     def start(self) -> None:
         warnings.filterwarnings("ignore", message="X does not have valid feature names")
         self.follower.start()
+        gc.freeze()  # the loaded libraries and model stay out of every later collection: much shorter pauses
         self.ready = True
         parent = multiprocessing.parent_process()  # uvicorn's server process, when this is one of its workers
         if parent is not None and parent.pid is not None:
@@ -212,25 +213,32 @@ class Engine:
         self, call: Call, batch: protocol.Batch, predictions: Any, flags: list[list[str]] | None
     ) -> None:
         """Hand the request's rows to the log as they are (its lists, or its float matrix when every input
-        is a double): the log's thread builds the Arrow arrays, values shared by the rows travel once."""
+        is a double): the log's thread builds the Arrow arrays, values shared by the rows travel once. A
+        one-row request is all shared values: dicts of atoms, which the garbage collector does not track."""
         n = batch.n
         common = {**self._common(call), "status": "ok", "error": None}
+        model = call.served.model
         matrix = None
-        if batch.matrix is not None and all(c.type in _FLOAT_TYPES for c in call.served.model.columns):
-            matrix = (tuple(f"in.{name}" for name in batch.columns), batch.matrix)
+        if batch.matrix is not None and model.logged_matrix is not None:
+            matrix = (model.logged_matrix, batch.matrix)
             columns: dict[str, list[Any]] = {}
+        elif n == 1:
+            common.update({f"in.{name}": cells[0] for name, cells in batch.columns.items()})
+            columns = {}
         else:
             columns = {f"in.{name}": cells for name, cells in batch.columns.items()}
+        predicted = protocol.per_row(predictions, n)
         if n == 1:
-            common["row"] = 0
+            common.update(row=0, prediction=predicted[0], ood=tuple(flags[0]) if flags else ())
+            if flags:
+                common["ood_count"] = len(flags[0])
         else:
-            columns["row"] = list(range(n))
-        columns["prediction"] = protocol.per_row(predictions, n)
-        if flags is None:
-            common["ood"] = []
-        else:
-            columns["ood"] = flags
-            columns["ood_count"] = [len(row) for row in flags]
+            columns.update(row=list(range(n)), prediction=predicted)
+            if flags is None:
+                common["ood"] = ()
+            else:
+                columns["ood"] = flags
+                columns["ood_count"] = [len(row) for row in flags]
         self.log.append_columns(common, columns, n, matrix=matrix)  # type: ignore[union-attr]
 
     # ------------------------------------------------------------------ shadow
@@ -280,7 +288,7 @@ class Engine:
                 data = orjson.loads(body)
             except orjson.JSONDecodeError as exc:
                 raise protocol.BadInputError(f"The body is not valid JSON ({exc.msg}).") from None
-            stored = self.feedback_store.append(data)
+            stored = self.feedback_store.append(data, unit_rewards=self.router.bandit is not None)
         except MlopsError as exc:
             self.counts["feedback_errors"] += 1
             return Reply(400, protocol.error_body(exc, "BAD_REQUEST"))

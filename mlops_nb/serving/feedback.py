@@ -32,8 +32,9 @@ class FeedbackError(UsageError):
     """A feedback record is malformed."""
 
 
-def validate(record: Any, index: int = 0) -> dict[str, Any]:
-    """A feedback record as stored (label JSON-encoded); a FeedbackError naming the problem."""
+def validate(record: Any, index: int = 0, *, unit_rewards: bool = False) -> dict[str, Any]:
+    """A feedback record as stored (label JSON-encoded; a null label is no label); a FeedbackError naming
+    the problem. `unit_rewards`: rewards must lie in [0, 1], as a bandit's do."""
     where = f"feedback record {index}"
     if not isinstance(record, dict):
         raise FeedbackError(f"{where} is not a JSON object.")
@@ -47,8 +48,8 @@ def validate(record: Any, index: int = 0) -> dict[str, Any]:
         raise FeedbackError(
             f"{where} needs a request_id: a non-empty string of at most {MAX_REQUEST_ID} chars."
         )
-    if "reward" not in record and "label" not in record:
-        raise FeedbackError(f"{where} gives neither reward nor label.")
+    if record.get("reward") is None and record.get("label") is None:
+        raise FeedbackError(f"{where} gives neither reward nor label (a null one counts as none).")
     row = record.get("row")
     if row is not None and (isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < 2**31):
         raise FeedbackError(f"{where}: row must be a non-negative integer.")
@@ -57,9 +58,15 @@ def validate(record: Any, index: int = 0) -> dict[str, Any]:
         if isinstance(reward, bool) or not isinstance(reward, int | float) or not math.isfinite(reward):
             raise FeedbackError(f"{where}: reward must be a finite number.")
         reward = float(reward)
+        if unit_rewards and not 0.0 <= reward <= 1.0:
+            raise FeedbackError(
+                f"{where}: reward {reward:g} is outside [0, 1]; this server's bandit takes 1 for a success, "
+                "0 for a failure, or a fraction between.",
+                hint="Scale the reward into [0, 1] before sending it.",
+            )
     label = record.get("label")
     try:
-        label = None if "label" not in record else json.dumps(label, allow_nan=False)
+        label = None if label is None else json.dumps(label, allow_nan=False)
     except (TypeError, ValueError):
         raise FeedbackError(f"{where}: label must be JSON (finite numbers, strings, lists).") from None
     return {"request_id": request_id, "row": row, "ts": now_us(), "reward": reward, "label": label}
@@ -73,13 +80,15 @@ class FeedbackStore:
         self._writer: PartWriter | None = None
         self.max_seconds = max_seconds
 
-    def append(self, records: list[dict[str, Any]] | dict[str, Any]) -> list[dict[str, Any]]:
+    def append(
+        self, records: list[dict[str, Any]] | dict[str, Any], *, unit_rewards: bool = False
+    ) -> list[dict[str, Any]]:
         """Validate every record first (nothing is stored when one is bad), then queue them; the stored
         records are returned."""
         items = records if isinstance(records, list) else [records]
         if not items:
             raise FeedbackError("no feedback records given.")
-        rows = [validate(record, index) for index, record in enumerate(items)]
+        rows = [validate(record, index, unit_rewards=unit_rewards) for index, record in enumerate(items)]
         if self._writer is None:
             self._writer = PartWriter(self.directory, fixed=FEEDBACK_FIELDS, max_seconds=self.max_seconds)
         self._writer.append(pa.Table.from_pylist(rows, schema=pa.schema(FEEDBACK_FIELDS)))

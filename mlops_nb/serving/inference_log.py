@@ -17,8 +17,8 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from itertools import chain, repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -80,26 +80,28 @@ def _normalise(table: pa.Table, fixed: dict[str, pa.DataType], schema: pa.Schema
     return pa.table(arrays, names=names)
 
 
-@dataclass
-class _Columns:
-    common: dict[str, Any]
-    columns: dict[str, list[Any]]
-    n: int
-    matrix: tuple[tuple[str, ...], np.ndarray] | None = None  # (column names, n x k float64 rows)
+# Queued rows given as columns: (common, columns, n, matrix), a plain tuple so that the garbage collector
+# stops tracking it once it holds only atoms and arrays (a request's dicts of atoms are untracked from the
+# start): a server queues thousands a second, and tracked ones made its full collections several times
+# costlier. `common` holds the values shared by the request's rows, `columns` per-row lists, `matrix` is
+# None or (column names, n x k float64 rows).
+_Columns = tuple[dict[str, Any], dict[str, list[Any]], int, "tuple[tuple[str, ...], np.ndarray] | None"]
 
-    def rows(self) -> list[dict[str, Any]]:
-        """The same rows as one dict each."""
-        columns = self.as_lists().columns
-        return [{**self.common, **{key: values[i] for key, values in columns.items()}} for i in range(self.n)]
 
-    def as_lists(self) -> _Columns:
-        """The same rows with the matrix's columns as lists."""
-        if self.matrix is None:
-            return self
-        names, rows = self.matrix
-        return _Columns(
-            self.common, {**self.columns, **dict(zip(names, rows.T.tolist(), strict=True))}, self.n
-        )
+def _column_lists(item: _Columns) -> dict[str, list[Any]]:
+    """The per-row columns of queued rows, the matrix's columns as lists."""
+    _, columns, _, matrix = item
+    if matrix is None:
+        return columns
+    names, rows = matrix
+    return {**columns, **dict(zip(names, rows.T.tolist(), strict=True))}
+
+
+def _as_rows(item: _Columns) -> list[dict[str, Any]]:
+    """Queued rows as one dict each."""
+    common, _, n, _ = item
+    columns = _column_lists(item)
+    return [{**common, **{key: values[i] for key, values in columns.items()}} for i in range(n)]
 
 
 class PartWriter:
@@ -152,7 +154,7 @@ class PartWriter:
         if self._stop:
             raise RuntimeError(f"the log at {self.directory} is closed")
         with self._lock:
-            self._pending.append(_Columns(common, columns, n, matrix))
+            self._pending.append((common, columns, n, matrix))
 
     def flush(self) -> None:
         """Write everything appended so far and close the open part, so that readers see it."""
@@ -193,13 +195,13 @@ class PartWriter:
             tables.append(_rows_table(dicts, self.fixed))
         versions: dict[object, list[_Columns]] = {}  # versions may differ in input or prediction types
         for item in pending:
-            if isinstance(item, _Columns):
-                versions.setdefault(item.common.get("model_version"), []).append(item)
+            if isinstance(item, tuple):
+                versions.setdefault(item[0].get("model_version"), []).append(item)
         for batches in versions.values():
             try:
                 tables.append(self._columns_table(batches))
             except (pa.ArrowInvalid, pa.ArrowTypeError):  # rows whose values disagree in type
-                tables.append(_rows_table([row for b in batches for row in b.rows()], self.fixed))
+                tables.append(_rows_table([row for b in batches for row in _as_rows(b)], self.fixed))
         schema = self._writer.schema if self._writer is not None else None
         tables = [_normalise(table, self.fixed, schema) for table in tables if table.num_rows]
         try:  # one table per drain: rows without inputs (errors) do not split a part
@@ -212,27 +214,32 @@ class PartWriter:
     def _columns_table(self, batches: list[_Columns]) -> pa.Table:
         """One table of every queued request, built column by column: a shared value once per request
         (repeated by index when requests hold several rows), float matrices stacked by numpy."""
-        names = {batch.matrix[0] for batch in batches if batch.matrix is not None}
+        names = {matrix[0] for *_, matrix in batches if matrix is not None}
         stacked = None
-        if len(names) == 1 and all(batch.matrix is not None for batch in batches):
-            stacked = (names.pop(), np.concatenate([batch.matrix[1] for batch in batches]))  # type: ignore[index]
+        if len(names) == 1 and all(matrix is not None for *_, matrix in batches):
+            stacked = (names.pop(), np.concatenate([matrix[1] for *_, matrix in batches]))  # type: ignore[index]
         else:
-            batches = [batch.as_lists() for batch in batches]
-        sizes = np.fromiter((batch.n for batch in batches), np.int64, len(batches))
+            batches = [(item[0], _column_lists(item), item[2], None) for item in batches]
+        sizes = np.fromiter((n for _, _, n, _ in batches), np.int64, len(batches))
         repeat_index = None if (sizes == 1).all() else np.repeat(np.arange(len(batches)), sizes)
-        keys = dict.fromkeys(key for batch in batches for key in (*batch.common, *batch.columns))
+        shared, per_row = _split_keys(batches)
         arrays: dict[str, pa.Array] = {}
-        for key in keys:
+        if shared:  # picked and transposed by itemgetter and zip, without a Python loop per value
+            pick = itemgetter(*shared)
+            picked = [pick(common) for common, _, _, _ in batches]
+            for key, per_request in zip(
+                shared, zip(*picked, strict=True) if len(shared) > 1 else [picked], strict=True
+            ):
+                array = pa.array(per_request, type=self.fixed.get(key))
+                arrays[key] = array if repeat_index is None else array.take(repeat_index)
+        for key in per_row:
             kind = self.fixed.get(key)
-            if all(key in batch.common and key not in batch.columns for batch in batches):
-                per_request = pa.array([batch.common[key] for batch in batches], type=kind)
-                arrays[key] = per_request if repeat_index is None else per_request.take(repeat_index)
-            elif kind is not None and pa.types.is_list(kind) and all(key in b.columns for b in batches):
-                arrays[key] = _lists([row for batch in batches for row in batch.columns[key]], kind)
+            if kind is not None and pa.types.is_list(kind) and all(key in b[1] for b in batches):
+                arrays[key] = _lists([row for _, columns, _, _ in batches for row in columns[key]], kind)
             else:  # a column of some requests, a shared value of others (or absent): per row
                 cells = chain.from_iterable(
-                    batch.columns[key] if key in batch.columns else repeat(batch.common.get(key), batch.n)
-                    for batch in batches
+                    columns[key] if key in columns else repeat(common.get(key), n)
+                    for common, columns, n, _ in batches
                 )
                 arrays[key] = pa.array(list(cells), type=kind)
         if stacked is not None:  # one contiguous row per column: Arrow takes it without a Python loop
@@ -265,6 +272,24 @@ class PartWriter:
         self._writer.close()
         os.replace(self._temp, self.directory / self._temp.name[1:].removesuffix(".tmp"))
         self._writer, self._temp = None, None
+
+
+def _split_keys(batches: list[_Columns]) -> tuple[list[str], list[str]]:
+    """(keys every request gives as one shared value, keys built row by row) of queued requests."""
+    column_keys = dict.fromkeys(key for _, columns, _, _ in batches for key in columns)
+    first = batches[0][0].keys()
+    if all(common.keys() == first for common, _, _, _ in batches):  # the usual case: one code path queued all
+        return [key for key in first if key not in column_keys], list(column_keys)
+    common_keys = dict.fromkeys(key for common, _, _, _ in batches for key in common)
+    shared = [
+        key
+        for key in common_keys
+        if key not in column_keys and all(key in common for common, _, _, _ in batches)
+    ]
+    return shared, [
+        *column_keys,
+        *(key for key in common_keys if key not in column_keys and key not in shared),
+    ]
 
 
 def _rows_table(rows: list[dict[str, Any]], fixed: dict[str, pa.DataType]) -> pa.Table:

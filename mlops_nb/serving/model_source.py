@@ -9,6 +9,7 @@ import logging
 import tempfile
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from mlops_nb import store
@@ -55,6 +56,14 @@ class LoadedVersion:
     def column_names(self) -> list[str]:
         return [column.name for column in self.columns]
 
+    @cached_property
+    def logged_matrix(self) -> tuple[str, ...] | None:
+        """The inference log's input column names when every input is a float, so that the log takes a
+        request's float matrix whole; None otherwise."""
+        if not self.columns or any(column.type not in ("double", "float") for column in self.columns):
+            return None
+        return tuple(f"in.{column.name}" for column in self.columns)
+
     def predict_frame(self, frame: pd.DataFrame) -> Any:
         """MLflow's own prediction, with its schema enforcement."""
         return self.pyfunc.predict(frame)
@@ -89,7 +98,7 @@ def resolve(name: str, alias: str, *, client: MlflowClient | None = None) -> str
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             raise NotFoundError(
                 f"models:/{name}@{alias} does not exist.",
-                hint=f"Give the alias with `mlops-nb promote {name} VERSION --to {alias}`, or pick another.",
+                hint=f"Give the alias with `mlops-nb promote {name} --version VERSION --to {alias}`, or pick another.",
             ) from None
         raise StoreError(f"models:/{name}@{alias} could not be read: {exc}") from exc
 

@@ -246,6 +246,8 @@ def test_the_bandit_shifts_traffic_to_the_better_arm(project: Path, model: str) 
             versions.append(version)
             reward = float(rng.random() < (0.8 if version == "2" else 0.2))
             client.post("/feedback", json={"request_id": f"bandit-{index}", "reward": reward})
+        refused = client.post("/feedback", json={"request_id": "bandit-0", "reward": 5})
+        assert refused.status_code == 400 and "outside [0, 1]" in refused.json()["message"]
         state = {v["alias"]: v for v in client.get("/version").json()["versions"]}
     assert versions[-200:].count("2") / 200 > 0.85
     assert state["challenger"]["bandit"]["mean_reward"] > state["champion"]["bandit"]["mean_reward"]

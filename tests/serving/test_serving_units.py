@@ -84,12 +84,23 @@ def test_feedback_is_validated_before_anything_is_stored(tmp_path: Path) -> None
         ({"request_id": "a", "reward": True}, "finite"),
         ({"request_id": "a", "label": 1, "extra": 2}, "unknown keys"),
         ({"request_id": "a", "label": float("inf")}, "JSON"),
+        ({"request_id": "a", "label": None}, "neither reward nor label"),  # was stored as the text "null"
     ):
         with pytest.raises(FeedbackError, match=message):
             store.append(bad)
     assert store.read().empty
-    store.append([{"request_id": "a", "reward": 0.5, "label": {"y": 1}}])
-    assert store.read()["label"].tolist() == ['{"y": 1}']
+    with pytest.raises(FeedbackError, match=r"reward 5 is outside \[0, 1\]"):
+        store.append([{"request_id": "a", "reward": 1}, {"request_id": "b", "reward": 5}], unit_rewards=True)
+    assert store.read().empty
+    store.append(
+        [
+            {"request_id": "a", "reward": 0.5, "label": {"y": 1}},
+            {"request_id": "b", "reward": 7, "label": None},
+        ]
+    )
+    frame = store.read()
+    assert frame["label"].iloc[0] == '{"y": 1}' and frame["label"].isna().iloc[1]
+    assert frame["reward"].tolist() == [0.5, 7.0]  # any scale without a bandit
     store.close()
 
 
@@ -190,3 +201,27 @@ def test_the_linear_fast_path_predicts_what_sklearn_predicts() -> None:
     assert (
         _Linear.of(RidgeClassifier().fit(*load_iris(return_X_y=True))) is None
     )  # its own predict: not copied
+
+
+def test_one_row_requests_given_as_shared_values_keep_their_inputs_flags_and_types(tmp_path: Path) -> None:
+    """The online server hands a one-row request over as shared values only (dicts of atoms, untracked by
+    the garbage collector); requests whose keys differ, flagged rows and string inputs keep every value."""
+    import gc
+
+    log = InferenceLog(tmp_path)
+    base = {"ts": now_us(), "model_name": "m", "model_version": "1", "status": "ok", "error": None, "row": 0}
+    first = {**base, "request_id": "a", "in.city": "Oslo", "prediction": 1.0, "ood": (), "ood_count": 0}
+    flagged = {**base, "request_id": "b", "in.city": "Nowhere", "prediction": 0.0, "ood": ("in.city",),
+               "ood_count": 1}  # fmt: skip
+    no_input = {**base, "request_id": "c", "prediction": 0.5, "ood": (), "ood_count": 0}
+    assert not gc.is_tracked(first) and not gc.is_tracked(flagged)
+    with log._io:  # the three queued before the writer thread drains any
+        for common in (first, flagged, no_input):
+            log.append_columns(common, {}, 1)
+    log.close()
+    rows = sorted(read_table(tmp_path).to_pylist(), key=lambda row: row["request_id"])
+    assert [row["in.city"] for row in rows] == ["Oslo", "Nowhere", None]
+    assert [row["ood"] for row in rows] == [[], ["in.city"], []]
+    assert [row["ood_count"] for row in rows] == [0, 1, 0]
+    assert [row["prediction"] for row in rows] == [1.0, 0.0, 0.5]
+    assert all(row["row"] == 0 and row["ts"] is not None for row in rows)
