@@ -19,6 +19,7 @@ PALETTE = (
     "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
 )  # fmt: skip
 AXIS_LABEL = 18  # characters of a parallel-coordinates axis label
+RUN_LABEL = 24  # characters of a run's name in a chart
 _HEIGHT = 340
 
 
@@ -30,6 +31,12 @@ def colour(index: int) -> str:
 def short(text: str, limit: int = AXIS_LABEL) -> str:
     """`text` cut to `limit` characters with "…"."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def run_label(name: str, run_id: str) -> str:
+    """A run's label in a chart: its name cut to fit, and the start of its id, which keeps two runs of one
+    name apart (a category axis would draw them as one bar)."""
+    return f"{short(name or 'run', RUN_LABEL)} ({run_id[:6]})"
 
 
 def _layout(title: str, **more: Any) -> dict[str, Any]:
@@ -53,7 +60,12 @@ def bars(key: str, names: list[str], values: list[float | None], colours: list[s
         "textposition": "auto",
         "hovertemplate": "%{x}<br>" + key + "=%{y}<extra></extra>",
     }
-    return {"data": [trace], "layout": _layout(f"{key} per run", yaxis={"title": {"text": key}})}
+    layout = _layout(
+        f"{key} per run",
+        xaxis={"type": "category", "automargin": True},  # long labels tilt and get the room they need
+        yaxis={"title": {"text": key}},
+    )
+    return {"data": [trace], "layout": layout}
 
 
 def curves(
@@ -145,8 +157,9 @@ def scatter(
         "mode": "markers+text",
         "x": [_number(x) for x in xs] if numeric else [html.escape(str(x), quote=False) for x in xs],
         "y": ys,
-        "text": [short(n, 24) for n in names],
+        "text": names,  # run labels, already cut to fit
         "textposition": "top center",
+        "cliponaxis": False,  # a label at the plot's edge is drawn whole
         "marker": {"color": colours, "size": 11},
         "hovertext": names,
         "hovertemplate": "%{hovertext}<br>" + param + "=%{x}<br>" + key + "=%{y}<extra></extra>",

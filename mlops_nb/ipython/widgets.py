@@ -175,7 +175,9 @@ def compare_widget(experiment: str | None = None, last: int = 20, metric: str | 
     def draw(*_: Any) -> None:
         chosen = [by_id[run_id] for run_id in table.value] or runs
         colours = [colour_of[row["run_id"]] for row in chosen]
-        names = [html.escape(row["run_name"], quote=False) for row in chosen]  # plotly shows entities as text
+        names = [  # plotly shows entities as text
+            html.escape(figures.run_label(row["run_name"], row["run_id"]), quote=False) for row in chosen
+        ]
         key = picker.value
         shown = columns.differing(chosen, user) if diff_only.value else user
         details.value = _details(chosen, shown, key, colours, diff_only.value)

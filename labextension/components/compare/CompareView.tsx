@@ -93,7 +93,7 @@ export function CompareView(props: {
               <button
                 key={run.run_id}
                 className="mlops-nb-link mlops-nb-chip"
-                title={run.run_id}
+                title={`${run.run_name} (${run.run_id})`}
                 onClick={() => props.openRun(run.run_id, run.run_name)}
               >
                 {runLabel(run)}

@@ -9,7 +9,7 @@ export function RunHeaderRow(props: { comparison: Comparison; label: string }): 
     <tr>
       <th>{props.label}</th>
       {props.comparison.runs.map(run => (
-        <th key={run.run_id} title={run.run_id}>
+        <th key={run.run_id} title={`${run.run_name} (${run.run_id})`}>
           {runLabel(run)}
         </th>
       ))}

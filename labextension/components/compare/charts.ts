@@ -21,9 +21,12 @@ export function runColour(index: number): string {
   return PALETTE[index % PALETTE.length];
 }
 
-/** A run's label in legends and hover text: its name and the start of its id. */
-export function runLabel(run: RunRow): string {
-  return `${run.run_name || 'run'} (${run.run_id.slice(0, 6)})`;
+/** A run's label in charts, legends and headers: its name cut to `limit` characters, and the start of its
+ * id, which keeps two runs of one name apart. */
+export function runLabel(run: RunRow, limit = 24): string {
+  const name = run.run_name || 'run';
+  const cut = name.length <= limit ? name : `${name.slice(0, limit - 1)}…`;
+  return `${cut} (${run.run_id.slice(0, 6)})`;
 }
 
 /** Whether every present value parses as a finite number. */
@@ -126,6 +129,7 @@ export function paramScatter(
         text: labels,
         textposition: 'top center',
         textfont: { size: 9 },
+        cliponaxis: false,
         marker: { size: 10, color: comparison.runs.map((_, i) => runColour(i)) },
         hovertemplate: '%{text}<br>%{x} → %{y}<extra></extra>'
       }
