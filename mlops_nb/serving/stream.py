@@ -144,7 +144,9 @@ class Consumer:
                 for result, flags in zip(new, ood, strict=True)
             ]
         )
-        self.source.ack([event.id for event in events])
+        acknowledged = [event.id for event in events]
+        self.source.ack(acknowledged)
+        self.sink.settle(acknowledged, self.source.name)
         self.stats.batches += 1
         self.stats.scored += sum(1 for r in results if r.id in written and r.error is None)
         self.stats.errors += sum(1 for r in results if r.id in written and r.error is not None)

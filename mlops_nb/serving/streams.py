@@ -9,18 +9,24 @@ Redis: the source is a stream read by XREADGROUP in a consumer group (created at
 missing). On start a consumer first re-reads the events it was given but never acknowledged (a restart of the
 same consumer name); every so often it takes over events another consumer left pending longer than
 `claim_idle_ms` (XAUTOCLAIM: a consumer that died). The sink appends one entry per prediction to its stream and
-records the source event id in a hash in the same Lua script, so a prediction is written at most once per
-event however often the event is delivered.
+records the source event id (a key per event) in the same Lua script, so a prediction is written at most once
+per event however often the event is delivered. The record lives `pending_ms` (a day) while its event may
+still be redelivered; once the event is acknowledged it only has to outlive a duplicate from a consumer that
+stalled past `claim_idle_ms`, so it expires after `settled_ms`: the records take memory for the events in
+flight, not for every event ever scored.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mlops_nb.exceptions import StreamError, StreamUnavailableError, UsageError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,9 @@ class Sink(Protocol):
 
     def write(self, results: list[Result], origin: str) -> set[str]:
         """Write the results whose event id was never written for `origin`; return those ids."""
+
+    def settle(self, ids: list[str], origin: str) -> None:
+        """The events were acknowledged: their de-duplication records may expire soon (never raises)."""
 
     def available(self) -> bool:
         """True when the server answers."""
@@ -216,52 +225,72 @@ class RedisSource:
         self.client.close()
 
 
-# Writes the new results and their ids in one step: KEYS = sink stream, dedupe hash; ARGV = per result
-# (event id, prediction, model version, error), "" meaning absent. Returns the ids written.
+# Writes the new results and records their ids in one step: KEYS = sink stream, then each result's record key;
+# ARGV = the records' lifetime in ms, then per result (event id, prediction, model version, error), "" meaning
+# absent. Returns the ids written.
 _WRITE = """
 local written = {}
-for i = 1, #ARGV, 4 do
-  local id = ARGV[i]
-  if redis.call('HSETNX', KEYS[2], id, '') == 1 then
+for i = 2, #KEYS do
+  local a = 2 + (i - 2) * 4
+  if redis.call('EXISTS', KEYS[i]) == 0 then
     local entry
-    if ARGV[i + 3] == '' then
-      entry = redis.call('XADD', KEYS[1], '*', 'id', id, 'prediction', ARGV[i + 1], 'model_version', ARGV[i + 2])
+    if ARGV[a + 3] == '' then
+      entry = redis.call('XADD', KEYS[1], '*', 'id', ARGV[a], 'prediction', ARGV[a + 1], 'model_version', ARGV[a + 2])
     else
-      entry = redis.call('XADD', KEYS[1], '*', 'id', id, 'model_version', ARGV[i + 2], 'error', ARGV[i + 3])
+      entry = redis.call('XADD', KEYS[1], '*', 'id', ARGV[a], 'model_version', ARGV[a + 2], 'error', ARGV[a + 3])
     end
-    redis.call('HSET', KEYS[2], id, entry)
-    table.insert(written, id)
+    redis.call('SET', KEYS[i], entry, 'PX', ARGV[1])
+    table.insert(written, ARGV[a])
   end
 end
 return written
 """
+PENDING_MS = 24 * 3600 * 1000  # a written event's record while the event may still be redelivered
+SETTLED_MS = 10 * 60 * 1000  # after its acknowledgement: longer than any claim_idle_ms in use
 
 
 class RedisSink:
-    """A Redis stream of predictions; `<stream>:scored:<origin>` maps each source event id to its entry."""
+    """A Redis stream of predictions; `<stream>:scored:<origin>:<event id>` holds each written event's entry."""
 
-    def __init__(self, address: RedisAddress) -> None:
+    def __init__(
+        self, address: RedisAddress, *, pending_ms: int = PENDING_MS, settled_ms: int = SETTLED_MS
+    ) -> None:
         self.address = address
         self.client = _connect(address)
         self._script = self.client.register_script(_WRITE)
+        self.pending_ms, self.settled_ms = pending_ms, settled_ms
 
-    def dedupe_key(self, origin: str) -> str:
-        """The hash of the event ids of source `origin` already written."""
-        return f"{self.address.stream}:scored:{origin}"
+    def record_key(self, origin: str, event_id: str) -> str:
+        """The key recording that event `event_id` of source `origin` was written."""
+        return f"{self.address.stream}:scored:{origin}:{event_id}"
 
     def write(self, results: list[Result], origin: str) -> set[str]:
         import redis
 
         if not results:
             return set()
-        args: list[str] = []
+        args: list[str | int] = [self.pending_ms]
         for result in results:
             args += [result.id, result.prediction or "", result.model_version, result.error or ""]
+        keys = [self.address.stream, *(self.record_key(origin, result.id) for result in results)]
         try:
-            written = self._script(keys=[self.address.stream, self.dedupe_key(origin)], args=args)
+            written = self._script(keys=keys, args=args)
         except redis.RedisError as exc:
             raise _failed(f"Writing predictions to {self.address}", exc) from None
         return set(written or [])
+
+    def settle(self, ids: list[str], origin: str) -> None:
+        import redis
+
+        if not ids:
+            return
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                for event_id in ids:
+                    pipe.pexpire(self.record_key(origin, event_id), self.settled_ms)
+                pipe.execute()
+        except redis.RedisError as exc:  # the records then expire after pending_ms: nothing is lost
+            log.warning("could not shorten the de-duplication records on %s: %s", self.address, exc)
 
     def available(self) -> bool:
         return _answers(self.client)

@@ -20,6 +20,7 @@ import redis
 
 from mlops_nb import records, store
 from mlops_nb.serving.inference_log import read_table
+from mlops_nb.serving.streams import SETTLED_MS
 from tests.integration.pipeline_project import MODEL_NAME, Project
 from tests.integration.redis_server import redis_server
 from tests.integration.serving_project import REF, served_project
@@ -189,6 +190,10 @@ def test_stale_events_of_a_dead_consumer_are_taken_over_and_redelivery_writes_no
     assert len(logged) == 53  # each event logged once, redelivery included
     assert list(logged.loc[far, "ood"]) == ["x1"] and logged.loc[far, "ood_count"] == 1
     assert (logged.loc[bad, "status"] == "error").all()
+    # a record per event, settled once acknowledged: it expires within SETTLED_MS instead of piling up
+    records = client.keys("out:scored:*")
+    assert len(records) == 53
+    assert all(0 < client.pttl(key) <= SETTLED_MS for key in records)
 
 
 def test_the_consumer_follows_the_alias(project, port, tmp_path):
