@@ -27,7 +27,7 @@ import orjson
 
 from mlops_nb.exceptions import MlopsError
 from mlops_nb.serving import protocol
-from mlops_nb.serving.feedback import FeedbackStore
+from mlops_nb.serving.feedback import BanditCredit, FeedbackStore
 from mlops_nb.serving.follower import Follower, Served
 from mlops_nb.serving.inference_log import InferenceLog, now_us
 from mlops_nb.serving.options import ServeOptions
@@ -112,6 +112,9 @@ class Engine:
         parent = multiprocessing.parent_process()  # uvicorn's server process, when this is one of its workers
         if parent is not None and parent.pid is not None:
             threading.Thread(target=self._watch_parent, args=(parent.pid,), daemon=True).start()
+            if self.router.bandit is not None:
+                credit = BanditCredit(self.router.bandit, self.options.feedback_dir)
+                threading.Thread(target=credit.run, args=(lambda: not self.ready,), daemon=True).start()
 
     def _watch_parent(self, parent: int) -> None:
         """A worker whose server process died (kill -9) stops itself as on Ctrl-C, flushing its log, instead
@@ -337,13 +340,19 @@ class Engine:
             if slot.problem:
                 entry["not_followed"] = slot.problem
             entries.append(entry)
-        return {"model": self.options.model, "versions": entries, "plan": self.plan.to_dict()}
+        return {
+            "model": self.options.model,
+            "worker": os.getpid(),  # a bandit's pulls and rewards are this worker's own
+            "versions": entries,
+            "plan": self.plan.to_dict(),
+        }
 
     def health(self) -> dict[str, Any]:
         log_errors = self.log.errors if self.log is not None else 0
         return {
             "status": "ready" if self.ready else "starting",
             "model": self.options.model,
+            "worker": os.getpid(),  # counts are this worker's own
             "uptime_s": round(time.time() - self.started, 3),
             "counts": dict(self.counts),
             "swaps": self.follower.swaps,

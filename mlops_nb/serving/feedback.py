@@ -4,7 +4,11 @@ Parquet parts in ``<project>/.mlops/feedback/<model>/`` (layout in SERVING.md)."
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +21,10 @@ if TYPE_CHECKING:
     import datetime as dt
 
     import pandas as pd
+
+    from mlops_nb.serving.routing import Bandit
+
+log = logging.getLogger(__name__)
 
 FEEDBACK_FIELDS: dict[str, pa.DataType] = {
     "request_id": pa.string(),
@@ -116,3 +124,41 @@ class FeedbackStore:
             stamp = pd.Timestamp(since)
             frame = frame[frame["ts"] >= (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp)]
         return frame.sort_values("ts", kind="stable").reset_index(drop=True)
+
+
+class BanditCredit:
+    """Rewards posted to the other workers of a server, credited to this worker's bandit: a reward reaches
+    one worker, while the request it rewards may have been answered by another. Reads the feedback parts the
+    other workers write (visible within their `max_seconds`), each once; those there at start are skipped."""
+
+    def __init__(self, bandit: Bandit, directory: str | Path, interval: float = 1.0) -> None:
+        self.bandit, self.directory, self.interval = bandit, Path(directory), interval
+        self._seen = {path.name for path in parts(self.directory)}
+
+    def run(self, stopped: Callable[[], bool]) -> None:
+        while not stopped():
+            time.sleep(self.interval)
+            try:
+                self.poll()
+            except Exception:  # a part being replaced or unreadable: tried again next time
+                log.exception("reading the other workers' rewards in %s failed", self.directory)
+
+    def poll(self) -> int:
+        """Credit the rewards of new parts of other processes; how many were this worker's requests."""
+        import pyarrow.parquet as pq
+
+        own = str(os.getpid())
+        credited = 0
+        for path in parts(self.directory):
+            if path.name in self._seen:
+                continue
+            self._seen.add(path.name)
+            if (
+                path.name.split("-")[2] == own
+            ):  # part-<stamp>-<pid>-<seq>: this worker's own, credited on arrival
+                continue
+            table = pq.read_table(path, columns=["request_id", "reward"])
+            for request_id, reward in zip(*table.to_pydict().values(), strict=True):
+                if reward is not None and self.bandit.reward(request_id, reward) is not None:
+                    credited += 1
+        return credited

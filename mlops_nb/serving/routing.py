@@ -146,6 +146,7 @@ class Bandit:
                 arm: {
                     "pulls": self.pulls[arm],
                     "share": self.pulls[arm] / total,
+                    "rewards": self.successes[arm] + self.failures[arm],
                     "mean_reward": (self.successes[arm] + 1) / (self.successes[arm] + self.failures[arm] + 2),
                 }
                 for arm in self.arms

@@ -253,6 +253,33 @@ def test_the_bandit_shifts_traffic_to_the_better_arm(project: Path, model: str) 
     assert state["challenger"]["bandit"]["mean_reward"] > state["champion"]["bandit"]["mean_reward"]
 
 
+def test_rewards_posted_to_any_worker_reach_the_bandit_of_the_worker_that_answered(
+    project: Path, model: str
+) -> None:
+    """A reward lands on one worker while another may have answered its request (they were lost)."""
+    payload = {"dataframe_records": ROWS.head(1).to_dict(orient="records")}
+    ids = [f"workers-{index}" for index in range(120)]
+    with serving(project, model, "--workers", "2", "--bandit", "champion,challenger") as client:
+        url = str(client.base_url)
+        for request_id in ids:  # a connection each: the two workers share them out
+            answer = httpx.post(f"{url}/invocations", json=payload, headers={"X-Request-Id": request_id})
+            assert answer.status_code == 200
+        for request_id in ids:
+            httpx.post(f"{url}/feedback", json={"request_id": request_id, "reward": 1})
+
+        def rewards_by_worker() -> dict[int, float] | None:
+            seen: dict[int, float] = {}
+            for _ in range(40):
+                state = httpx.get(f"{url}/version").json()
+                seen[state["worker"]] = sum(
+                    v["bandit"]["rewards"] for v in state["versions"] if "bandit" in v
+                )
+            return seen if len(seen) == 2 and sum(seen.values()) == len(ids) else None
+
+        seen = wait_until(rewards_by_worker, 60, "every reward to reach the worker that answered its request")
+    assert all(count > 0 for count in seen.values()), seen
+
+
 def test_out_of_domain_inputs_are_flagged_and_counted(project: Path, model: str) -> None:
     shifted = ROWS.head(3).copy()
     shifted.loc[shifted.index[1], "b"] = 40.0  # training values are standard normal
