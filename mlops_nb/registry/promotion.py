@@ -13,15 +13,22 @@ when, why, the previous holder, the gate table). An alias move never deletes the
 one write, so there is always a champion. The record is written first as an `intent`, then the alias, then
 the record as `done`; a process killed in between leaves an intent that is resolved from the alias itself
 (moved: done, not moved: abandoned) by every reader and written down by the next move.
+
+Moves of one model run one at a time among the processes of a project (a file lock under `.mlops/locks/`):
+two promotions at once would otherwise both read the same holder and record a wrong previous version.
+Processes on other machines sharing a tracking server are not covered by the lock.
 """
 
 from __future__ import annotations
 
+import functools
 import getpass
+import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from mlops_nb import records, store
 from mlops_nb.exceptions import NotFoundError, PromotionRefusedError, UsageError
@@ -83,6 +90,24 @@ def check_gates(model: str, version: str | int, *, env: str | None = None) -> li
     return _gates(client, target, alias=alias, env=env, spec=spec, origin=origin, found=found)
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def one_move_at_a_time(function: Callable[P, R]) -> Callable[P, R]:
+    """`function(model, ...)` run holding the project's lock for `model`'s alias moves."""
+
+    @functools.wraps(function)
+    def locked(*args: P.args, **kwargs: P.kwargs) -> R:
+        model = str(args[0] if args else kwargs["model"])
+        digest = hashlib.blake2b(model.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+        with store.file_lock(store.ensure_store().state_dir / "locks" / f"model-{digest}.lock"):
+            return function(*args, **kwargs)
+
+    return locked
+
+
+@one_move_at_a_time
 def promote(
     model: str,
     version: str | int,
@@ -160,6 +185,7 @@ def promote(
     return _move(client, writer, target, move)
 
 
+@one_move_at_a_time
 def approve(
     model: str,
     version: str | int,
@@ -213,6 +239,7 @@ def approve(
     return _move(client, writer, target, move)
 
 
+@one_move_at_a_time
 def rollback(
     model: str, *, env: str | None = None, actor: str | None = None, reason: str | None = None
 ) -> Move:

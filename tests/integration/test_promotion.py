@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -239,3 +240,44 @@ def test_a_failed_pipeline_run_leaves_the_champion_as_it_is(two_versions):
         run.run(two_versions.pipeline, run.RunOptions(progress=False))
     assert _aliases() == before
     assert promotion.history(MODEL_NAME) == moves
+
+
+_RACE = """
+import sys, time
+from pathlib import Path
+from mlops_nb import store
+from mlops_nb.registry import promotion
+
+model, version, folder = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+gates = promotion._gates
+promotion._gates = lambda *a, **k: (time.sleep(1.5), gates(*a, **k))[1]  # the holder is read before the gates
+store.client()  # imports and the store done: wait for the start signal with the other process
+(folder / f"ready-{version}").touch()
+while not (folder / "go").exists():
+    time.sleep(0.005)
+promotion.promote(model, version, to="race", force=True, reason=f"race {version}")
+"""
+
+
+def test_two_promotions_at_once_each_record_the_holder_they_replaced(two_versions, tmp_path):
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RACE, MODEL_NAME, version, str(tmp_path)],
+            cwd=two_versions.root,
+            env=os.environ.copy(),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for version in ("1", "2")
+    ]
+    deadline = time.monotonic() + 120
+    while not all((tmp_path / f"ready-{v}").exists() for v in ("1", "2")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (tmp_path / "go").touch()
+    for process in processes:
+        assert process.wait(300) == 0, process.stderr.read()[-2000:]
+    first, second = reversed([m for m in promotion.history(MODEL_NAME) if m.alias == "race"])
+    # without the lock both read "no holder" and the second move recorded it too: a rollback would then skip
+    # the first version
+    assert first.previous_version is None and second.previous_version == first.version
+    assert _aliases()["race"] == second.version
