@@ -166,14 +166,14 @@ class Engine:
     def predict(self, served: Served, batch: protocol.Batch) -> Any:
         model = served.model
         try:
-            if model.fast is not None and len(batch.columns) == len(model.columns):
+            if model.fast is not None and len(batch.columns) == len(model.columns) and not batch.params:
                 matrix = np.array(list(batch.columns.values()), dtype=np.float64).T
                 if not np.isnan(matrix).any():
                     batch.matrix = matrix
                     return model.predict_matrix(matrix)
             import pandas as pd
 
-            return model.predict_frame(pd.DataFrame(batch.columns))
+            return model.predict_frame(pd.DataFrame(batch.columns), params=batch.params)
         except MlopsError:
             raise
         except Exception as exc:
@@ -220,6 +220,8 @@ class Engine:
         one-row request is all shared values: dicts of atoms, which the garbage collector does not track."""
         n = batch.n
         common = {**self._common(call), "status": "ok", "error": None}
+        if batch.params:
+            common["params"] = orjson.dumps(batch.params, default=str).decode()
         model = call.served.model
         matrix = None
         if batch.matrix is not None and model.logged_matrix is not None:

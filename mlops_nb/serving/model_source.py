@@ -64,9 +64,10 @@ class LoadedVersion:
             return None
         return tuple(f"in.{column.name}" for column in self.columns)
 
-    def predict_frame(self, frame: pd.DataFrame) -> Any:
-        """MLflow's own prediction, with its schema enforcement."""
-        return self.pyfunc.predict(frame)
+    def predict_frame(self, frame: pd.DataFrame, params: dict[str, Any] | None = None) -> Any:
+        """MLflow's own prediction, with its schema enforcement (of `params` too: a params schema's
+        defaults fill what is not given, unknown names are dropped with a warning)."""
+        return self.pyfunc.predict(frame, params=params) if params else self.pyfunc.predict(frame)
 
     def predict_matrix(self, matrix: Any) -> Any:
         """The estimator's prediction on a float64 matrix whose columns follow the signature."""

@@ -67,6 +67,7 @@ class Batch:
     columns: dict[str, list[Any]]
     n: int
     matrix: Any = None  # the rows as a float64 numpy matrix, when the fast path built one
+    params: dict[str, Any] | None = None  # a JSON body's `params`, for the model's predict(..., params=)
 
 
 def quoted(text: object, limit: int = 40) -> str:
@@ -115,9 +116,15 @@ def _from_json(body: bytes, signature: list[InputColumn]) -> Batch:
     if len(keys) != 1:
         found = "none" if not keys else "several (" + ", ".join(keys) + ")"
         raise BadInputError(f"The body must hold exactly one of {', '.join(JSON_KEYS)}; it holds {found}.")
-    key = keys[0]
-    value = data[key]
-    names = [column.name for column in signature]
+    params = data.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise BadInputError("'params' must be an object of parameter names to values.")
+    batch = _rows_of(keys[0], data[keys[0]], [column.name for column in signature])
+    batch.params = params or None
+    return batch
+
+
+def _rows_of(key: str, value: Any, names: list[str]) -> Batch:
     if key == "dataframe_split":
         return _from_split(value, names)
     if key == "dataframe_records":
@@ -242,7 +249,7 @@ def check(batch: Batch, signature: list[InputColumn]) -> Batch:
         if cells is None:
             continue
         out[column.name] = _cells(cells, column)
-    return Batch(out, batch.n)
+    return Batch(out, batch.n, params=batch.params)
 
 
 def _cells(cells: list[Any], column: InputColumn) -> list[Any]:

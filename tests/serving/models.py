@@ -68,3 +68,26 @@ def register_unloadable(name: str) -> str:
             pip_requirements=REQUIREMENTS,
         )
     return str(mlflow.register_model(info.model_uri, name).version)
+
+
+class Scaled(mlflow.pyfunc.PythonModel):
+    """A model taking a parameter: column `a` times `scale` (default 1.0 in its params schema)."""
+
+    def predict(self, context: object, model_input: pd.DataFrame, params: dict | None = None) -> np.ndarray:
+        return model_input["a"].to_numpy() * float((params or {}).get("scale", 1.0))
+
+
+def register_scaled(name: str, alias: str) -> str:
+    """Register `Scaled` with a signature that declares the parameter `scale`; the version."""
+    frame, _ = training_data()
+    with mlflow.start_run(experiment_id=store.experiment_id("serving-tests")):
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=Scaled(),
+            signature=infer_signature(frame, frame["a"].to_numpy(), params={"scale": 1.0}),
+            input_example=frame.head(3),
+            pip_requirements=REQUIREMENTS,
+        )
+    version = mlflow.register_model(info.model_uri, name).version
+    store.client().set_registered_model_alias(name, alias, version)
+    return str(version)

@@ -20,7 +20,7 @@ from mlops_nb.serving import abtest
 from mlops_nb.serving.feedback import FeedbackStore
 from mlops_nb.serving.inference_log import read_table
 from mlops_nb.serving.webhook import signature_of
-from tests.serving.models import FEATURES, register, register_unloadable, training_data
+from tests.serving.models import FEATURES, register, register_scaled, register_unloadable, training_data
 from tests.serving.server_process import serving, wait_until
 
 ROWS = training_data(seed=5, n=7)[0]
@@ -278,6 +278,25 @@ def test_rewards_posted_to_any_worker_reach_the_bandit_of_the_worker_that_answer
 
         seen = wait_until(rewards_by_worker, 60, "every reward to reach the worker that answered its request")
     assert all(count > 0 for count in seen.values()), seen
+
+
+def test_params_reach_the_models_predict_as_mlflow_passes_them(project: Path) -> None:
+    """A JSON body's `params` go to predict(..., params=) under the model's params schema (they were dropped)."""
+    register_scaled("scaled", alias="champion")
+    rows = {"dataframe_records": ROWS.head(2).to_dict(orient="records")}
+    expected = ROWS.head(2)["a"].to_numpy()
+    with serving(project, "scaled") as client:
+        assert score(client, rows).json()["predictions"] == pytest.approx(expected.tolist())  # the default
+        scaled = score(client, {**rows, "params": {"scale": 3.0}})
+        assert scaled.json()["predictions"] == pytest.approx((expected * 3).tolist())
+        assert score(client, {**rows, "params": {"scale": 3.0, "unknown": 1}}).status_code == 200  # dropped
+        refused = score(client, {**rows, "params": [3.0]})
+        assert refused.status_code == 400 and "'params' must be an object" in refused.json()["message"]
+        wrong = score(client, {**rows, "params": {"scale": "big"}})
+        assert wrong.status_code == 400, wrong.text
+    logged = read_table(log_dir(project, "scaled")).to_pandas()
+    given = logged.loc[logged["status"] == "ok", "params"].dropna().map(json.loads).tolist()
+    assert given == [{"scale": 3.0}] * 2 + [{"scale": 3.0, "unknown": 1}] * 2  # as sent, per row
 
 
 def test_out_of_domain_inputs_are_flagged_and_counted(project: Path, model: str) -> None:
