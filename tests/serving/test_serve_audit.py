@@ -25,7 +25,7 @@ from sklearn.preprocessing import OneHotEncoder
 from mlops_nb import store
 from mlops_nb.exceptions import ConfigError
 from mlops_nb.serving import options as serve_options
-from mlops_nb.serving.inference_log import read_table
+from mlops_nb.serving.log_reader import read_table
 from tests.serving.models import REQUIREMENTS
 from tests.serving.server_process import serving, wait_until
 
@@ -278,7 +278,8 @@ def test_workers_stop_and_flush_their_log_when_the_server_process_is_killed(
 def test_the_log_keeps_every_row_whether_handed_as_a_matrix_or_lists(tmp_path: Path) -> None:
     import pyarrow as pa
 
-    from mlops_nb.serving.inference_log import InferenceLog, now_us, read_log
+    from mlops_nb.serving.inference_log import InferenceLog, now_us
+    from mlops_nb.serving.log_reader import read_log
 
     log = InferenceLog(tmp_path)
     names = ("in.a", "in.b")
