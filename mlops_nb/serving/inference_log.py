@@ -111,7 +111,8 @@ def _as_rows(item: _Columns) -> list[dict[str, Any]]:
 
 
 class PartWriter:
-    """Buffered, rotated, atomic Parquet parts in one folder, written by a daemon thread."""
+    """Buffered, rotated, atomic Parquet parts in one folder, written by a daemon thread (`max_bytes` bounds
+    the open stream, uncompressed Arrow: its Parquet part is smaller)."""
 
     def __init__(
         self,
