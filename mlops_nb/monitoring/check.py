@@ -50,7 +50,7 @@ def run_pass(
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from mlops_nb.serving.inference_log import parts, read_log
+    from mlops_nb.serving.log_reader import parts, read_log
 
     directory = window_mod.log_directory(info.model, settings, log_dir)
     files = parts(directory)

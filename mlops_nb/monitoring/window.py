@@ -1,6 +1,6 @@
 """The window of the inference log a pass reads: where the log and feedback of a model live, the window's
 time range, and its span read off the Parquet footers. The rows themselves are read by columns and in
-chunks by ``serving.inference_log.read_log``, so memory stays bounded whatever the log's size.
+chunks by ``serving.log_reader.read_log``, so memory stays bounded whatever the log's size.
 """
 
 from __future__ import annotations

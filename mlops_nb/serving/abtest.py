@@ -10,7 +10,7 @@ from typing import Any
 from mlops_nb import records
 from mlops_nb.exceptions import NotFoundError
 from mlops_nb.serving.feedback import FeedbackStore
-from mlops_nb.serving.inference_log import read_table
+from mlops_nb.serving.log_reader import read_table
 from mlops_nb.serving.options import model_folder
 from mlops_nb.serving.routing import MAIN, SHADOW
 

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from mlops_nb.exceptions import UsageError
-from mlops_nb.serving.inference_log import TIMESTAMP, PartWriter, now_us, parts
+from mlops_nb.serving.inference_log import TIMESTAMP, PartWriter, now_us
+from mlops_nb.serving.log_reader import parts
 
 if TYPE_CHECKING:
     import datetime as dt

@@ -1,9 +1,11 @@
 """The inference log: one Parquet row per scored input row, written off the request path.
 
 Files are ``part-<UTC yyyymmddTHHMMSS>-<pid>-<seq>.parquet`` in one folder per model. Rows are appended to
-a buffer; a background thread writes them as row groups into a hidden temporary file, which is renamed
-into place (os.replace, same folder) when it reaches `max_bytes`, is `max_seconds` old, or on flush/close.
-Readers only see complete parts. Layout and columns: see SERVING.md (shared with monitoring).
+a buffer; a background thread writes them every second to a hidden Arrow IPC stream (``.part-...arrows.tmp``),
+whose complete batches survive a crash. When the stream reaches `max_bytes`, is `max_seconds` old, or on
+flush/close, it becomes a Parquet part (written aside, then os.replace in the same folder). Readers only see
+complete parts. A writer starting on a folder first turns the streams of dead processes into parts. Layout and
+columns: see the README's serving section (shared with monitoring).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain, repeat
 from operator import itemgetter
 from pathlib import Path
@@ -24,11 +25,16 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pyarrow import ipc
 
 log = logging.getLogger(__name__)
 PART = re.compile(r"^part-\d{8}T\d{6}-\d+-\d+\.parquet$")
+# A part's stream while open (.tmp, owned by the pid in the name), or claimed for recovery by another process.
+STREAM = re.compile(r"^\.part-(\d{8}T\d{6}-(\d+)-\d+)\.arrows(?:\.tmp|\.(\d+)\.claim)$")
+# A Parquet part being written aside (owned by the second pid), or an old footerless one (before streams).
+PARQUET_TEMP = re.compile(r"^\.part-\d{8}T\d{6}-(\d+)-\d+\.parquet(?:\.(\d+))?\.tmp$")
+_OURS: set[str] = set()  # this process's streams and temporaries: a restarted container may reuse a dead pid
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 LOG_FIELDS: dict[str, pa.DataType] = {
     "request_id": pa.string(),
@@ -105,7 +111,8 @@ def _as_rows(item: _Columns) -> list[dict[str, Any]]:
 
 
 class PartWriter:
-    """Buffered, rotated, atomic Parquet parts in one folder, written by a daemon thread."""
+    """Buffered, rotated, atomic Parquet parts in one folder, written by a daemon thread (`max_bytes` bounds
+    the open stream, uncompressed Arrow: its Parquet part is smaller)."""
 
     def __init__(
         self,
@@ -125,11 +132,14 @@ class PartWriter:
         self._wake = threading.Event()
         self._stop = False
         self._seq = 0
-        self._writer: pq.ParquetWriter | None = None
+        self._file: Any = None  # the open stream: a buffered file, its IPC writer, the path and schema
+        self._writer: ipc.RecordBatchStreamWriter | None = None
         self._temp: Path | None = None
+        self._schema: pa.Schema | None = None
         self._opened = 0.0
         self.rows_written = 0
         self.errors = 0
+        recover(self.directory)
         self._thread = threading.Thread(target=self._run, name=f"parts-{self.directory.name}", daemon=True)
         self._thread.start()
 
@@ -202,14 +212,15 @@ class PartWriter:
                 tables.append(self._columns_table(batches))
             except (pa.ArrowInvalid, pa.ArrowTypeError):  # rows whose values disagree in type
                 tables.append(_rows_table([row for b in batches for row in _as_rows(b)], self.fixed))
-        schema = self._writer.schema if self._writer is not None else None
-        tables = [_normalise(table, self.fixed, schema) for table in tables if table.num_rows]
+        tables = [_normalise(table, self.fixed, self._schema) for table in tables if table.num_rows]
         try:  # one table per drain: rows without inputs (errors) do not split a part
             combined = [pa.concat_tables(tables, promote_options="permissive")] if tables else []
         except (pa.ArrowInvalid, pa.ArrowTypeError):  # a new version's types: a part of its own
             combined = tables
         for table in combined:
             self._write(table)
+        if self._file is not None:  # in the OS's hands: a killed process loses nothing written (no fsync
+            self._file.flush()  # per drain, a power cut may lose the last seconds; a part is fsynced)
 
     def _columns_table(self, batches: list[_Columns]) -> pa.Table:
         """One table of every queued request, built column by column: a shared value once per request
@@ -248,7 +259,7 @@ class PartWriter:
         return pa.table(arrays)
 
     def _write(self, table: pa.Table) -> None:
-        schema = self._writer.schema if self._writer is not None else None
+        schema = self._schema
         table = _normalise(table, self.fixed, schema)
         if schema is not None:
             try:
@@ -258,20 +269,32 @@ class PartWriter:
                 schema = None
         if self._writer is None:
             self._seq += 1
-            self._temp = self.directory / f".{part_name(self._seq)}.tmp"
-            self._writer = pq.ParquetWriter(self._temp, table.schema)
-            self._opened = time.monotonic()
-        self._writer.write_table(table)
+            self._temp = self.directory / f".{part_name(self._seq).removesuffix('.parquet')}.arrows.tmp"
+            _OURS.add(str(self._temp))
+            self._file = self._temp.open("wb")
+            self._writer = ipc.new_stream(self._file, table.schema)
+            self._schema, self._opened = table.schema, time.monotonic()
+        try:
+            self._writer.write_table(table)
+        except Exception:  # a torn message would hide every later batch: those go to a new stream
+            self._rotate()
+            raise
         self.rows_written += table.num_rows
-        if self._temp is not None and self._temp.stat().st_size >= self.max_bytes:
+        if self._file.tell() >= self.max_bytes:
             self._rotate()
 
     def _rotate(self) -> None:
+        """Close the open stream and make it a part."""
         if self._writer is None or self._temp is None:
             return
-        self._writer.close()
-        os.replace(self._temp, self.directory / self._temp.name[1:].removesuffix(".tmp"))
-        self._writer, self._temp = None, None
+        writer, file, stream = self._writer, self._file, self._temp
+        self._writer, self._file, self._temp, self._schema = None, None, None, None
+        try:
+            with file:
+                writer.close()
+            _convert(stream, self.directory / f"{stream.name[1:].removesuffix('.arrows.tmp')}.parquet")
+        finally:  # a stream left by a failure is recovered by the next writer started here after this process
+            _OURS.discard(str(stream))
 
 
 def _split_keys(batches: list[_Columns]) -> tuple[list[str], list[str]]:
@@ -335,69 +358,105 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.table(columns, schema=schema)
 
 
+def _read_stream(path: Path) -> list[pa.RecordBatch] | None:
+    """The complete batches of an Arrow stream (a torn last one, from a crash mid-write, is left out); None
+    when not even its schema can be read."""
+    if path.stat().st_size == 0:  # created by a process killed before its first batch
+        return []
+    batches = []
+    with pa.OSFile(str(path)) as source:
+        try:
+            reader = ipc.open_stream(source)
+        except (OSError, pa.ArrowInvalid):
+            return None
+        while True:
+            try:
+                batches.append(reader.read_next_batch())
+            except StopIteration:
+                return batches
+            except (OSError, pa.ArrowInvalid) as exc:
+                log.warning("%s ends in a torn batch, left out (a crash mid-write): %s", path, exc)
+                return batches
+
+
+def _convert(stream: Path, part: Path) -> int | None:
+    """Make the stream the Parquet part `part` (fsynced aside, then renamed into place) and delete it: the
+    number of rows, None (and the stream kept) when it cannot be read."""
+    batches = _read_stream(stream)
+    if batches is None:
+        return None
+    rows = sum(batch.num_rows for batch in batches)
+    if rows and not part.exists():  # it exists when its maker died between the rename and the delete
+        temp = part.with_name(f".{part.name}.{os.getpid()}.tmp")
+        _OURS.add(str(temp))
+        try:
+            with temp.open("wb") as file:
+                pq.write_table(pa.Table.from_batches(batches), file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temp, part)
+        finally:
+            _OURS.discard(str(temp))
+    stream.unlink()
+    return rows
+
+
+def _dead(pid: int, path: Path) -> bool:
+    """Whether the process owning `path` is gone (a pid of ours owns it only if this process made it)."""
+    if pid == os.getpid():
+        return str(path) not in _OURS
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def recover(directory: Path) -> None:
+    """Make parts of the streams that dead processes left in `directory`. Each is first claimed by a rename
+    to a name holding this pid, so that of two writers starting at once only one converts it. A stream that
+    cannot be read, and a footerless Parquet temporary of the old layout, are kept as ``*.unreadable``."""
+    for path in sorted(directory.iterdir()):
+        try:
+            if (found := STREAM.match(path.name)) and _dead(int(found[3] or found[2]), path):
+                _recover_stream(path, found[1])
+            elif (found := PARQUET_TEMP.match(path.name)) and _dead(int(found[2] or found[1]), path):
+                if found[2]:  # a part written aside: its stream is still there, or the part was made
+                    path.unlink(missing_ok=True)
+                else:
+                    _unreadable(path, path.with_name(f"{path.name[1:]}.unreadable"))
+        except Exception:  # one bad file must not stop the writer (nor the server) from starting
+            log.exception("could not recover %s", path)
+
+
+def _recover_stream(path: Path, name: str) -> None:
+    claim = path.with_name(f".part-{name}.arrows.{os.getpid()}.claim")
+    _OURS.add(str(claim))
+    try:
+        try:
+            os.rename(path, claim)
+        except FileNotFoundError:  # another writer claimed it first
+            return
+        rows = _convert(claim, path.with_name(f"part-{name}.parquet"))
+        if rows is None:
+            _unreadable(claim, path.with_name(f"part-{name}.arrows.unreadable"))
+        else:
+            log.info("recovered %d rows of %s left by a dead process", rows, path)
+    finally:
+        _OURS.discard(str(claim))
+
+
+def _unreadable(path: Path, kept: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):  # another writer got there first
+        os.rename(path, kept)
+        log.warning("%s cannot be read (left by a process that died): kept as %s", path, kept.name)
+
+
 class InferenceLog(PartWriter):
     """The inference log of one model (SERVING.md): rows are dicts with the log's columns, `ts` a datetime
     or microseconds since the epoch."""
 
     def __init__(self, directory: str | Path, max_bytes: int = 64 * 2**20, max_seconds: float = 60.0) -> None:
         super().__init__(directory, fixed=LOG_FIELDS, max_bytes=max_bytes, max_seconds=max_seconds)
-
-
-def parts(directory: str | Path) -> list[Path]:
-    """The complete part files of a folder, oldest first (other names are ignored)."""
-    folder = Path(directory)
-    if not folder.is_dir():
-        return []
-    return sorted((p for p in folder.iterdir() if PART.match(p.name)), key=lambda p: (p.name[5:20], p.name))
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-def read_log(
-    directory: str | Path,
-    columns: Sequence[str] | None = None,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
-    versions: Iterable[str] | None = None,
-) -> Iterator[pa.RecordBatch]:
-    """The log's rows as record batches, file by file: only `columns` (all when None; a requested column a
-    file lacks comes back null), arrivals in [since, until), model versions among `versions`."""
-    wanted = None if versions is None else pa.array([str(v) for v in versions], pa.string())
-    for path in parts(directory):
-        try:
-            handle = pq.ParquetFile(path)
-        except (OSError, pa.ArrowInvalid) as exc:
-            log.warning("skipping unreadable log part %s: %s", path, exc)
-            continue
-        present = handle.schema_arrow.names
-        filters = [c for c in ("ts", "model_version") if c in present]
-        read = None if columns is None else [c for c in dict.fromkeys([*columns, *filters]) if c in present]
-        for raw in handle.iter_batches(batch_size=65536, columns=read):
-            batch, mask = raw, None
-            if since is not None and "ts" in present:
-                mask = pc.greater_equal(batch["ts"], pa.scalar(_utc(since), TIMESTAMP))
-            if until is not None and "ts" in present:
-                upper = pc.less(batch["ts"], pa.scalar(_utc(until), TIMESTAMP))
-                mask = upper if mask is None else pc.and_(mask, upper)
-            if wanted is not None and "model_version" in present:
-                member = pc.is_in(batch["model_version"], value_set=wanted)
-                mask = member if mask is None else pc.and_(mask, member)
-            if mask is not None:
-                batch = batch.filter(pc.fill_null(mask, False))
-            if columns is not None:
-                batch = pa.RecordBatch.from_arrays(
-                    [batch[c] if c in batch.schema.names else pa.nulls(batch.num_rows) for c in columns],
-                    names=list(columns),
-                )
-            if batch.num_rows:
-                yield batch
-
-
-def read_table(directory: str | Path, **options: Any) -> pa.Table | None:
-    """The whole of `read_log(...)` as one table (None when empty); for small logs and tests."""
-    batches = list(read_log(directory, **options))
-    with contextlib.suppress(pa.ArrowInvalid):
-        return pa.Table.from_batches(batches) if batches else None
-    return pa.concat_tables([pa.Table.from_batches([b]) for b in batches], promote_options="permissive")

@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from mlops_nb import records, store
-from mlops_nb.serving.inference_log import read_table
+from mlops_nb.serving.log_reader import read_table
 from mlops_nb.serving.streams import SETTLED_MS
 from tests.integration.pipeline_project import MODEL_NAME, Project
 from tests.integration.redis_server import redis_server

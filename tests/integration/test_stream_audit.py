@@ -17,7 +17,7 @@ import redis
 from mlops_nb import records, store
 from mlops_nb.exceptions import UsageError
 from mlops_nb.serving import stream
-from mlops_nb.serving.inference_log import read_table
+from mlops_nb.serving.log_reader import read_table
 from mlops_nb.serving.streams import open_sink, open_source
 from tests.integration.redis_server import REDIS_SERVER, _free_port, redis_server
 from tests.integration.user_models import CHURN_REF, churn_rows, own_predictions, user_project

@@ -25,7 +25,7 @@ from sklearn.preprocessing import OneHotEncoder
 from mlops_nb import store
 from mlops_nb.exceptions import ConfigError
 from mlops_nb.serving import options as serve_options
-from mlops_nb.serving.inference_log import read_table
+from mlops_nb.serving.log_reader import read_table
 from tests.serving.models import REQUIREMENTS
 from tests.serving.server_process import serving, wait_until
 
@@ -278,7 +278,8 @@ def test_workers_stop_and_flush_their_log_when_the_server_process_is_killed(
 def test_the_log_keeps_every_row_whether_handed_as_a_matrix_or_lists(tmp_path: Path) -> None:
     import pyarrow as pa
 
-    from mlops_nb.serving.inference_log import InferenceLog, now_us, read_log
+    from mlops_nb.serving.inference_log import InferenceLog, now_us
+    from mlops_nb.serving.log_reader import read_log
 
     log = InferenceLog(tmp_path)
     names = ("in.a", "in.b")
@@ -309,3 +310,39 @@ def test_the_log_keeps_every_row_whether_handed_as_a_matrix_or_lists(tmp_path: P
     assert table["ood_count"] == [1, 0, 0, 0, 0, 0]
     assert table["model_version"] == ["2", "2", "1", "1", "1", "1"]
     assert table["prediction"] == ["x", "y", 1.0, 0.0, 1.0, 1.0]
+
+
+def test_a_server_killed_with_sigkill_loses_no_answered_request_from_its_log(
+    project: Path, labelled: str
+) -> None:
+    """The open part is a stream on disk: a server started after the crash on the same folder makes it a part."""
+    import os
+    import signal
+
+    from mlops_nb.serving import inference_log
+
+    folder = project / "audit-killed"
+    body = {"dataframe_records": ROWS.to_dict(orient="records")}
+    with serving(project, labelled, "--log-dir", str(folder)) as server:
+        for index in range(40):
+            assert (
+                server.post("/invocations", json=body, headers={"X-Request-Id": f"k{index}"}).status_code
+                == 200
+            )
+
+        def drained() -> bool:  # the writer's last drain (once a second) reached the stream file
+            streams = folder.glob(".part-*.arrows.tmp")
+            return sum(b.num_rows for s in streams for b in inference_log._read_stream(s) or []) == 40 * len(
+                ROWS
+            )
+
+        wait_until(drained, 30, "the log's drain")
+        os.kill(server.process.pid, signal.SIGKILL)
+        server.process.wait(30)
+    assert read_table(folder) is None  # nothing had been rotated into a part
+    with serving(project, labelled, "--log-dir", str(folder)):
+        table = read_table(folder, columns=["request_id"])
+        assert sorted(table["request_id"].to_pylist()) == sorted(
+            f"k{i}" for i in range(40) for _ in ROWS.index
+        )
+        assert not list(folder.glob(f".part-*-{server.process.pid}-*"))

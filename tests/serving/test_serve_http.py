@@ -18,7 +18,7 @@ import pytest
 from mlops_nb import records, store
 from mlops_nb.serving import abtest
 from mlops_nb.serving.feedback import FeedbackStore
-from mlops_nb.serving.inference_log import read_table
+from mlops_nb.serving.log_reader import read_table
 from mlops_nb.serving.webhook import signature_of
 from tests.serving.models import FEATURES, register, register_scaled, register_unloadable, training_data
 from tests.serving.server_process import serving, wait_until

@@ -12,7 +12,8 @@ import pytest
 from mlops_nb.exceptions import ConfigError
 from mlops_nb.serving import protocol
 from mlops_nb.serving.feedback import FeedbackError, FeedbackStore
-from mlops_nb.serving.inference_log import InferenceLog, now_us, parts, read_log, read_table
+from mlops_nb.serving.inference_log import InferenceLog, now_us
+from mlops_nb.serving.log_reader import parts, read_log, read_table
 from mlops_nb.serving.model_source import InputColumn
 from mlops_nb.serving.ood import DomainCheck
 from mlops_nb.serving.routing import Bandit, Plan, Router, bucket, parse_split
