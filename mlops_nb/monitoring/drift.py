@@ -65,11 +65,20 @@ def tally(bucket: Any, bins: Any, shape: tuple[int, int]) -> Any:
 
 
 class _Window:
-    """What both kinds of column share: the window's sample sizes and the `insufficient data` verdict."""
+    """What both kinds of column share: the window's sample sizes, PSI per time bucket and the
+    `insufficient data` verdict."""
 
     n: int
     missing: int
     reference: Mapping[str, Any]
+    counts: Any  # buckets x bins counts
+
+    def psi_over_time(self, ref_shares: list[float], minimum: int) -> list[float | None]:
+        """PSI of each time bucket against the reference shares (None: fewer than `minimum` rows)."""
+        return [
+            stats.psi((row / total).tolist(), ref_shares) if (total := int(row.sum())) >= minimum else None
+            for row in self.counts
+        ]
 
     def sample(self, ref_count: int, bins: int, minimum: int) -> dict[str, Any]:
         """The numbers every verdict carries: live and reference rows, bins, the minimum, missing values."""
@@ -164,7 +173,7 @@ class NumericDrift(_Window):
         if not self.usable:
             return verdict(NOT_COMPUTED, "the reference has no values in this column", n=self.n)
         ref_shares = self.reference_shares()
-        over_time = [self._psi(row, ref_shares, minimum) for row in self.counts]
+        over_time = self.psi_over_time(ref_shares, minimum)
         numbers = self.sample(ref_count, bins, minimum)
         if self.n < minimum or ref_count < minimum:
             return self.insufficient(numbers, thresholds, over_time)
@@ -197,10 +206,6 @@ class NumericDrift(_Window):
             effect_limit=thresholds.wasserstein,
             effect_name="Wasserstein/std",
         )
-
-    def _psi(self, row: Any, ref_shares: list[float], minimum: int) -> float | None:
-        total = int(row.sum())
-        return stats.psi((row / total).tolist(), ref_shares) if total >= minimum else None
 
     def _ks(self) -> tuple[float, float]:
         import numpy as np
@@ -269,7 +274,7 @@ class CategoricalDrift(_Window):
         ref_count = int(self.reference.get("count") or 0)
         if not self.categories:
             return verdict(NOT_COMPUTED, "the reference has no values in this column", n=self.n)
-        over_time = [self._psi(row, minimum) for row in self.counts]
+        over_time = self.psi_over_time(self.ref_shares, minimum)
         numbers = self.sample(ref_count, bins, minimum)
         if self.n < minimum or ref_count < minimum:
             return self.insufficient(numbers, thresholds, over_time)
@@ -299,10 +304,6 @@ class CategoricalDrift(_Window):
             effect_limit=thresholds.cramers_v,
             effect_name="Cramér's V",
         )
-
-    def _psi(self, row: Any, minimum: int) -> float | None:
-        total = int(row.sum())
-        return stats.psi((row / total).tolist(), self.ref_shares) if total >= minimum else None
 
 
 def _short(value: float) -> str:
