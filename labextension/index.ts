@@ -15,11 +15,12 @@ import type { PartialJSONObject } from '@lumino/coreutils';
 import { Widget } from '@lumino/widgets';
 
 import { mlopsIcon } from './components/common/icon';
+import { OutlineWidget } from './components/common/OutlinePage';
 import { CompareWidget } from './components/compare/CompareView';
 import { MlopsPanel } from './components/panel/MlopsPanel';
-import { PipelineWidget } from './components/pipeline/PipelineView';
+import { PipelineView } from './components/pipeline/PipelineView';
 import type { ColumnStore } from './components/runs/ColumnChooser';
-import { SweepWidget } from './components/sweep/SweepView';
+import { SweepView } from './components/sweep/SweepView';
 import { RunDetailWidget } from './components/run/RunDetail';
 import { ScheduleNotebookWidget } from './components/schedule-notebook/ScheduleNotebook';
 
@@ -81,7 +82,7 @@ function activate(
       return;
     }
     const options = { runId, openRun, openPipeline };
-    const content = kind === 'pipeline' ? new PipelineWidget(options) : new SweepWidget(options);
+    const content = new OutlineWidget(kind === 'pipeline' ? PipelineView : SweepView, options);
     addToMain(content, id, `${kind === 'pipeline' ? 'Pipeline' : 'Sweep'} ${name}`);
   };
   const openPipeline = (runId: string, name: string): void => openOutline('pipeline', runId, name);

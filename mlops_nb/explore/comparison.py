@@ -15,7 +15,7 @@ from typing import Any
 from mlops_nb import mlflow_internals, store
 from mlops_nb.config import Settings
 from mlops_nb.exceptions import NotFoundError, UsageError
-from mlops_nb.explore import charting, checks, outcomes, rows
+from mlops_nb.explore import charting, checks, metric_data, outcomes, rows
 
 MAX_RUNS = 1000
 MAX_METRICS = 100
@@ -217,7 +217,7 @@ def compare(
     fetch = _embedded if settings.embedded else _tracking_server
     table, metric_rows, tags = fetch(settings, ids, keys, histories)
     data = [
-        {**outcomes.evaluation_data(run_tags, row["metrics"]), **outcomes.metric_data(run_tags)}
+        {**outcomes.evaluation_data(run_tags, row["metrics"]), **metric_data.from_tags(run_tags)}
         for row, run_tags in zip(table, tags, strict=True)
     ]
     for entry in metric_rows:

@@ -20,20 +20,22 @@ from typing import Any
 from mlops_nb import records
 
 
-def _from_tags(tags: dict[str, str]) -> dict[str, dict[str, Any]]:
-    found = {}
-    for tag, value in tags.items():
-        if not tag.startswith(records.TAG_METRIC_DATA_PREFIX):
+def from_tags(tags: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Per metric key, the data it was computed on from the ``records.metric_data_tag`` tags alone (what a
+    compare of many runs reads), in the shape of ``computed_on``."""
+    found: dict[str, dict[str, Any]] = {}
+    for key, value in tags.items():
+        if not key.startswith(records.TAG_METRIC_DATA_PREFIX):
             continue
         try:
             data = json.loads(value)
         except ValueError:
             continue
         if isinstance(data, dict) and data.get("split"):
-            found[tag[len(records.TAG_METRIC_DATA_PREFIX) :]] = {
+            found[key.removeprefix(records.TAG_METRIC_DATA_PREFIX)] = {
                 "dataset": str(data["split"]),
-                "digest": data.get("digest"),
-                "context": data.get("context"),
+                "digest": None if data.get("digest") is None else str(data["digest"]),
+                "context": None if data.get("context") is None else str(data["context"]),
                 "source": "notebook",
             }
     return found
@@ -42,7 +44,7 @@ def _from_tags(tags: dict[str, str]) -> dict[str, dict[str, Any]]:
 def computed_on(run: Any, client: Any) -> dict[str, dict[str, Any]]:
     """The data each metric of `run` (an MLflow Run) was computed on; see the module docstring."""
     run_id = run.info.run_id
-    found = _from_tags(dict(run.data.tags))
+    found = from_tags(dict(run.data.tags))
     contexts = {
         (i.dataset.name, i.dataset.digest): next(
             (t.value for t in i.tags if t.key == records.INPUT_CONTEXT), None

@@ -22,28 +22,6 @@ if TYPE_CHECKING:
 _CELL_SOURCE_LIMIT = 4000
 
 
-def metric_data(tags: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """Per metric key, the data it was computed on from the ``records.metric_data_tag`` tags alone (what
-    a compare of many runs reads; the run detail reads MLflow's own link too, explore/metric_data.py), in
-    the shape of ``metric_data.computed_on``."""
-    found: dict[str, dict[str, Any]] = {}
-    for key, value in tags.items():
-        if not key.startswith(records.TAG_METRIC_DATA_PREFIX):
-            continue
-        try:
-            data = json.loads(value)
-        except ValueError:
-            continue
-        if isinstance(data, dict) and data.get("split"):
-            found[key.removeprefix(records.TAG_METRIC_DATA_PREFIX)] = {
-                "dataset": str(data["split"]),
-                "digest": None if data.get("digest") is None else str(data["digest"]),
-                "context": None if data.get("context") is None else str(data["context"]),
-                "source": "notebook",
-            }
-    return found
-
-
 HOLDOUT = {
     "dataset": records.ARTIFACT_INGESTED_TEST,
     "digest": None,

@@ -4,11 +4,12 @@ one check's outcome and the report that holds them (the checks themselves: gates
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mlops_nb.exceptions import ConfigError
 from mlops_nb.gates.report import FAIL, json_safe, table
+from mlops_nb.named_settings import settings_from_dict
 
 # Check names, as they appear in reports.
 ROWS = "rows"
@@ -55,22 +56,11 @@ class DataThresholds:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None, *, where: str = "gates.data") -> DataThresholds:
         """Thresholds from a pipeline file's mapping; a ConfigError names the bad key `where.<key>`."""
-        if values is None:
-            return cls()
-        if not isinstance(values, Mapping):
-            raise ConfigError(f"`{where}` must be a mapping of threshold names to values.")
-        known = {item.name: item for item in fields(cls)}
-        parsed: dict[str, Any] = {}
-        for key, value in values.items():
-            if key not in known:
-                raise ConfigError(
-                    f"Unknown data gate setting `{where}.{key}`.", hint=f"Known settings: {', '.join(known)}."
-                )
-            parsed[key] = _setting(key, value, cls.__dataclass_fields__[key].default, f"{where}.{key}")
-        return cls(**parsed)
+        return settings_from_dict(cls, values, where=where, kind="data gate", check=_setting)
 
 
-def _setting(key: str, value: Any, default: Any, where: str) -> Any:
+def _setting(key: str, value: Any, where: str) -> Any:
+    default = DataThresholds.__dataclass_fields__[key].default
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise ConfigError(f"`{where}` must be true or false, not {value!r}.")

@@ -14,6 +14,7 @@ threshold): on a large sample a p-value alone flags differences too small to mat
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
@@ -64,12 +65,61 @@ def tally(bucket: Any, bins: Any, shape: tuple[int, int]) -> Any:
     return np.bincount(flat, minlength=shape[0] * shape[1]).reshape(shape)
 
 
-class _Window:
-    """What both kinds of column share: the window's sample sizes and the `insufficient data` verdict."""
+class _Window(ABC):
+    """What both kinds of column share: the window's verdict from its sample sizes, PSI (per time bucket too)
+    and the kind's own test and effect size (`measure`), judged against the kind's `effect_setting` threshold."""
 
     n: int
     missing: int
     reference: Mapping[str, Any]
+    counts: Any  # buckets x bins counts
+    usable: bool
+    effect_setting: tuple[str, str]  # the Thresholds field limiting the effect size, and its name in verdicts
+
+    @abstractmethod
+    def bins(self, thresholds: Thresholds) -> tuple[int, int]:
+        """The number of PSI bins and the fewest rows (each side) a verdict needs."""
+
+    @abstractmethod
+    def reference_shares(self) -> list[float]:
+        """The reference's share of each PSI bin."""
+
+    @abstractmethod
+    def measure(self, live: list[float], ref_shares: list[float], ref_count: int) -> dict[str, Any]:
+        """The kind's test and effect size: numbers with at least `p_value` and `effect_size`."""
+
+    def result(self, thresholds: Thresholds) -> dict[str, Any]:
+        """The verdict and numbers of the whole window, and PSI per time bucket (None: too few rows)."""
+        if not self.usable:
+            return verdict(NOT_COMPUTED, "the reference has no values in this column", n=self.n)
+        bins, minimum = self.bins(thresholds)
+        ref_count = int(self.reference.get("count") or 0)
+        ref_shares = self.reference_shares()
+        over_time = self.psi_over_time(ref_shares, minimum)
+        numbers = self.sample(ref_count, bins, minimum)
+        if self.n < minimum or ref_count < minimum:
+            return self.insufficient(numbers, thresholds, over_time)
+        live = (self.counts.sum(axis=0) / self.n).tolist()
+        psi = stats.psi(live, ref_shares)
+        measured = self.measure(live, ref_shares, ref_count)
+        numbers.update(psi=psi, **measured, psi_over_time=over_time)
+        limit, name = self.effect_setting
+        return judge(
+            numbers,
+            p_value=measured["p_value"],
+            effect=measured["effect_size"],
+            psi=psi,
+            thresholds=thresholds,
+            effect_limit=getattr(thresholds, limit),
+            effect_name=name,
+        )
+
+    def psi_over_time(self, ref_shares: list[float], minimum: int) -> list[float | None]:
+        """PSI of each time bucket against the reference shares (None: fewer than `minimum` rows)."""
+        return [
+            stats.psi((row / total).tolist(), ref_shares) if (total := int(row.sum())) >= minimum else None
+            for row in self.counts
+        ]
 
     def sample(self, ref_count: int, bins: int, minimum: int) -> dict[str, Any]:
         """The numbers every verdict carries: live and reference rows, bins, the minimum, missing values."""
@@ -99,6 +149,8 @@ class _Window:
 
 class NumericDrift(_Window):
     """Accumulates a numeric column's live values against a numeric reference profile."""
+
+    effect_setting = ("wasserstein", "Wasserstein/std")
 
     def __init__(self, reference: Mapping[str, Any], buckets: int) -> None:
         import numpy as np
@@ -156,51 +208,27 @@ class NumericDrift(_Window):
             shares[index] += count / total
         return shares
 
-    def result(self, thresholds: Thresholds) -> dict[str, Any]:
-        """The verdict and numbers of the whole window, and PSI per time bucket (None: too few rows)."""
+    def bins(self, thresholds: Thresholds) -> tuple[int, int]:
         bins = len(self.cuts) + 1
-        minimum = thresholds.min_per_bin * bins
-        ref_count = int(self.reference.get("count") or 0)
-        if not self.usable:
-            return verdict(NOT_COMPUTED, "the reference has no values in this column", n=self.n)
-        ref_shares = self.reference_shares()
-        over_time = [self._psi(row, ref_shares, minimum) for row in self.counts]
-        numbers = self.sample(ref_count, bins, minimum)
-        if self.n < minimum or ref_count < minimum:
-            return self.insufficient(numbers, thresholds, over_time)
-        live = (self.counts.sum(axis=0) / self.n).tolist()
-        psi = stats.psi(live, ref_shares)
+        return bins, thresholds.min_per_bin * bins
+
+    def measure(self, live: list[float], ref_shares: list[float], ref_count: int) -> dict[str, Any]:
+        """KS and the Wasserstein distance over the reference's std."""
         ks, at = self._ks()
         p_value = stats.ks_p_value(ks, stats.effective_size(self.n, ref_count))
         std = float(self.reference.get("std") or 0.0)
         distance = self._wasserstein()
         effect = distance / std if std > 0 else (0.0 if distance == 0 else 1.0)  # a constant column moved
-        mean = self.total / self.n
-        numbers.update(
-            psi=psi,
-            ks=ks,
-            ks_at=at,
-            p_value=p_value,
-            wasserstein=distance,
-            effect_size=effect,
-            effect="wasserstein/std",
-            mean=mean,
-            reference_mean=self.reference.get("mean"),
-            psi_over_time=over_time,
-        )
-        return judge(
-            numbers,
-            p_value=p_value,
-            effect=effect,
-            psi=psi,
-            thresholds=thresholds,
-            effect_limit=thresholds.wasserstein,
-            effect_name="Wasserstein/std",
-        )
-
-    def _psi(self, row: Any, ref_shares: list[float], minimum: int) -> float | None:
-        total = int(row.sum())
-        return stats.psi((row / total).tolist(), ref_shares) if total >= minimum else None
+        return {
+            "ks": ks,
+            "ks_at": at,
+            "p_value": p_value,
+            "wasserstein": distance,
+            "effect_size": effect,
+            "effect": "wasserstein/std",
+            "mean": self.total / self.n,
+            "reference_mean": self.reference.get("mean"),
+        }
 
     def _ks(self) -> tuple[float, float]:
         import numpy as np
@@ -225,6 +253,8 @@ class NumericDrift(_Window):
 
 class CategoricalDrift(_Window):
     """Accumulates a column's live categories against a categorical (or boolean) reference profile."""
+
+    effect_setting = ("cramers_v", "Cramér's V")
 
     def __init__(self, reference: Mapping[str, Any], buckets: int) -> None:
         top = reference.get("top") or []
@@ -262,47 +292,31 @@ class CategoricalDrift(_Window):
             for item in pc.value_counts(unknown).to_pylist():
                 self.new[item["values"]] = self.new.get(item["values"], 0) + item["counts"]
 
-    def result(self, thresholds: Thresholds) -> dict[str, Any]:
-        """The verdict and numbers of the whole window, and PSI per time bucket (None: too few rows)."""
-        bins = len(self.categories) + (1 if self.ref_shares[-1] > 0 or self.new else 0)
-        minimum = thresholds.min_per_bin * max(bins, 2)
-        ref_count = int(self.reference.get("count") or 0)
-        if not self.categories:
-            return verdict(NOT_COMPUTED, "the reference has no values in this column", n=self.n)
-        over_time = [self._psi(row, minimum) for row in self.counts]
-        numbers = self.sample(ref_count, bins, minimum)
-        if self.n < minimum or ref_count < minimum:
-            return self.insufficient(numbers, thresholds, over_time)
-        live = (self.counts.sum(axis=0) / self.n).tolist()
-        psi = stats.psi(live, self.ref_shares)
-        chi2, df = stats.homogeneity_statistic(live, self.ref_shares, (self.n, ref_count))
-        p_value = stats.chi2_sf(chi2, df) if df > 0 else 1.0
-        effect = stats.cramers_v(live, self.ref_shares)
-        new = sorted(self.new.items(), key=lambda item: -item[1])[:10]
-        numbers.update(
-            psi=psi,
-            chi2=chi2,
-            df=df,
-            p_value=p_value,
-            cramers_v=effect,
-            effect_size=effect,
-            effect="cramers_v",
-            new_categories=dict(new),
-            psi_over_time=over_time,
-        )
-        return judge(
-            numbers,
-            p_value=p_value,
-            effect=effect,
-            psi=psi,
-            thresholds=thresholds,
-            effect_limit=thresholds.cramers_v,
-            effect_name="Cramér's V",
-        )
+    @property
+    def usable(self) -> bool:
+        return bool(self.categories)
 
-    def _psi(self, row: Any, minimum: int) -> float | None:
-        total = int(row.sum())
-        return stats.psi((row / total).tolist(), self.ref_shares) if total >= minimum else None
+    def bins(self, thresholds: Thresholds) -> tuple[int, int]:
+        bins = len(self.categories) + (1 if self.ref_shares[-1] > 0 or self.new else 0)
+        return bins, thresholds.min_per_bin * max(bins, 2)
+
+    def reference_shares(self) -> list[float]:
+        return self.ref_shares
+
+    def measure(self, live: list[float], ref_shares: list[float], ref_count: int) -> dict[str, Any]:
+        """The chi-square test of homogeneity and Cramér's V, with the most frequent new categories."""
+        chi2, df = stats.homogeneity_statistic(live, ref_shares, (self.n, ref_count))
+        effect = stats.cramers_v(live, ref_shares)
+        new = sorted(self.new.items(), key=lambda item: -item[1])[:10]
+        return {
+            "chi2": chi2,
+            "df": df,
+            "p_value": stats.chi2_sf(chi2, df) if df > 0 else 1.0,
+            "cramers_v": effect,
+            "effect_size": effect,
+            "effect": "cramers_v",
+            "new_categories": dict(new),
+        }
 
 
 def _short(value: float) -> str:

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from mlops_nb.exceptions import ConfigError
+from mlops_nb.named_settings import settings_from_dict
 
 
 @dataclass(frozen=True)
@@ -57,20 +58,7 @@ class Thresholds:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None, *, where: str = "monitoring") -> Thresholds:
         """Thresholds from a pipeline file's `monitoring:` mapping; a ConfigError names the bad key."""
-        if values is None:
-            return cls()
-        if not isinstance(values, Mapping):
-            raise ConfigError(f"`{where}` must be a mapping of threshold names to values.")
-        known = {item.name: item for item in fields(cls)}
-        parsed: dict[str, Any] = {}
-        for key, value in values.items():
-            if key not in known:
-                raise ConfigError(
-                    f"Unknown monitoring setting `{where}.{key}`.",
-                    hint=f"Known settings: {', '.join(known)}.",
-                )
-            parsed[key] = _check(str(key), value, f"{where}.{key}")
-        made = cls(**parsed)
+        made = settings_from_dict(cls, values, where=where, kind="monitoring", check=_check)
         made.cooldown_seconds  # noqa: B018 - a bad duration fails here, at load time
         return made
 

@@ -70,38 +70,20 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 def start(pipeline_file: Path, env: str, tags: dict[str, str], log: Path, settings: config.Settings) -> Any:
     """Start ``mlops-nb run`` of `pipeline_file` in `env` with `tags` on its pipeline run; its output goes
     to `log`."""
-    command = [
-        sys.executable,
-        "-m",
-        "mlops_nb.cli",
-        "run",
-        str(pipeline_file),
-        "--env",
-        env,
-        "--no-progress",
-        "--json",
-    ]
-    for key, value in tags.items():
-        command += ["--tag", f"{key}={value}"]
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            command,
-            cwd=settings.root,
-            env={**os.environ, records.ENV_PROJECT: str(settings.root)},
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
-        )
+    return _launch(["run", str(pipeline_file), "--env", env, "--no-progress", "--json"], tags, log, settings)
 
 
 def start_monitor(trigger: dict[str, Any], tags: dict[str, str], log: Path, settings: config.Settings) -> Any:
     """Start ``mlops-nb monitor`` of a monitor schedule's model and alias over its window, with `tags` on
     the monitoring run; its output goes to `log`."""
-    command = [sys.executable, "-m", "mlops_nb.cli", "monitor", trigger["model"], "--alias", trigger["alias"]]
-    command += ["--window", trigger["window"]]
+    arguments = ["monitor", trigger["model"], "--alias", trigger["alias"], "--window", trigger["window"]]
+    return _launch(arguments, tags, log, settings)
+
+
+def _launch(arguments: list[str], tags: dict[str, str], log: Path, settings: config.Settings) -> Any:
+    """Start ``mlops-nb <arguments> --tag key=value...`` in the project, in its own session (ended with this
+    process on Linux), its output appended to `log`."""
+    command = [sys.executable, "-m", "mlops_nb.cli", *arguments]
     for key, value in tags.items():
         command += ["--tag", f"{key}={value}"]
     log.parent.mkdir(parents=True, exist_ok=True)

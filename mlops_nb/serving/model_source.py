@@ -18,6 +18,7 @@ from mlops_nb.exceptions import MlopsError, NotFoundError, StoreError
 if TYPE_CHECKING:
     import pandas as pd
     from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
 
 log = logging.getLogger(__name__)
 NUMERIC_TYPES = frozenset({"double", "float", "long", "integer"})
@@ -90,11 +91,17 @@ class LoadedVersion:
 
 def resolve(name: str, alias: str, *, client: MlflowClient | None = None) -> str:
     """The version number `alias` of registered model `name` points at (NotFoundError when none)."""
+    return str(version_by_alias(name, alias, client=client).version)
+
+
+def version_by_alias(name: str, alias: str, *, client: MlflowClient | None = None) -> ModelVersion:
+    """The model version `name@alias` points at now: NotFoundError when there is none, StoreError when the
+    registry cannot be read."""
     from mlflow.exceptions import MlflowException
 
     client = client or store.client()
     try:
-        return str(store.retrying(lambda: client.get_model_version_by_alias(name, alias)).version)
+        return store.retrying(lambda: client.get_model_version_by_alias(name, alias))
     except MlflowException as exc:
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             raise NotFoundError(

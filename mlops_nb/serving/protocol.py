@@ -303,8 +303,8 @@ def _cells(cells: list[Any], column: InputColumn) -> list[Any]:
 
 
 def _fallback(value: Any) -> Any:
-    """What orjson cannot write itself: numpy arrays of objects (string class labels) and other numpy
-    values as Python lists/scalars."""
+    """What orjson cannot write itself (it writes numeric numpy arrays only): numpy arrays of strings or
+    objects (string class labels) and other numpy values, as Python lists/scalars."""
     tolist = getattr(value, "tolist", None)
     if tolist is None:
         raise TypeError(f"{type(value).__name__} is not JSON serialisable")
@@ -335,8 +335,6 @@ def jsonable(predictions: Any) -> Any:
         return predictions.to_dict(orient="records")
     if isinstance(predictions, pd.Series):
         return predictions.to_frame().to_dict(orient="records")
-    if getattr(predictions, "dtype", None) is not None and predictions.dtype.kind in "OUS":
-        return predictions.tolist()  # orjson serializes numeric arrays only: string classes as a list
     return predictions
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_nb import store
 from mlops_nb.exceptions import NotFoundError, UsageError
+from mlops_nb.serving.model_source import version_by_alias
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,8 +55,8 @@ def version_of(name: str, alias: str, client: MlflowClient) -> ModelVersion:
     from mlflow.exceptions import MlflowException
 
     try:
-        return client.get_model_version_by_alias(name, alias)
-    except MlflowException as exc:
+        return version_by_alias(name, alias, client=client)
+    except NotFoundError as exc:
         with contextlib.suppress(MlflowException):
             known = sorted(client.get_registered_model(name).aliases or {})
             raise NotFoundError(

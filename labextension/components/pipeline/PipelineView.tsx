@@ -1,16 +1,10 @@
-import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { api } from '../../api';
-import type { PipelineStep, RegisteredVersion, RunRow } from '../../types';
+import type { PipelineOutline, PipelineStep, RegisteredVersion, RunRow } from '../../types';
 import { StatusBadge } from '../common/Badges';
 import { formatDuration, formatNumber, formatTime } from '../common/format';
-import { AUTO_REFRESH_MS, useAsync, useInterval } from '../common/hooks';
-
-export interface OutlineActions {
-  openRun: (runId: string, name: string) => void;
-  openPipeline: (runId: string, name: string) => void;
-}
+import { OutlinePage, OutlineProps } from '../common/OutlinePage';
 
 const GATE_TEXT: Record<string, string> = { true: 'passed', false: 'failed', no_reference: 'no champion yet' };
 
@@ -71,23 +65,20 @@ function Outputs(props: { step: PipelineStep }): JSX.Element {
 }
 
 /** A pipeline run's page: its steps in order, each with status, duration and key outputs, linking to each. */
-export function PipelineView(props: OutlineActions & { runId: string }): JSX.Element {
-  const outline = useAsync(() => api.pipelineOutline(props.runId), [props.runId]);
-  const value = outline.value;
-  useInterval(outline.reload, AUTO_REFRESH_MS, value?.run.status === 'RUNNING');
-  if (outline.error) {
-    return <div className="mlops-nb-error">{outline.error}</div>;
-  }
-  if (!value) {
-    return <div className="mlops-nb-muted">Loading…</div>;
-  }
+export function PipelineView(props: OutlineProps): JSX.Element {
+  return (
+    <OutlinePage runId={props.runId} load={api.pipelineOutline} className="mlops-nb-pipeline-page">
+      {value => <PipelineSteps value={value} openRun={props.openRun} />}
+    </OutlinePage>
+  );
+}
+
+function PipelineSteps(props: { value: PipelineOutline; openRun: OutlineProps['openRun'] }): JSX.Element {
+  const { value } = props;
   const { run } = value;
   const registered = value.steps.find(step => step.model_version)?.model_version;
   return (
-    <div className="mlops-nb-outline mlops-nb-pipeline-page">
-      <h2>
-        <StatusBadge status={run.status} /> {run.run_name}
-      </h2>
+    <>
       <div className="mlops-nb-muted">
         pipeline run {run.run_id} · started {formatTime(run.start_time)} · {formatDuration(run.duration_ms)}
         {value.metric ? ` · metric ${value.metric} ${formatNumber(run.metrics[value.metric])}` : ''}
@@ -127,17 +118,6 @@ export function PipelineView(props: OutlineActions & { runId: string }): JSX.Ele
         </tbody>
       </table>
       {value.steps.length === 0 ? <div className="mlops-nb-muted">No steps recorded yet.</div> : null}
-    </div>
+    </>
   );
-}
-
-export class PipelineWidget extends ReactWidget {
-  constructor(private readonly _options: OutlineActions & { runId: string }) {
-    super();
-    this.addClass('mlops-nb-main');
-  }
-
-  protected render(): JSX.Element {
-    return <PipelineView {...this._options} />;
-  }
 }

@@ -1,11 +1,11 @@
-import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { api } from '../../api';
+import type { SweepOutline } from '../../types';
 import { StatusBadge } from '../common/Badges';
 import { formatDuration, formatNumber, formatTime } from '../common/format';
-import { AUTO_REFRESH_MS, useAsync, useInterval } from '../common/hooks';
-import { OutlineActions, RunLink, VersionText } from '../pipeline/PipelineView';
+import { OutlinePage, OutlineProps } from '../common/OutlinePage';
+import { RunLink, VersionText } from '../pipeline/PipelineView';
 
 function parameterText(parameters: Record<string, unknown>): string {
   return Object.entries(parameters)
@@ -17,23 +17,20 @@ function parameterText(parameters: Record<string, unknown>): string {
  * A sweep's page: its points ranked by the pipeline's metric. The best point is the one the sweep marked
  * (never chosen again here), with the version registered from it.
  */
-export function SweepView(props: OutlineActions & { runId: string }): JSX.Element {
-  const outline = useAsync(() => api.sweepOutline(props.runId), [props.runId]);
-  const value = outline.value;
-  useInterval(outline.reload, AUTO_REFRESH_MS, value?.run.status === 'RUNNING');
-  if (outline.error) {
-    return <div className="mlops-nb-error">{outline.error}</div>;
-  }
-  if (!value) {
-    return <div className="mlops-nb-muted">Loading…</div>;
-  }
+export function SweepView(props: OutlineProps): JSX.Element {
+  return (
+    <OutlinePage runId={props.runId} load={api.sweepOutline} className="mlops-nb-sweep-page">
+      {value => <SweepPoints value={value} {...props} />}
+    </OutlinePage>
+  );
+}
+
+function SweepPoints(props: OutlineProps & { value: SweepOutline }): JSX.Element {
+  const { value } = props;
   const { run } = value;
   const best = value.points.find(point => point.best);
   return (
-    <div className="mlops-nb-outline mlops-nb-sweep-page">
-      <h2>
-        <StatusBadge status={run.status} /> {run.run_name}
-      </h2>
+    <>
       <div className="mlops-nb-muted">
         sweep {run.run_id} · started {formatTime(run.start_time)} · {formatDuration(run.duration_ms)} ·{' '}
         {value.points.length} points, ranked by {value.metric ?? 'no metric'} (
@@ -96,17 +93,6 @@ export function SweepView(props: OutlineActions & { runId: string }): JSX.Elemen
           ))}
         </tbody>
       </table>
-    </div>
+    </>
   );
-}
-
-export class SweepWidget extends ReactWidget {
-  constructor(private readonly _options: OutlineActions & { runId: string }) {
-    super();
-    this.addClass('mlops-nb-main');
-  }
-
-  protected render(): JSX.Element {
-    return <SweepView {...this._options} />;
-  }
 }
