@@ -250,13 +250,16 @@ def rollback(
     client, writer = store.client(), store.writer()
     alias = alias_for(records.ALIAS_CHAMPION, env)
     found = repair(writer, model, load(client, model), _aliases(client, model))
-    stack: list[str] = []
+    stack: list[str] = []  # the holders, oldest first, as far as the record tells
     for done in sorted(found, key=lambda r: r.seq):
         if done.state == DONE and done.move.alias == alias and done.move.action in MOVES:
             if done.move.action == "rollback":
                 stack = stack[:-1] if len(stack) > 1 else stack
-            else:
-                stack.append(done.move.version)
+                continue
+            before = done.move.previous_version
+            if before is not None and (not stack or stack[-1] != before):
+                stack.append(before)  # a holder set outside mlops_nb (MLflow's own API or UI)
+            stack.append(done.move.version)
     if len(stack) < 2:
         raise UsageError(
             f"{model}@{alias} has no earlier champion to roll back to.",

@@ -61,7 +61,7 @@ def validate(record: Any, index: int = 0, *, unit_rewards: bool = False) -> dict
         raise FeedbackError(f"{where} gives neither reward nor label (a null one counts as none).")
     row = record.get("row")
     if row is not None and (isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < 2**31):
-        raise FeedbackError(f"{where}: row must be a non-negative integer.")
+        raise FeedbackError(f"{where}: row must be an integer from 0 to {2**31 - 1}.")
     reward = record.get("reward")
     if reward is not None:
         if isinstance(reward, bool) or not isinstance(reward, int | float) or not math.isfinite(reward):
@@ -69,7 +69,7 @@ def validate(record: Any, index: int = 0, *, unit_rewards: bool = False) -> dict
         reward = float(reward)
         if unit_rewards and not 0.0 <= reward <= 1.0:
             raise FeedbackError(
-                f"{where}: reward {reward:g} is outside [0, 1]; this server's bandit takes 1 for a success, "
+                f"{where}: reward {reward!r} is outside [0, 1]; this server's bandit takes 1 for a success, "
                 "0 for a failure, or a fraction between.",
                 hint="Scale the reward into [0, 1] before sending it.",
             )

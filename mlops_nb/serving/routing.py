@@ -130,9 +130,10 @@ class Bandit:
         return arm
 
     def reward(self, request_id: str, reward: float) -> str | None:
-        """Credit the arm that answered `request_id` (None when this process did not answer it)."""
+        """Credit the arm that answered `request_id`, once: None when this process did not answer it or its
+        reward was credited already (a pull earns one reward; repeats would let one client steer the arms)."""
         with self._lock:
-            arm = self._by_request.get(request_id)
+            arm = self._by_request.pop(request_id, None)
             if arm is not None:
                 value = min(1.0, max(0.0, reward))
                 self.successes[arm] += value

@@ -29,7 +29,7 @@ from mlops_nb.exceptions import StreamUnavailableError, UsageError
 from mlops_nb.serving import target as target_mod
 from mlops_nb.serving.ood import DomainCheck
 from mlops_nb.serving.options import model_folder
-from mlops_nb.serving.streams import Event, Result, Sink, Source, open_sink, open_source
+from mlops_nb.serving.streams import Event, Result, Sink, Source, open_sink, open_source, same_stream
 
 if TYPE_CHECKING:
     from mlops_nb.serving.model_source import LoadedVersion
@@ -362,6 +362,12 @@ def run(ref: str, source_url: str, sink_url: str, options: StreamOptions | None 
             hint="It is how long one read waits for new events; the consumer reads again after it.",
         )
     target_mod.parse(ref)
+    if same_stream(source_url, sink_url):
+        raise UsageError(
+            f"The source and the sink are the same stream ({sink_url}): every prediction would be read back "
+            "as an event, refused, and written again, for ever.",
+            hint="Write the predictions to a stream of their own, e.g. --sink redis://HOST:PORT/predictions.",
+        )
     consumer_name = options.consumer or socket.gethostname()
     source = open_source(source_url, options.group, consumer_name, claim_idle_ms=options.claim_idle_ms)
     sink = open_sink(sink_url)

@@ -299,6 +299,14 @@ class RedisSink:
         self.client.close()
 
 
+def same_stream(first: str, second: str) -> bool:
+    """Whether two addresses name one stream (localhost and 127.0.0.1 alike)."""
+    loopback = {"localhost", "127.0.0.1", "::1"}
+    a, b = parse_redis(first), parse_redis(second)
+    hosts_match = a.host.lower() == b.host.lower() or {a.host.lower(), b.host.lower()} <= loopback
+    return hosts_match and a.port == b.port and a.stream == b.stream
+
+
 def open_source(url: str, group: str, consumer: str, *, claim_idle_ms: int) -> Source:
     """The source at `url` (redis://HOST:PORT/STREAM)."""
     return RedisSource(parse_redis(url), group, consumer, claim_idle_ms=claim_idle_ms)

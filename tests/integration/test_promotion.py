@@ -281,3 +281,13 @@ def test_two_promotions_at_once_each_record_the_holder_they_replaced(two_version
     # the first version
     assert first.previous_version is None and second.previous_version == first.version
     assert _aliases()["race"] == second.version
+
+
+def test_rollback_returns_to_a_champion_set_outside_mlops_nb(two_versions):
+    before = _aliases()[records.ALIAS_CHAMPION]
+    other = "2" if before == "1" else "1"
+    store.client().set_registered_model_alias(MODEL_NAME, records.ALIAS_CHAMPION, other)  # MLflow's own API
+    promotion.promote(MODEL_NAME, before, force=True, reason="over a champion set by hand")
+    back = promotion.rollback(MODEL_NAME, reason="the hand-set one was better")
+    assert (back.version, back.previous_version) == (other, before)  # the move's recorded previous holder
+    assert _aliases()[records.ALIAS_CHAMPION] == other

@@ -160,3 +160,10 @@ def test_a_read_that_would_block_for_ever_or_past_the_socket_timeout_is_refused(
     options = stream.StreamOptions(block_ms=block_ms)
     with pytest.raises(UsageError, match=f"--block-ms {block_ms} must be between 1 and"):
         stream.run(CHURN_REF, "redis://127.0.0.1:1/in", "redis://127.0.0.1:1/out", options)
+
+
+@pytest.mark.parametrize("sink", ["redis://127.0.0.1:1/in", "redis://localhost:1/in"])
+def test_a_sink_that_is_the_source_is_refused_before_anything_is_read(sink):
+    """Each prediction would come back as an event, be refused and written again, for ever (found by the audit)."""
+    with pytest.raises(UsageError, match="The source and the sink are the same stream"):
+        stream.run(CHURN_REF, "redis://127.0.0.1:1/in", sink)  # no Redis at port 1: refused before connecting

@@ -90,7 +90,7 @@ def test_feedback_is_validated_before_anything_is_stored(tmp_path: Path) -> None
         with pytest.raises(FeedbackError, match=message):
             store.append(bad)
     assert store.read().empty
-    with pytest.raises(FeedbackError, match=r"reward 5 is outside \[0, 1\]"):
+    with pytest.raises(FeedbackError, match=r"reward 5.0 is outside \[0, 1\]"):
         store.append([{"request_id": "a", "reward": 1}, {"request_id": "b", "reward": 5}], unit_rewards=True)
     assert store.read().empty
     store.append(
@@ -143,6 +143,9 @@ def test_traffic_plans() -> None:
         bandit.reward(str(index), 1.0 if arm == "b" else 0.0)
     assert bandit.state()["b"]["pulls"] > bandit.state()["a"]["pulls"]
     assert bandit.reward("unknown", 1.0) is None
+    rewards = sum(arm["rewards"] for arm in bandit.state().values())
+    assert bandit.reward("7", 1.0) is None  # a pull earns one reward: repeats cannot steer the arms
+    assert sum(arm["rewards"] for arm in bandit.state().values()) == rewards == 300
 
 
 def test_out_of_domain_numbers_and_categories() -> None:
