@@ -180,7 +180,9 @@ def test_a_bad_row_in_a_feedback_file_is_named_by_its_line_and_nothing_is_stored
     frame.loc[10_002, "row"] = -1
     path = project / "labels.csv"
     frame.to_csv(path, index=False)
-    with pytest.raises(FeedbackError, match="feedback record 10003: row must be an integer from 0 to 2147483647"):
+    with pytest.raises(
+        FeedbackError, match="feedback record 10003: row must be an integer from 0 to 2147483647"
+    ):
         service.load_feedback(path, model="m", id_column="rid", label_column="y", row_column="row")
     assert window.feedback("m").empty
 
