@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,22 +91,61 @@ class Project:
         return json.loads(Path(local).read_text(encoding="utf-8"))
 
 
-@pytest.fixture(name="project")
-def project_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
-    """A fresh project (its own SQLite store) as the working directory."""
-    root = tmp_path / "proj"
-    root.mkdir()
-    (root / "mlops.toml").write_text("", encoding="utf-8")
+def new_project(root: Path, notebook: Path = NOTEBOOK) -> Project:
+    """A project folder at `root`: `mlops.toml`, `downloads/`, `notebook` under `notebooks/` and `data.csv`;
+    no pipeline file yet (`Project.write_pipeline`)."""
+    (root / "notebooks").mkdir(parents=True)
     (root / "downloads").mkdir()
-    notebook = root / "notebooks" / NOTEBOOK.name
-    notebook.parent.mkdir()
-    shutil.copy(NOTEBOOK, notebook)
+    (root / "mlops.toml").write_text("", encoding="utf-8")
+    shutil.copy(notebook, root / "notebooks" / notebook.name)
+    return Project(
+        root, root / "pipeline.yaml", make_data(root / "data.csv"), root / "notebooks" / notebook.name
+    )
+
+
+def enter(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
+    """Make `root` the working directory and the project, as for a user who set no MLflow variables."""
     monkeypatch.chdir(root)
     monkeypatch.setenv(records.ENV_PROJECT, str(root))
     monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)  # mlflow.set_registry_uri exports it
-    proj = Project(root, root / "pipeline.yaml", make_data(root / "data.csv"), notebook)
+
+
+@contextlib.contextmanager
+def inside(root: Path) -> Iterator[None]:
+    """`enter(root)` for the block (a module-scoped fixture has no `monkeypatch`)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        enter(monkeypatch, root)
+        yield
+
+
+def git(root: Path, *args: str) -> str:
+    """Run git in `root` with a test identity; its output."""
+    done = subprocess.run(
+        ["git", "-c", "user.name=test", "-c", "user.email=test@example.com", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def commit(root: Path, message: str = "project") -> str:
+    """A repository in `root` with everything committed (a clean tree, as the lineage gates want); the
+    commit."""
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", message)
+    return git(root, "rev-parse", "HEAD")
+
+
+@pytest.fixture(name="project")
+def project_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
+    """A fresh project (its own SQLite store) as the working directory."""
+    proj = new_project(tmp_path / "proj")
+    enter(monkeypatch, proj.root)
     proj.write_pipeline()
     return proj
 

@@ -3,14 +3,13 @@ its training packages and held-out test split, at `MODEL_NAME@champion` (for the
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mlops_nb import records, store
-from tests.integration.pipeline_project import MODEL_NAME, Project, make_data
+from tests.integration.pipeline_project import MODEL_NAME, Project, inside, new_project
 
 NOTEBOOK = Path(__file__).parent / "notebooks" / "serving_classifier.ipynb"
 REF = f"{MODEL_NAME}@{records.ALIAS_CHAMPION}"
@@ -21,20 +20,8 @@ def served_project(factory: pytest.TempPathFactory, **pipeline: object) -> Itera
     `champion` on the version it registered; `pipeline` changes the pipeline file's top-level keys."""
     from mlops_nb.pipelines import run
 
-    root = factory.mktemp("serving") / "proj"
-    (root / "notebooks").mkdir(parents=True)
-    (root / "mlops.toml").write_text("", encoding="utf-8")
-    (root / "downloads").mkdir()
-    shutil.copy(NOTEBOOK, root / "notebooks" / NOTEBOOK.name)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv(records.ENV_PROJECT, str(root))
-        mp.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        mp.delenv("MLFLOW_REGISTRY_URI", raising=False)
-        project = Project(
-            root, root / "pipeline.yaml", make_data(root / "data.csv"), root / "notebooks" / NOTEBOOK.name
-        )
+    project = new_project(factory.mktemp("serving") / "proj", NOTEBOOK)
+    with inside(project.root):
         project.write_pipeline(**pipeline)
         result = run.run(project.pipeline, run.RunOptions(progress=False))
         version = result.model_version or "1"

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -24,38 +23,25 @@ from mlops_nb.exceptions import NotFoundError, PipelineFailedError, PromotionRef
 from mlops_nb.pipelines import run
 from mlops_nb.registry import audit, promotion
 from mlops_nb.registry.promotion_gates import MODEL, ORDER
-from tests.integration.pipeline_project import MODEL_NAME, NOTEBOOK, Project, make_data
-
-
-def _git(root: Path, *args: str) -> None:
-    identity = ["-c", "user.email=t@example.com", "-c", "user.name=t"]
-    subprocess.run(["git", *identity, *args], cwd=root, check=True, capture_output=True)
+from tests.integration.pipeline_project import (
+    MODEL_NAME,
+    Project,
+    commit,
+    inside,
+    make_data,
+    new_project,
+)
 
 
 @pytest.fixture(scope="module")
 def two_versions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     """A committed (clean) project whose pipeline ran twice: versions 1 and 2, neither promoted."""
-    import shutil
-
-    root = tmp_path_factory.mktemp("promotion") / "proj"
-    (root / "notebooks").mkdir(parents=True)
-    (root / "mlops.toml").write_text("", encoding="utf-8")
-    shutil.copy(NOTEBOOK, root / "notebooks" / NOTEBOOK.name)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv(records.ENV_PROJECT, str(root))
-        mp.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        mp.delenv("MLFLOW_REGISTRY_URI", raising=False)
-        project = Project(
-            root, root / "pipeline.yaml", make_data(root / "data.csv"), root / "notebooks" / NOTEBOOK.name
-        )
+    project = new_project(tmp_path_factory.mktemp("promotion") / "proj")
+    root = project.root
+    with inside(root):
         project.write_pipeline(environments={"staging": {}, "prod": {"approval": "required"}})
         (root / ".gitignore").write_text(".mlops/\ndownloads/\n", encoding="utf-8")
-        (root / "downloads").mkdir()
-        _git(root, "init", "-q")
-        _git(root, "add", "-A")
-        _git(root, "commit", "-qm", "project")
+        commit(root)
         for _ in range(2):
             run.run(project.pipeline, run.RunOptions(progress=False))
         yield project

@@ -4,8 +4,6 @@ SQLite store, real pipeline runs (papermill kernels); one trained model shared b
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,18 +18,14 @@ from mlops_nb.pipelines import reference, run
 from mlops_nb.pipelines.reproduce import ReproduceOptions, reproduce
 from mlops_nb.registry import audit
 from mlops_nb.registry.register import register
-from tests.integration.pipeline_project import MODEL_NAME, NOTEBOOK, Project, make_data
-
-
-def git(root: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=test", "-c", "user.email=test@example.com", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
+from tests.integration.pipeline_project import (
+    MODEL_NAME,
+    Project,
+    commit,
+    git,
+    inside,
+    new_project,
+)
 
 
 @dataclass
@@ -46,27 +40,14 @@ class Trained:
 
 @pytest.fixture(name="trained", scope="module")
 def trained_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
-    root = tmp_path_factory.mktemp("reproduce") / "proj"
-    (root / "notebooks").mkdir(parents=True)
-    (root / "downloads").mkdir()
-    (root / "mlops.toml").write_text("", encoding="utf-8")
+    project = new_project(tmp_path_factory.mktemp("reproduce") / "proj")
+    root = project.root
     (root / ".gitignore").write_text(".mlops/\ndownloads/\n", encoding="utf-8")
-    shutil.copy(NOTEBOOK, root / "notebooks" / NOTEBOOK.name)
-    project = Project(
-        root, root / "pipeline.yaml", make_data(root / "data.csv"), root / "notebooks" / NOTEBOOK.name
-    )
     project.write_pipeline()
-    git(root, "init", "-q")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "fixture project")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv(records.ENV_PROJECT, str(root))
-        mp.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        mp.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    head = commit(root, "fixture project")
+    with inside(root):
         result = run.run(project.pipeline, run.RunOptions(progress=False))
-        yield Trained(project, result.run_id, str(result.model_version), git(root, "rev-parse", "HEAD"))
+        yield Trained(project, result.run_id, str(result.model_version), head)
 
 
 def _reproduce_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict | None, str]:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from mlops_nb import records, store
+from tests.integration.pipeline_project import inside
 
 CHURN = "churn"
 CHURN_REF = f"{CHURN}@{records.ALIAS_CHAMPION}"
@@ -42,12 +42,7 @@ def user_project(root: Path) -> Iterator[Path]:
 
     root.mkdir(parents=True)
     (root / "mlops.toml").write_text("", encoding="utf-8")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv(records.ENV_PROJECT, str(root))
-        mp.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        mp.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    with inside(root):
         frame = churn_rows(400)
         labels = np.where((frame.age > 40) ^ (frame.city == "Paris"), "yes", "no")
         prep = ColumnTransformer(

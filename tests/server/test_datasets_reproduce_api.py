@@ -7,7 +7,6 @@ The tests share the project and run in file order; each says what state it start
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +14,14 @@ import pytest
 
 from mlops_nb import cli, records, store
 from mlops_nb.pipelines import run
-from tests.integration.pipeline_project import MODEL_NAME, NOTEBOOK, Project, make_data
-from tests.integration.test_reproduce import git
+from tests.integration.pipeline_project import (
+    MODEL_NAME,
+    Project,
+    commit,
+    inside,
+    make_data,
+    new_project,
+)
 from tests.server import contract
 
 DATASET = "fixture-data"
@@ -25,27 +30,15 @@ DATASET = "fixture-data"
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     """A committed project whose pipeline read dataset version 1 (model version 1); version 2 is newer data."""
-    root = tmp_path_factory.mktemp("datasets-api") / "proj"
-    (root / "notebooks").mkdir(parents=True)
-    (root / "mlops.toml").write_text("", encoding="utf-8")
+    project = new_project(tmp_path_factory.mktemp("datasets-api") / "proj")
+    root = project.root
     (root / ".gitignore").write_text(".mlops/\n", encoding="utf-8")
-    shutil.copy(NOTEBOOK, root / "notebooks" / NOTEBOOK.name)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv(records.ENV_PROJECT, str(root))
-        mp.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        mp.delenv("MLFLOW_REGISTRY_URI", raising=False)
-        project = Project(
-            root, root / "pipeline.yaml", make_data(root / "data.csv"), root / "notebooks" / NOTEBOOK.name
-        )
+    with inside(root):
         assert cli.main(["data", "add", DATASET, str(project.data), "--description", "first cut"]) == 0
         project.write_pipeline(
             data={"dataset": DATASET, "version": "latest", "test_split": {"fraction": 0.25, "seed": 3}}
         )
-        git(root, "init", "-q")
-        git(root, "add", "-A")
-        git(root, "commit", "-qm", "project")
+        commit(root)
         run.run(project.pipeline, run.RunOptions(progress=False))
         assert cli.main(["data", "add", DATASET, str(make_data(root / "newer.csv", rows=120, seed=5))]) == 0
         yield project

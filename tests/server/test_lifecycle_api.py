@@ -7,8 +7,6 @@ The tests share the project and run in file order; each says what state it start
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +15,14 @@ from jupyter_server.auth.identity import IdentityProvider, User
 
 from mlops_nb import records, store
 from mlops_nb.pipelines import run
-from tests.integration.pipeline_project import MODEL_NAME, NOTEBOOK, Project, make_data
+from tests.integration.pipeline_project import (
+    MODEL_NAME,
+    NOTEBOOK,
+    Project,
+    commit,
+    inside,
+    new_project,
+)
 from tests.server import contract
 
 
@@ -32,33 +37,16 @@ class NamedUsers(IdentityProvider):
         return User(username=name, name=name, display_name=name)
 
 
-def _git(root: Path, *args: str) -> None:
-    identity = ["-c", "user.email=t@example.com", "-c", "user.name=t"]
-    subprocess.run(["git", *identity, *args], cwd=root, check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     """A committed project (the server's root) whose pipeline ran once: version 1, not promoted."""
-    root = tmp_path_factory.mktemp("lifecycle") / "proj"
-    (root / "notebooks").mkdir(parents=True)
-    (root / "mlops.toml").write_text("", encoding="utf-8")
-    shutil.copy(NOTEBOOK, root / "notebooks" / NOTEBOOK.name)
+    project = new_project(tmp_path_factory.mktemp("lifecycle") / "proj")
+    root = project.root
     (root / "other.ipynb").write_text(NOTEBOOK.read_text(encoding="utf-8"), encoding="utf-8")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv(records.ENV_PROJECT, str(root))
-        mp.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        mp.delenv("MLFLOW_REGISTRY_URI", raising=False)
-        project = Project(
-            root, root / "pipeline.yaml", make_data(root / "data.csv"), root / "notebooks" / NOTEBOOK.name
-        )
+    with inside(root):
         project.write_pipeline(environments={"staging": {}, "prod": {"approval": "required"}})
         (root / ".gitignore").write_text(".mlops/\n", encoding="utf-8")
-        _git(root, "init", "-q")
-        _git(root, "add", "-A")
-        _git(root, "commit", "-qm", "project")
+        commit(root)
         run.run(project.pipeline, run.RunOptions(progress=False))
         yield project
 

@@ -5,7 +5,6 @@ answer checked against api/openapi.yaml. The tests share the project and run in 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 from mlops_nb import records, store
 from mlops_nb.monitoring import service, window
 from mlops_nb.pipelines import run
-from tests.integration.pipeline_project import MODEL_NAME, NOTEBOOK, Project, make_data
+from tests.integration.pipeline_project import MODEL_NAME, Project, inside, new_project
 from tests.monitoring.logs import write_log
 from tests.server import contract
 
@@ -26,19 +25,8 @@ ALIAS = "champion-dev"
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
-    root = tmp_path_factory.mktemp("monitoring-api") / "proj"
-    (root / "notebooks").mkdir(parents=True)
-    (root / "mlops.toml").write_text("", encoding="utf-8")
-    shutil.copy(NOTEBOOK, root / "notebooks" / NOTEBOOK.name)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv(records.ENV_PROJECT, str(root))
-        mp.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        mp.delenv("MLFLOW_REGISTRY_URI", raising=False)
-        project = Project(
-            root, root / "pipeline.yaml", make_data(root / "data.csv"), root / "notebooks" / NOTEBOOK.name
-        )
+    project = new_project(tmp_path_factory.mktemp("monitoring-api") / "proj")
+    with inside(project.root):
         project.write_pipeline()
         run.run(project.pipeline, run.RunOptions(env="dev", progress=False))
         store.writer().set_alias(MODEL_NAME, ALIAS, "1")

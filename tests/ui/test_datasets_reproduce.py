@@ -5,15 +5,19 @@ shows its progress and ends in the verdict with the recorded-vs-reproduced metri
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
 from mlops_nb import cli, config, records, store
 from mlops_nb.pipelines import run
-from tests.integration.pipeline_project import MODEL_NAME, NOTEBOOK, Project, make_data
+from tests.integration.pipeline_project import (
+    MODEL_NAME,
+    commit,
+    inside,
+    make_data,
+    new_project,
+)
 from tests.ui.lab import JupyterLab, MlopsPanel, chromium
 
 pytestmark = pytest.mark.ui
@@ -24,26 +28,15 @@ DATASET = "customers"
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
     """A committed project whose pipeline read dataset version 1 (model version 1); version 2 is newer data."""
-    root = tmp_path_factory.mktemp("datasets-ui") / "proj"
-    (root / "notebooks").mkdir(parents=True)
-    (root / "mlops.toml").write_text("", encoding="utf-8")
+    project = new_project(tmp_path_factory.mktemp("datasets-ui") / "proj")
+    root = project.root
     (root / ".gitignore").write_text(".mlops/\n", encoding="utf-8")
-    shutil.copy(NOTEBOOK, root / "notebooks" / NOTEBOOK.name)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv(records.ENV_PROJECT, str(root))
-        mp.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        mp.delenv("MLFLOW_REGISTRY_URI", raising=False)
-        project = Project(
-            root, root / "pipeline.yaml", make_data(root / "data.csv"), root / "notebooks" / NOTEBOOK.name
-        )
+    with inside(root):
         assert cli.main(["data", "add", DATASET, str(project.data), "--description", "first extract"]) == 0
         project.write_pipeline(
             data={"dataset": DATASET, "version": "latest", "test_split": {"fraction": 0.25, "seed": 3}}
         )
-        for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "project"]):
-            subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=root, check=True)
+        commit(root)
         run.run(project.pipeline, run.RunOptions(progress=False))
         assert cli.main(["data", "add", DATASET, str(make_data(root / "newer.csv", rows=150, seed=4))]) == 0
     server = JupyterLab(root)

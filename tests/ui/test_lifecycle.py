@@ -5,16 +5,21 @@ creates a schedule that the Schedules view lists, and its run (run now, `mlops-n
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 
 import pytest
 
-from mlops_nb import config, records, store
+from mlops_nb import config, store
 from mlops_nb.pipelines import release, run
-from tests.integration.pipeline_project import MODEL_NAME, NOTEBOOK, Project, make_data
+from tests.integration.pipeline_project import (
+    MODEL_NAME,
+    NOTEBOOK,
+    commit,
+    inside,
+    new_project,
+)
 from tests.ui.lab import JupyterLab, MlopsPanel, chromium, project_env
 
 pytestmark = pytest.mark.ui
@@ -24,22 +29,12 @@ pytestmark = pytest.mark.ui
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
     """A committed project whose pipeline (environments staging, prod) ran once (version 1, not promoted) and
     was released to staging."""
-    root = tmp_path_factory.mktemp("lifecycle") / "proj"
-    (root / "notebooks").mkdir(parents=True)
-    (root / "mlops.toml").write_text("", encoding="utf-8")
-    shutil.copy(NOTEBOOK, root / "notebooks" / NOTEBOOK.name)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv(records.ENV_PROJECT, str(root))
-        mp.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        project = Project(
-            root, root / "pipeline.yaml", make_data(root / "data.csv"), root / "notebooks" / NOTEBOOK.name
-        )
+    project = new_project(tmp_path_factory.mktemp("lifecycle") / "proj")
+    root = project.root
+    with inside(root):
         project.write_pipeline(environments={"staging": {}, "prod": {}})
         (root / ".gitignore").write_text(".mlops/\n", encoding="utf-8")
-        for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "project"]):
-            subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=root, check=True)
+        commit(root)
         run.run(project.pipeline, run.RunOptions(progress=False))
         release.release(project.pipeline, "staging")
     server = JupyterLab(root)

@@ -6,7 +6,6 @@ the verdicts, the live metric, health, traffic and A/B, and the trigger linked t
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,11 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_nb import records, store
+from mlops_nb import store
 from mlops_nb.monitoring import service, window
 from mlops_nb.pipelines import run
 from tests.integration import release_standin
-from tests.integration.pipeline_project import MODEL_NAME, NOTEBOOK, Project, make_data
+from tests.integration.pipeline_project import MODEL_NAME, inside, new_project
 from tests.monitoring.logs import write_feedback, write_log
 from tests.ui.lab import JupyterLab, MlopsPanel, chromium
 
@@ -30,18 +29,9 @@ ALIAS = "champion-dev"
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
-    root = tmp_path_factory.mktemp("monitoring") / "proj"
-    (root / "notebooks").mkdir(parents=True)
-    (root / "mlops.toml").write_text("", encoding="utf-8")
-    shutil.copy(NOTEBOOK, root / "notebooks" / NOTEBOOK.name)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv(records.ENV_PROJECT, str(root))
-        mp.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        project = Project(
-            root, root / "pipeline.yaml", make_data(root / "data.csv"), root / "notebooks" / NOTEBOOK.name
-        )
+    project = new_project(tmp_path_factory.mktemp("monitoring") / "proj")
+    root = project.root
+    with inside(root):
         project.write_pipeline(
             gates={"model": {"test_accuracy": {"threshold": 0.5, "greater_is_better": True}}}
         )
